@@ -1,0 +1,76 @@
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from rest_framework.authtoken.admin import TokenAdmin as DrfTokenAdmin
+from rest_framework.authtoken.models import TokenProxy
+
+from . import services
+from .models import Block, User
+
+
+@admin.action(description="Deactivate selected users (signs them out, closes their sockets)")
+def deactivate_users(modeladmin, request, queryset):
+    count = services.users_deactivate(users=queryset)
+    modeladmin.message_user(request, f"Deactivated {count} user(s).", messages.SUCCESS)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ["username", "name", "email", "is_active", "is_staff", "date_joined"]
+    list_filter = ["is_active", "is_staff", "is_superuser", "groups", "date_joined"]
+    search_fields = ["username", "name", "email"]
+    ordering = ["username"]
+    actions = [deactivate_users]
+    fieldsets = [
+        (None, {"fields": ["username", "password"]}),
+        ("Profile", {"fields": ["name", "email"]}),
+        (
+            "Permissions",
+            {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]},
+        ),
+        ("Dates", {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [
+        (
+            None,
+            {
+                "classes": ["wide"],
+                "fields": [
+                    "username",
+                    "name",
+                    "email",
+                    "usable_password",
+                    "password1",
+                    "password2",
+                ],
+            },
+        ),
+    ]
+
+    def save_model(self, request, obj, form, change):
+        # Unticking "active" must have the same effects as the action: tokens revoked and
+        # sockets closed, so it goes through the same service.
+        was_active = change and "is_active" in form.changed_data and not obj.is_active
+        super().save_model(request, obj, form, change)
+        if was_active:
+            services.users_deactivate(users=[obj])
+
+
+@admin.register(Block)
+class BlockAdmin(admin.ModelAdmin):
+    list_display = ["blocker", "blocked", "created_at"]
+    list_select_related = ["blocker", "blocked"]
+    list_filter = ["created_at"]
+    search_fields = ["blocker__username", "blocked__username"]
+    autocomplete_fields = ["blocker", "blocked"]
+    date_hierarchy = "created_at"
+
+
+admin.site.unregister(TokenProxy)
+
+
+@admin.register(TokenProxy)
+class TokenAdmin(DrfTokenAdmin):
+    list_display = ["key", "user", "created"]
+    list_select_related = ["user"]
+    list_filter = ["created", "user__is_active"]
+    search_fields = ["user__username", "user__email"]

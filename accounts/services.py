@@ -1,0 +1,96 @@
+"""Account rules: registration, tokens, blocks, deactivation. Every interface calls these."""
+
+from collections.abc import Iterable
+
+from django.contrib.auth import authenticate, password_validation
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from rest_framework.authtoken.models import Token
+
+from messaging_site.errors import Invalid, NotFound
+from messaging_site.realtime import send_on_commit, user_group
+
+from .models import Block, User
+
+USERNAME_TAKEN = "A user with that username already exists."
+EMAIL_TAKEN = "A user with that email already exists."
+
+
+def user_register(*, username: str, password: str, email: str = "", name: str = "") -> User:
+    """Create an active user and their API token.
+
+    Raises Invalid (field errors) when the username or email is taken, case-insensitively,
+    or when Django's password validators refuse the password. Nothing is written then.
+    """
+    email = User.objects.normalize_email(email.strip()) if email else ""
+    errors: dict[str, list[str]] = {}
+    if User.objects.filter(username__iexact=username).exists():
+        errors["username"] = [USERNAME_TAKEN]
+    if email and User.objects.filter(email__iexact=email).exists():
+        errors["email"] = [EMAIL_TAKEN]
+    candidate = User(username=username, email=email, name=name)
+    try:
+        password_validation.validate_password(password, user=candidate)
+    except DjangoValidationError as exc:
+        errors["password"] = list(exc.messages)
+    if errors:
+        raise Invalid(fields=errors)
+
+    candidate.set_password(password)
+    try:
+        with transaction.atomic():
+            candidate.save()
+            Token.objects.create(user=candidate)
+    except IntegrityError as exc:
+        # Two sign-ups raced past the checks above; the constraints decided.
+        field = "email" if "email" in str(exc) else "username"
+        raise Invalid(
+            fields={field: [EMAIL_TAKEN if field == "email" else USERNAME_TAKEN]}
+        ) from exc
+    return candidate
+
+
+def token_for_credentials(*, username: str, password: str) -> Token:
+    """The user's API token, created on first use. Wrong or inactive credentials: Invalid."""
+    user = authenticate(username=username, password=password)
+    if user is None:
+        raise Invalid(fields={"non_field_errors": ["Unable to log in with provided credentials."]})
+    token, _ = Token.objects.get_or_create(user=user)
+    return token
+
+
+def block_create(*, blocker: User, blocked_id: int) -> tuple[Block, bool]:
+    """Block a user; blocking again is harmless. Returns (block, created).
+
+    Raises Invalid for yourself, NotFound for an unknown user.
+    """
+    if blocked_id == blocker.pk:
+        raise Invalid(fields={"user_id": ["You cannot block yourself."]})
+    blocked = User.objects.filter(pk=blocked_id).first()
+    if blocked is None:
+        raise NotFound("No such user.")
+    block, created = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+    return block, created
+
+
+def block_delete(*, blocker: User, blocked_id: int) -> None:
+    """Unblock. Unblocking someone not blocked is harmless; an unknown user is NotFound."""
+    if not User.objects.filter(pk=blocked_id).exists():
+        raise NotFound("No such user.")
+    Block.objects.filter(blocker=blocker, blocked_id=blocked_id).delete()
+
+
+@transaction.atomic
+def users_deactivate(*, users: Iterable[User]) -> int:
+    """Deactivate users: sign-in, sessions and tokens stop working, open sockets close.
+
+    Returns how many were active before.
+    """
+    user_ids = [user.pk for user in users]
+    changed = list(
+        User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True)
+    )
+    User.objects.filter(pk__in=changed).update(is_active=False)
+    Token.objects.filter(user_id__in=user_ids).delete()
+    send_on_commit((user_group(pk), {"type": "session.close"}) for pk in user_ids)
+    return len(changed)

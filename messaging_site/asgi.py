@@ -1,0 +1,24 @@
+"""ASGI entry point: HTTP to Django behind the body limit, WebSockets to the one consumer."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messaging_site.settings.production")
+django_application = get_asgi_application()
+
+# Imported after Django is set up: these touch models and settings.
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.urls import path  # noqa: E402
+
+from .asgi_limits import BodySizeLimitMiddleware  # noqa: E402
+from .consumers import Consumer  # noqa: E402
+from .websocket import websocket_stack  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": BodySizeLimitMiddleware(django_application, settings.MAX_REQUEST_BODY_BYTES),
+        "websocket": websocket_stack(URLRouter([path("ws/", Consumer.as_asgi())])),
+    }
+)

