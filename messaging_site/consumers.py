@@ -40,7 +40,10 @@ class Consumer(AsyncWebsocketConsumer):
         if text_data is None:
             await self.send_error("invalid", "Frames must be JSON text.")
             return
-        if len(text_data) > MAX_FRAME_BYTES or len(text_data.encode()) > MAX_FRAME_BYTES:
+        # A character is at most 4 bytes in UTF-8: short frames need no encoding to check.
+        if len(text_data) > MAX_FRAME_BYTES or (
+            len(text_data) * 4 > MAX_FRAME_BYTES and len(text_data.encode()) > MAX_FRAME_BYTES
+        ):
             await self.send_error("too_large", "Frames are limited to 64 KiB.")
             return
         try:

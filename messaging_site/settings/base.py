@@ -250,3 +250,6 @@ LOGGING = {
         "django.channels.server": {"level": "WARNING"},
     },
 }
+
+# Files served at the site root (favicon.ico, robots.txt).
+WHITENOISE_ROOT = BASE_DIR / "public"

@@ -1,0 +1,28 @@
+# One image for web (Daphne), worker and beat (Celery); they differ only in their command.
+FROM python:3.12-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    DJANGO_SETTINGS_MODULE=messaging_site.settings.production
+
+WORKDIR /app
+RUN useradd --create-home --uid 1000 app
+
+COPY pyproject.toml README.md ./
+COPY messaging_site ./messaging_site
+COPY accounts ./accounts
+COPY chat ./chat
+COPY boards ./boards
+COPY campaigns ./campaigns
+RUN pip install .
+
+COPY . .
+# collectstatic needs settings that load; this throwaway key never serves a request.
+RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    python manage.py collectstatic --no-input
+
+USER app
+EXPOSE 8000
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--websocket_timeout", "-1", \
+     "--proxy-headers", "messaging_site.asgi:application"]

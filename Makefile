@@ -1,0 +1,43 @@
+# The two commands that matter: `make run` and `make test`. Both build .venv on first use.
+PYTHON ?= python3.12
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint format check-python clean
+
+run: $(VENV)/.installed
+	$(BIN)/python scripts/run.py
+
+test: $(VENV)/.installed-dev
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+check-python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null || { \
+	  echo "error: '$(PYTHON)' is missing or older than 3.12; Django 6 needs Python 3.12."; \
+	  echo "  with pyenv:  pyenv install 3.12.1   (.python-version selects it here)"; \
+	  echo "  on Debian:   apt-get install python3.12 python3.12-venv (where packaged)"; \
+	  echo "  or point PYTHON at one:  make PYTHON=/path/to/python3.12 run"; \
+	  exit 1; }
+
+$(VENV)/bin/python: | check-python
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+clean:
+	rm -rf $(VENV) .run staticfiles .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,73 @@
+"""Production settings refuse to start unsafe and pass Django's deployment checklist."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+REAL_SECRET = "k8Jq2vN0xR4tY7uW1zA5cE9gI3mO6pS-hL_dF8bT2nV4xZ7qW0eR3yU6iO9pA1sD"
+
+
+def run_manage(*args, env_overrides):
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE", "ALLOWED_HOSTS"}
+    }
+    env.update(env_overrides)
+    env["DJANGO_SETTINGS_MODULE"] = "messaging_site.settings.production"
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"SECRET_KEY": "django-insecure-dev-only-never-deploy-this-key-please-no-really"},
+        {"SECRET_KEY": "short"},
+        {"SECRET_KEY": "a" * 60},
+        {"SECRET_KEY": REAL_SECRET, "DEBUG": "1"},
+    ],
+    ids=["no-secret", "insecure-default", "short", "low-entropy", "debug-on"],
+)
+def test_production_refuses_to_start_unsafe(overrides):
+    result = run_manage("check", env_overrides=overrides)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+
+
+def test_production_passes_the_deploy_checklist_with_a_real_secret():
+    result = run_manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env_overrides={"SECRET_KEY": REAL_SECRET, "ALLOWED_HOSTS": "chat.example.com"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_celery_is_configured_for_at_least_once_json_work():
+    from messaging_site.celery import app
+
+    conf = app.conf
+    assert conf.task_serializer == "json"
+    assert conf.accept_content == ["json"]
+    assert conf.task_acks_late is True
+    assert conf.task_reject_on_worker_lost is True
+    assert conf.task_time_limit and conf.task_soft_time_limit < conf.task_time_limit
+    assert conf.broker_url.startswith("redis://")
+    # Tests never share a queue with a `make run` worker.
+    assert conf.task_default_queue.startswith("test-")

@@ -1,0 +1,117 @@
+"""Through a real Daphne process: HTTP, the body limit, and WebSockets with a real client."""
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+import websockets
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def http(server, path, *, data=None, headers=None):
+    request = urllib.request.Request(  # noqa: S310 - our own loopback server
+        f"http://{server}{path}", data=data, headers=headers or {}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_healthz_through_daphne(daphne_server):
+    status, body = http(daphne_server, "/healthz")
+    assert status == 200
+    assert json.loads(body) == {"database": "ok", "redis": "ok"}
+
+
+def test_register_then_token_through_daphne(daphne_server):
+    payload = json.dumps({"username": "viadaphne", "password": "a-long-enough-passphrase-42"})
+    status, body = http(
+        daphne_server,
+        "/api/auth/register/",
+        data=payload.encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert status == 201, body
+    assert json.loads(body)["token"]
+
+
+def test_two_mib_body_is_413_through_daphne(daphne_server):
+    status, body = http(
+        daphne_server,
+        "/api/auth/register/",
+        data=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+        headers={"Content-Type": "application/json"},
+    )
+    assert status == 413
+    assert json.loads(body)["code"] == "too_large"
+
+
+def test_static_files_are_served_by_whitenoise(daphne_server):
+    status, _ = http(daphne_server, "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css")
+    assert status == 200
+
+
+def test_token_client_without_origin_talks_over_a_real_socket(daphne_server, alice):
+    async def scenario():
+        uri = f"ws://{daphne_server}/ws/?token={alice.auth_token.key}"
+        async with websockets.connect(uri) as socket:
+            await socket.send(json.dumps({"action": "nope", "requestId": "a"}))
+            reply = json.loads(await asyncio.wait_for(socket.recv(), 5))
+            assert reply["code"] == "unknown_action"
+            assert reply["requestId"] == "a"
+
+    asyncio.run(scenario())
+
+
+def test_header_token_and_our_origin_are_accepted(daphne_server, alice):
+    async def scenario():
+        async with websockets.connect(
+            f"ws://{daphne_server}/ws/",
+            additional_headers={"Authorization": f"Token {alice.auth_token.key}"},
+            origin=f"http://{daphne_server}",
+        ) as socket:
+            await socket.send("{}")
+            reply = json.loads(await asyncio.wait_for(socket.recv(), 5))
+            assert reply["code"] == "invalid"
+
+    asyncio.run(scenario())
+
+
+def test_foreign_origin_is_refused_at_the_handshake_by_daphne(daphne_server, alice):
+    async def scenario():
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            async with websockets.connect(
+                f"ws://{daphne_server}/ws/?token={alice.auth_token.key}",
+                origin="https://evil.example",
+            ):
+                pass
+        assert refused.value.response.status_code == 403
+
+    asyncio.run(scenario())
+
+
+def test_anonymous_socket_is_closed_with_4401_by_daphne(daphne_server):
+    async def scenario():
+        async with websockets.connect(f"ws://{daphne_server}/ws/") as socket:
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                await asyncio.wait_for(socket.recv(), 5)
+            assert closed.value.rcvd.code == 4401
+
+    asyncio.run(scenario())
+
+
+def test_frame_over_64k_keeps_the_socket_open_through_daphne(daphne_server, alice):
+    async def scenario():
+        uri = f"ws://{daphne_server}/ws/?token={alice.auth_token.key}"
+        async with websockets.connect(uri, max_size=None) as socket:
+            await socket.send(json.dumps({"action": "x", "pad": "a" * 200_000}))
+            assert json.loads(await asyncio.wait_for(socket.recv(), 5))["code"] == "too_large"
+            await socket.send(json.dumps({"action": "x"}))
+            assert json.loads(await asyncio.wait_for(socket.recv(), 5))["code"] == "unknown_action"
+
+    asyncio.run(scenario())
