@@ -1,9 +1,11 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from .health import healthz
+from .renderers import api_login_view
 
 api_patterns = [
     path("", include("accounts.urls")),
@@ -18,5 +20,16 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
-    path("api-auth/", include("rest_framework.urls")),
+    path(
+        "api-auth/",
+        include(
+            (
+                [
+                    path("login/", api_login_view(), name="login"),
+                    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+                ],
+                "rest_framework",
+            )
+        ),
+    ),
 ]

@@ -12,9 +12,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def http(server, path, *, data=None, headers=None):
-    request = urllib.request.Request(  # noqa: S310 - our own loopback server
-        f"http://{server}{path}", data=data, headers=headers or {}
-    )
+    request = urllib.request.Request(f"http://{server}{path}", data=data, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
             return response.status, response.read()
@@ -52,7 +50,9 @@ def test_two_mib_body_is_413_through_daphne(daphne_server):
 
 
 def test_static_files_are_served_by_whitenoise(daphne_server):
-    status, _ = http(daphne_server, "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css")
+    status, _ = http(
+        daphne_server, "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui.css"
+    )
     assert status == 200
 
 

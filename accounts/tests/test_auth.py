@@ -172,3 +172,14 @@ def test_throttles_off_never_answer_429(api, throttles, settings):
         for _ in range(5)
     }
     assert codes == {400}
+
+
+def test_only_drf_html_pages_allow_inline_styles_and_none_allow_inline_scripts(alice):
+    browser = Client()
+    browser.login(username="alice", password=PASSWORD)
+    html = browser.get("/api/users/me/", HTTP_ACCEPT="text/html")["Content-Security-Policy"]
+    assert "style-src 'self' 'unsafe-inline'" in html
+    assert "script-src 'self';" in html
+    strict = browser.get("/api/users/me/", HTTP_ACCEPT="application/json")
+    assert "unsafe-inline" not in strict["Content-Security-Policy"]
+    assert "unsafe-inline" not in browser.get("/admin/")["Content-Security-Policy"]

@@ -67,7 +67,8 @@ def test_celery_is_configured_for_at_least_once_json_work():
     assert conf.accept_content == ["json"]
     assert conf.task_acks_late is True
     assert conf.task_reject_on_worker_lost is True
-    assert conf.task_time_limit and conf.task_soft_time_limit < conf.task_time_limit
+    assert conf.task_time_limit
+    assert conf.task_soft_time_limit < conf.task_time_limit
     assert conf.broker_url.startswith("redis://")
     # Tests never share a queue with a `make run` worker.
     assert conf.task_default_queue.startswith("test-")

@@ -1,0 +1,30 @@
+"""DRF's HTML pages (browsable API, its login page) under our Content-Security-Policy.
+
+Their templates carry inline `style` attributes, so these pages, and only these, allow
+inline styles. Scripts stay limited to our own files everywhere.
+"""
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
+from django.utils.csp import CSP
+from django.views.decorators.csp import csp_override
+from rest_framework import renderers
+
+
+def inline_style_policy() -> dict:
+    return {**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.UNSAFE_INLINE]}
+
+
+class BrowsableAPIRenderer(renderers.BrowsableAPIRenderer):
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        response = (renderer_context or {}).get("response")
+        if response is not None:
+            response._csp_config = inline_style_policy()
+        return super().render(data, accepted_media_type, renderer_context)
+
+
+def api_login_view():
+    """DRF's login page for the browsable API (what `rest_framework.urls` would give)."""
+    return csp_override(inline_style_policy())(
+        auth_views.LoginView.as_view(template_name="rest_framework/login.html")
+    )
