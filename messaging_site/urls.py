@@ -9,6 +9,8 @@ from .renderers import api_login_view
 
 api_patterns = [
     path("", include("accounts.urls")),
+    path("", include("boards.urls")),
+    path("", include("chat.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's bootstrap as a separate script, so the page runs
     # under our Content-Security-Policy (no inline scripts).

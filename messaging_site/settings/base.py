@@ -186,6 +186,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ConversationKindEnum": "chat.models.Conversation.Kind",
+        "NewConversationKindEnum": [("group", "group"), ("room", "room")],
+    },
 }
 
 # --- Celery -----------------------------------------------------------------------------

@@ -1,0 +1,58 @@
+"""Board reads. Every signed-in user may see every board and every post."""
+
+from django.db.models import Count, QuerySet
+from django.db.models.functions import Lower
+
+from messaging_site.errors import NotFound
+
+from .models import Board, BoardMessage
+
+
+def board_list() -> QuerySet[Board]:
+    """Every board, alphabetically ignoring case.
+
+    `name_lower` is annotated so a cursor paginator can key on it: it is unique (the
+    case-insensitive constraint) and served by that constraint's index.
+    """
+    return Board.objects.annotate(name_lower=Lower("name")).order_by("name_lower")
+
+
+def board_get(*, board_id: int, with_message_count: bool = True) -> Board:
+    """One board, with `message_count` unless the caller opts out. Unknown id: NotFound.
+
+    Counting reads every post's index entry, so callers that only need the board (posting,
+    reading a page of posts) pass `with_message_count=False`.
+    """
+    boards = Board.objects.all()
+    if with_message_count:
+        boards = boards.annotate(message_count=Count("messages"))
+    board = boards.filter(pk=board_id).first()
+    if board is None:
+        raise NotFound("No such board.")
+    return board
+
+
+def board_messages(
+    *,
+    board: Board,
+    topic: str | None = None,
+    user_id: int | None = None,
+    before: int | None = None,
+    limit: int = 50,
+) -> tuple[list[BoardMessage], bool]:
+    """A page of the board's posts, newest first: (messages, has_more).
+
+    Keyset paging: the next page is asked for with `before` = the last id of this one, so
+    inserts never shift pages and no OFFSET scan grows with depth. Each filter combination
+    has its own index. `limit` is 1..200, as the caller's query validation ensures.
+    """
+    messages = BoardMessage.objects.filter(board=board)
+    if topic is not None:
+        messages = messages.filter(topic=topic)
+    if user_id is not None:
+        messages = messages.filter(user_id=user_id)
+    if before is not None:
+        messages = messages.filter(id__lt=before)
+    # One row more than asked tells whether another page exists without a COUNT.
+    page = list(messages.select_related("user").order_by("-id")[: limit + 1])
+    return page[:limit], len(page) > limit

@@ -1,0 +1,61 @@
+"""Shapes only: types, required fields, lengths. Rules live in services."""
+
+from rest_framework import serializers
+
+from .models import BOARD_NAME_MAX_LENGTH, DATA_MAX_LENGTH, TOPIC_MAX_LENGTH, Board, BoardMessage
+
+MESSAGES_PAGE_DEFAULT = 50
+MESSAGES_PAGE_MAX = 200
+# Ids are bigints: anything larger is refused here rather than by the database.
+ID_MAX = 2**63 - 1
+
+
+class BoardInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=BOARD_NAME_MAX_LENGTH)
+
+
+class BoardSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Board
+        fields = ["id", "name", "locked", "created_by", "created_at"]
+
+
+class BoardDetailSerializer(BoardSerializer):
+    message_count = serializers.IntegerField(read_only=True)
+
+    class Meta(BoardSerializer.Meta):
+        fields = [*BoardSerializer.Meta.fields, "message_count"]
+
+
+class BoardMessageInputSerializer(serializers.Serializer):
+    topic = serializers.CharField(max_length=TOPIC_MAX_LENGTH)
+    data = serializers.CharField(max_length=DATA_MAX_LENGTH)
+
+
+class BoardMessageSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = BoardMessage
+        fields = ["id", "topic", "data", "board", "user", "username", "created_at"]
+
+
+class BoardMessagesQuerySerializer(serializers.Serializer):
+    topic = serializers.CharField(required=False, allow_blank=True, max_length=TOPIC_MAX_LENGTH)
+    user = serializers.IntegerField(source="user_id", required=False, min_value=1, max_value=ID_MAX)
+    before = serializers.IntegerField(required=False, min_value=1, max_value=ID_MAX)
+    limit = serializers.IntegerField(
+        min_value=1, max_value=MESSAGES_PAGE_MAX, default=MESSAGES_PAGE_DEFAULT
+    )
+
+    def validate_topic(self, value):
+        # `?topic=` left blank by a form means no topic filter, not "posts with no topic".
+        return value or None
+
+
+class BoardMessagePageSerializer(serializers.Serializer):
+    """Newest first. `next` asks for the older posts; `previous` is always null."""
+
+    results = BoardMessageSerializer(many=True)
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)

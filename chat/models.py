@@ -1,0 +1,145 @@
+"""One conversation model for every kind, so ordering, cursors, blocking and paging work
+the same for direct messages, groups and rooms (SPEC section 5)."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class Conversation(models.Model):
+    class Kind(models.TextChoices):
+        DIRECT = "direct"
+        GROUP = "group"
+        ROOM = "room"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    name = models.CharField(max_length=100, blank=True, default="")
+    # The seq of the newest message. Incremented under this row's lock in the same
+    # transaction as the insert, so commit order is seq order.
+    last_seq = models.PositiveBigIntegerField(default=0)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    # A direct conversation's two people, lower id first: one conversation per pair.
+    direct_low = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    direct_high = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["direct_low", "direct_high"],
+                condition=Q(kind="direct"),
+                name="chat_conversation_one_direct_per_pair",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(
+                        kind="direct",
+                        direct_low__isnull=False,
+                        direct_high__isnull=False,
+                        direct_low__lt=F("direct_high"),
+                    )
+                    | (~Q(kind="direct") & Q(direct_low__isnull=True, direct_high__isnull=True))
+                ),
+                name="chat_conversation_direct_pair_ordered",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["kind", "name"], name="chat_conv_kind_name"),
+        ]
+
+    def __str__(self):
+        return self.name or f"{self.kind} #{self.pk}"
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        ADMIN = "admin"
+        MEMBER = "member"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        REJECTED = "rejected"
+        REMOVED = "removed"
+        BANNED = "banned"
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="memberships"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    status = models.CharField(max_length=10, choices=Status.choices)
+    delivered_seq = models.PositiveBigIntegerField(default=0)
+    read_seq = models.PositiveBigIntegerField(default=0)
+    # When the user last became an approved member: "longest-standing" means earliest.
+    joined_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "user"], name="chat_membership_one_per_user"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["user", "status"], name="chat_membership_user_status"),
+            models.Index(
+                fields=["conversation", "status", "joined_at"], name="chat_membership_conv_status"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.user} in {self.conversation} ({self.status}, {self.role})"
+
+
+class Message(models.Model):
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    seq = models.PositiveBigIntegerField()
+    # Users are deactivated rather than deleted; should one ever be removed, the message
+    # stays (shown as "deleted user") and no seq goes missing.
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    text = models.TextField(blank=True)
+    # NULL, not "", when absent: the unique constraint below applies only to real ids.
+    client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    created_at = models.DateTimeField(auto_now_add=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # Also the index every history, sync and unread query walks.
+            models.UniqueConstraint(fields=["conversation", "seq"], name="chat_message_seq"),
+            models.UniqueConstraint(
+                fields=["conversation", "sender", "client_id"],
+                condition=Q(client_id__isnull=False),
+                name="chat_message_client_id",
+            ),
+        ]
+
+    def __str__(self):
+        return f"#{self.seq} in {self.conversation_id}"

@@ -1,0 +1,137 @@
+"""Shapes only. Lengths and states are checked by chat.services, the one authority."""
+
+from rest_framework import serializers
+
+from .models import Conversation, Membership, Message
+from .services import MAX_CLIENT_ID_LENGTH, MAX_NAME_LENGTH, MAX_TEXT_LENGTH
+
+DELETED_USER = "deleted user"
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    sender = serializers.IntegerField(source="sender_id", allow_null=True)
+    sender_username = serializers.SerializerMethodField()
+    conversation = serializers.IntegerField(source="conversation_id")
+
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "conversation",
+            "seq",
+            "sender",
+            "sender_username",
+            "text",
+            "client_id",
+            "created_at",
+            "deleted_at",
+        ]
+
+    def get_sender_username(self, message) -> str:
+        return message.sender.username if message.sender_id else DELETED_USER
+
+
+class PeerSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    name = serializers.CharField()
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    member_count = serializers.IntegerField()
+    role = serializers.CharField(source="my_role", allow_null=True)
+    status = serializers.CharField(source="my_status", allow_null=True)
+
+    class Meta:
+        model = Conversation
+        fields = [
+            "id",
+            "kind",
+            "name",
+            "created_by",
+            "created_at",
+            "last_seq",
+            "last_message_at",
+            "member_count",
+            "role",
+            "status",
+        ]
+
+
+class ConversationListItemSerializer(serializers.Serializer):
+    """One of the caller's conversations, built from their membership row."""
+
+    id = serializers.IntegerField(source="conversation_id")
+    kind = serializers.CharField(source="conversation.kind")
+    name = serializers.CharField(source="conversation.name")
+    peer = PeerSerializer(allow_null=True)
+    role = serializers.CharField()
+    unread = serializers.IntegerField()
+    last_seq = serializers.IntegerField(source="conversation.last_seq")
+    read_seq = serializers.IntegerField()
+    delivered_seq = serializers.IntegerField()
+    last_message = MessageSerializer(allow_null=True)
+    last_message_at = serializers.DateTimeField(source="conversation.last_message_at")
+    created_at = serializers.DateTimeField(source="conversation.created_at")
+
+
+class InboxItemSerializer(serializers.Serializer):
+    conversation = ConversationListItemSerializer(source="*")
+    unread = serializers.IntegerField()
+    messages = MessageSerializer(many=True)
+
+
+class RoomSerializer(serializers.ModelSerializer):
+    member_count = serializers.IntegerField()
+    role = serializers.CharField(source="my_role", allow_null=True)
+    status = serializers.CharField(source="my_status", allow_null=True)
+
+    class Meta:
+        model = Conversation
+        fields = ["id", "kind", "name", "created_at", "member_count", "role", "status"]
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    user_id = serializers.IntegerField()
+    username = serializers.CharField(source="user.username")
+
+    class Meta:
+        model = Membership
+        fields = ["user_id", "username", "role", "status"]
+
+
+class ConversationCreateSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=[Conversation.Kind.GROUP, Conversation.Kind.ROOM])
+    name = serializers.CharField(max_length=MAX_NAME_LENGTH)
+
+
+class MessageCreateSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=MAX_TEXT_LENGTH)
+    client_id = serializers.CharField(
+        max_length=MAX_CLIENT_ID_LENGTH, required=False, allow_null=True, allow_blank=True
+    )
+
+
+class DirectMessageCreateSerializer(MessageCreateSerializer):
+    user_id = serializers.IntegerField(min_value=1)
+
+
+class MemberAddSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField(min_value=1)
+
+
+class RoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Membership.Role.choices)
+
+
+class ReadSerializer(serializers.Serializer):
+    seq = serializers.IntegerField(min_value=0)
+
+
+class MessagePageSerializer(serializers.Serializer):
+    results = MessageSerializer(many=True)
+    has_more = serializers.BooleanField()
+
+
+class JoinResponseSerializer(serializers.Serializer):
+    status = serializers.CharField()

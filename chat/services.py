@@ -1,0 +1,449 @@
+"""Conversation rules: creation, membership states, sending, cursors, moderation.
+
+Every interface (REST, WebSocket, admin) calls these; none of them holds a rule of its own.
+Membership changes and sends on one conversation serialise on that conversation's row
+lock, which is what makes `seq` gapless and the "last admin" rule race-free.
+"""
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Subquery, Value
+from django.db.models.functions import Greatest, Least
+from django.utils import timezone
+
+from accounts.models import Block
+from messaging_site.errors import Blocked, Conflict, Forbidden, Invalid, NotFound
+
+from .models import Conversation, Membership, Message
+
+User = get_user_model()
+
+MAX_TEXT_LENGTH = 10_000
+MAX_NAME_LENGTH = 100
+MAX_CLIENT_ID_LENGTH = 64
+
+Kind = Conversation.Kind
+Role = Membership.Role
+Status = Membership.Status
+
+
+# --- validation ---------------------------------------------------------------------------
+
+
+def clean_text(text) -> str:
+    if not isinstance(text, str):
+        raise Invalid(fields={"text": ["Not a valid string."]})
+    text = text.strip()
+    if not text:
+        raise Invalid(fields={"text": ["A message needs some text."]})
+    if len(text) > MAX_TEXT_LENGTH:
+        raise Invalid(fields={"text": [f"At most {MAX_TEXT_LENGTH} characters."]})
+    return text
+
+
+def clean_name(name) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise Invalid(fields={"name": ["A name is required."]})
+    name = name.strip()
+    if len(name) > MAX_NAME_LENGTH:
+        raise Invalid(fields={"name": [f"At most {MAX_NAME_LENGTH} characters."]})
+    return name
+
+
+def clean_client_id(client_id) -> str | None:
+    if client_id is None or client_id == "":
+        return None
+    if not isinstance(client_id, str) or len(client_id) > MAX_CLIENT_ID_LENGTH:
+        raise Invalid(
+            fields={"client_id": [f"A string of at most {MAX_CLIENT_ID_LENGTH} characters."]}
+        )
+    return client_id
+
+
+# --- shared checks ------------------------------------------------------------------------
+
+
+def blocking_between(user_id: int, other_id: int) -> bool:
+    """True while either user blocks the other."""
+    return Block.objects.filter(
+        Q(blocker_id=user_id, blocked_id=other_id) | Q(blocker_id=other_id, blocked_id=user_id)
+    ).exists()
+
+
+def _lock(conversation: Conversation) -> Conversation:
+    return Conversation.objects.select_for_update().get(pk=conversation.pk)
+
+
+def _membership(conversation: Conversation, user_id: int) -> Membership | None:
+    return Membership.objects.filter(conversation=conversation, user_id=user_id).first()
+
+
+def require_member(conversation: Conversation, user) -> Membership:
+    """The user's approved membership, or the error a non-member must see.
+
+    A room is public by name, so a non-member learns only that they may not (403); a
+    group or direct conversation is never confirmed to a stranger (404).
+    """
+    membership = _membership(conversation, user.pk)
+    if membership is not None and membership.status == Status.APPROVED:
+        return membership
+    if conversation.kind == Kind.ROOM:
+        raise Forbidden("Only approved members of this room may do this.")
+    raise NotFound("No such conversation.")
+
+
+def _require_admin(conversation: Conversation, actor) -> None:
+    """Conversation admins decide; so do site moderators (staff), from Django admin."""
+    if actor.is_staff:
+        return
+    membership = require_member(conversation, actor)
+    if membership.role != Role.ADMIN:
+        raise Forbidden("Only an admin of this conversation may do this.")
+
+
+def _not_direct(conversation: Conversation) -> None:
+    if conversation.kind == Kind.DIRECT:
+        raise Forbidden("A direct conversation always has exactly its two people.")
+
+
+def _active_user(user_id: int):
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+# --- conversations ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def conversation_create(*, actor, kind: str, name: str) -> Conversation:
+    """A group or a room, with its creator as the first admin."""
+    if kind not in (Kind.GROUP, Kind.ROOM):
+        raise Invalid(fields={"kind": ['Must be "group" or "room".']})
+    conversation = Conversation.objects.create(kind=kind, name=clean_name(name), created_by=actor)
+    Membership.objects.create(
+        conversation=conversation,
+        user=actor,
+        role=Role.ADMIN,
+        status=Status.APPROVED,
+        joined_at=timezone.now(),
+    )
+    return conversation
+
+
+def direct_conversation_get_or_create(*, user, other) -> Conversation:
+    """The one direct conversation of a pair, made on first use (races end in the same row)."""
+    low, high = sorted((user.pk, other.pk))
+    existing = Conversation.objects.filter(
+        kind=Kind.DIRECT, direct_low_id=low, direct_high_id=high
+    ).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            conversation = Conversation.objects.create(
+                kind=Kind.DIRECT, created_by=user, direct_low_id=low, direct_high_id=high
+            )
+            now = timezone.now()
+            Membership.objects.bulk_create(
+                Membership(
+                    conversation=conversation,
+                    user_id=member_id,
+                    role=Role.MEMBER,
+                    status=Status.APPROVED,
+                    joined_at=now,
+                )
+                for member_id in (low, high)
+            )
+            return conversation
+    except IntegrityError:
+        return Conversation.objects.get(kind=Kind.DIRECT, direct_low_id=low, direct_high_id=high)
+
+
+# --- messages -----------------------------------------------------------------------------
+
+
+def _existing_send(conversation_id: int, sender_id: int, client_id: str | None):
+    if client_id is None:
+        return None
+    return (
+        Message.objects.select_related("sender")
+        .filter(conversation_id=conversation_id, sender_id=sender_id, client_id=client_id)
+        .first()
+    )
+
+
+def message_send(
+    *, sender, conversation: Conversation, text, client_id=None
+) -> tuple[Message, bool]:
+    """Append a message; returns (message, created).
+
+    A retry with a `client_id` already used by this sender here returns the first message
+    (created False), also when the two sends race: the second one waits for the row lock
+    and then finds the first. Raises Invalid (text, client_id), NotFound / Forbidden for a
+    non-member, Blocked for a direct conversation where either person blocks the other.
+    """
+    text = clean_text(text)
+    client_id = clean_client_id(client_id)
+    retried = _existing_send(conversation.pk, sender.pk, client_id)
+    if retried is not None:
+        return retried, False
+
+    with transaction.atomic():
+        locked = _lock(conversation)
+        require_member(locked, sender)
+        if locked.kind == Kind.DIRECT:
+            other_id = (
+                locked.direct_high_id if locked.direct_low_id == sender.pk else locked.direct_low_id
+            )
+            if blocking_between(sender.pk, other_id):
+                raise Blocked()
+        retried = _existing_send(locked.pk, sender.pk, client_id)
+        if retried is not None:
+            return retried, False
+        now = timezone.now()
+        locked.last_seq += 1
+        locked.last_message_at = now
+        locked.save(update_fields=["last_seq", "last_message_at"])
+        message = Message.objects.create(
+            conversation=locked,
+            seq=locked.last_seq,
+            sender=sender,
+            text=text,
+            client_id=client_id,
+            created_at=now,
+        )
+    conversation.last_seq = locked.last_seq
+    conversation.last_message_at = locked.last_message_at
+    return message, True
+
+
+def direct_message_send(*, sender, recipient_id: int, text, client_id=None) -> tuple[Message, bool]:
+    """Send to one person, creating your direct conversation with them on first use.
+
+    Raises Invalid (yourself, text), NotFound (no such active user), Blocked. Nothing is
+    written when it raises, not even the conversation.
+    """
+    if recipient_id == sender.pk:
+        raise Invalid(fields={"user_id": ["You cannot message yourself."]})
+    text = clean_text(text)
+    recipient = _active_user(recipient_id)
+    if blocking_between(sender.pk, recipient.pk):
+        raise Blocked()
+    with transaction.atomic():
+        conversation = direct_conversation_get_or_create(user=sender, other=recipient)
+        return message_send(
+            sender=sender, conversation=conversation, text=text, client_id=client_id
+        )
+
+
+def conversation_mark_read(*, user, conversation: Conversation, seq) -> Membership:
+    """Move the user's read cursor (and delivered, which reading implies) to `seq`.
+
+    Cursors never move backwards, nor past the last message. Raises Invalid for a bad
+    seq, NotFound / Forbidden for a non-member.
+    """
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise Invalid(fields={"seq": ["A whole number, 0 or more."]})
+    membership = require_member(conversation, user)
+    last_seq = Conversation.objects.filter(pk=conversation.pk).values("last_seq")[:1]
+    target = Least(Value(seq), Subquery(last_seq))
+    Membership.objects.filter(pk=membership.pk).update(
+        read_seq=Greatest(F("read_seq"), target),
+        delivered_seq=Greatest(F("delivered_seq"), target),
+    )
+    membership.refresh_from_db(fields=["read_seq", "delivered_seq"])
+    return membership
+
+
+@transaction.atomic
+def message_tombstone(*, actor, message: Message) -> Message:
+    """Moderation: clear the text and mark the message deleted; its seq stays.
+
+    Site moderators (staff) and the conversation's admins may. Deleting twice is harmless.
+    """
+    conversation = _lock(message.conversation)
+    _require_admin(conversation, actor)
+    Message.objects.filter(pk=message.pk, deleted_at__isnull=True).update(
+        text="", deleted_at=timezone.now()
+    )
+    message.refresh_from_db(fields=["text", "deleted_at"])
+    return message
+
+
+# --- membership ---------------------------------------------------------------------------
+
+
+def _set(membership: Membership, *, status: str, role: str | None = None) -> Membership:
+    membership.status = status
+    if role is not None:
+        membership.role = role
+    if status == Status.APPROVED:
+        membership.joined_at = timezone.now()
+    membership.save(update_fields=["status", "role", "joined_at", "updated_at"])
+    return membership
+
+
+@transaction.atomic
+def membership_add(*, actor, conversation: Conversation, user_id: int) -> tuple[Membership, bool]:
+    """An admin adds a user, approved at once; returns (membership, changed).
+
+    Adding a banned user lifts the ban: it is an admin's explicit decision.
+    """
+    conversation = _lock(conversation)
+    _not_direct(conversation)
+    _require_admin(conversation, actor)
+    user = _active_user(user_id)
+    membership = _membership(conversation, user.pk)
+    if membership is None:
+        membership = Membership.objects.create(
+            conversation=conversation,
+            user=user,
+            role=Role.MEMBER,
+            status=Status.APPROVED,
+            joined_at=timezone.now(),
+        )
+        return membership, True
+    if membership.status == Status.APPROVED:
+        return membership, False
+    return _set(membership, status=Status.APPROVED, role=Role.MEMBER), True
+
+
+@transaction.atomic
+def membership_request(*, actor, conversation: Conversation) -> Membership:
+    """Ask to join a room. Groups and direct conversations cannot be asked into (NotFound).
+
+    Asking again while pending changes nothing; a member gets Conflict; a banned user
+    Forbidden. A rejected, removed or departed user may ask again.
+    """
+    conversation = _lock(conversation)
+    if conversation.kind != Kind.ROOM:
+        raise NotFound("No such conversation.")
+    membership = _membership(conversation, actor.pk)
+    if membership is None:
+        return Membership.objects.create(
+            conversation=conversation, user=actor, role=Role.MEMBER, status=Status.PENDING
+        )
+    if membership.status == Status.BANNED:
+        raise Forbidden("You are banned from this room.")
+    if membership.status == Status.APPROVED:
+        raise Conflict("You are already a member of this room.")
+    if membership.status == Status.PENDING:
+        return membership
+    return _set(membership, status=Status.PENDING, role=Role.MEMBER)
+
+
+def _decide(actor, conversation: Conversation, user_id: int, status: str) -> Membership:
+    conversation = _lock(conversation)
+    _require_admin(conversation, actor)
+    membership = _membership(conversation, user_id)
+    if membership is None or membership.status != Status.PENDING:
+        raise Conflict("There is no pending request from this user.")
+    return _set(membership, status=status)
+
+
+@transaction.atomic
+def membership_approve(*, actor, conversation: Conversation, user_id: int) -> Membership:
+    """An admin approves a pending request. Anything but pending: Conflict."""
+    return _decide(actor, conversation, user_id, Status.APPROVED)
+
+
+@transaction.atomic
+def membership_reject(*, actor, conversation: Conversation, user_id: int) -> Membership:
+    """An admin rejects a pending request. Anything but pending: Conflict."""
+    return _decide(actor, conversation, user_id, Status.REJECTED)
+
+
+def _promote_if_adminless(conversation: Conversation) -> Membership | None:
+    """Precondition: the caller holds the conversation row lock."""
+    approved = Membership.objects.filter(conversation=conversation, status=Status.APPROVED)
+    if approved.filter(role=Role.ADMIN).exists():
+        return None
+    successor = approved.order_by("joined_at", "id").first()
+    if successor is None:
+        return None
+    successor.role = Role.ADMIN
+    successor.save(update_fields=["role", "updated_at"])
+    return successor
+
+
+@transaction.atomic
+def membership_leave(*, actor, conversation: Conversation) -> Membership:
+    """Leave a group or room (or withdraw a pending request).
+
+    When the last admin leaves, the longest-standing member becomes admin. A direct
+    conversation cannot be left (Forbidden).
+    """
+    conversation = _lock(conversation)
+    membership = _membership(conversation, actor.pk)
+    if membership is None or membership.status not in (Status.APPROVED, Status.PENDING):
+        if conversation.kind == Kind.ROOM:
+            raise Conflict("You are not a member of this room.")
+        raise NotFound("No such conversation.")
+    _not_direct(conversation)
+    _set(membership, status=Status.REMOVED, role=Role.MEMBER)
+    _promote_if_adminless(conversation)
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, actor, conversation: Conversation, user_id: int) -> Membership:
+    """An admin removes a member (or a pending request); removing yourself is leaving."""
+    if user_id == actor.pk:
+        return membership_leave(actor=actor, conversation=conversation)
+    conversation = _lock(conversation)
+    _not_direct(conversation)
+    _require_admin(conversation, actor)
+    membership = _membership(conversation, user_id)
+    if membership is None or membership.status not in (Status.APPROVED, Status.PENDING):
+        raise NotFound("This user is not a member.")
+    _set(membership, status=Status.REMOVED, role=Role.MEMBER)
+    _promote_if_adminless(conversation)
+    return membership
+
+
+@transaction.atomic
+def membership_ban(*, actor, conversation: Conversation, user_id: int) -> Membership:
+    """An admin bans a user (member or not): out, and never again allowed to ask."""
+    if user_id == actor.pk:
+        raise Invalid(fields={"user_id": ["You cannot ban yourself."]})
+    conversation = _lock(conversation)
+    _not_direct(conversation)
+    _require_admin(conversation, actor)
+    membership = _membership(conversation, user_id)
+    if membership is None:
+        user = User.objects.filter(pk=user_id).first()
+        if user is None:
+            raise NotFound("No such user.")
+        membership = Membership.objects.create(
+            conversation=conversation, user=user, role=Role.MEMBER, status=Status.BANNED
+        )
+    else:
+        _set(membership, status=Status.BANNED, role=Role.MEMBER)
+    _promote_if_adminless(conversation)
+    return membership
+
+
+@transaction.atomic
+def membership_set_role(*, actor, conversation: Conversation, user_id: int, role) -> Membership:
+    """An admin promotes or demotes an approved member. The last admin cannot be demoted."""
+    if role not in (Role.ADMIN, Role.MEMBER):
+        raise Invalid(fields={"role": ['Must be "admin" or "member".']})
+    conversation = _lock(conversation)
+    _not_direct(conversation)
+    _require_admin(conversation, actor)
+    membership = _membership(conversation, user_id)
+    if membership is None or membership.status != Status.APPROVED:
+        raise Conflict("Only approved members have a role.")
+    if membership.role == role:
+        return membership
+    if role == Role.MEMBER:
+        admins = Membership.objects.filter(
+            conversation=conversation, status=Status.APPROVED, role=Role.ADMIN
+        )
+        if not admins.exclude(pk=membership.pk).exists():
+            raise Conflict("A conversation keeps at least one admin.")
+    membership.role = role
+    membership.save(update_fields=["role", "updated_at"])
+    return membership

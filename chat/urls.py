@@ -1,0 +1,31 @@
+from django.urls import path
+
+from . import views
+
+conversation = "conversations/<int:conversation_id>/"
+member = conversation + "members/<int:user_id>/"
+
+urlpatterns = [
+    path("conversations/", views.ConversationListView.as_view(), name="conversation-list"),
+    path(conversation, views.ConversationDetailView.as_view(), name="conversation-detail"),
+    path(conversation + "members/", views.MemberListView.as_view(), name="member-list"),
+    path(member, views.MemberDetailView.as_view(), name="member-detail"),
+    path(
+        member + "approve/",
+        views.MemberDecisionView.as_view(decision="approve"),
+        name="member-approve",
+    ),
+    path(
+        member + "reject/",
+        views.MemberDecisionView.as_view(decision="reject"),
+        name="member-reject",
+    ),
+    path(member + "ban/", views.MemberDecisionView.as_view(decision="ban"), name="member-ban"),
+    path(member + "role/", views.MemberRoleView.as_view(), name="member-role"),
+    path(conversation + "join/", views.JoinView.as_view(), name="conversation-join"),
+    path(conversation + "messages/", views.MessageListView.as_view(), name="message-list"),
+    path(conversation + "read/", views.ReadView.as_view(), name="conversation-read"),
+    path("direct/", views.DirectMessageView.as_view(), name="direct-message"),
+    path("inbox/", views.InboxView.as_view(), name="inbox"),
+    path("rooms/", views.RoomListView.as_view(), name="room-list"),
+]

@@ -1,0 +1,282 @@
+"""REST for conversations, members and messages (SPEC section 5). Thin: parse, call a
+selector or service, render."""
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.generics import GenericAPIView
+from rest_framework.response import Response
+
+from messaging_site.pagination import CursorPagination
+
+from . import selectors, services
+from .serializers import (
+    ConversationCreateSerializer,
+    ConversationListItemSerializer,
+    ConversationSerializer,
+    DirectMessageCreateSerializer,
+    InboxItemSerializer,
+    JoinResponseSerializer,
+    MemberAddSerializer,
+    MemberSerializer,
+    MessageCreateSerializer,
+    MessagePageSerializer,
+    MessageSerializer,
+    ReadSerializer,
+    RoleSerializer,
+    RoomSerializer,
+)
+
+
+class ActivityPagination(CursorPagination):
+    ordering = ("-activity", "-conversation_id")
+
+
+class MemberPagination(CursorPagination):
+    ordering = "id"
+
+
+def _sent(message, created):
+    return Response(
+        MessageSerializer(message).data,
+        status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+    )
+
+
+class ConversationListView(GenericAPIView):
+    pagination_class = ActivityPagination
+    serializer_class = ConversationListItemSerializer
+
+    @extend_schema(
+        operation_id="conversations_list", responses=ConversationListItemSerializer(many=True)
+    )
+    def get(self, request):
+        """The caller's conversations, most recently active first, with unread counts."""
+        page = self.paginate_queryset(selectors.memberships_for_user(request.user))
+        selectors.attach_summaries(user=request.user, memberships=page)
+        return self.get_paginated_response(ConversationListItemSerializer(page, many=True).data)
+
+    @extend_schema(request=ConversationCreateSerializer, responses={201: ConversationSerializer})
+    def post(self, request):
+        """Create a group (private) or a room (public by name); you are its admin."""
+        data = ConversationCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        conversation = services.conversation_create(actor=request.user, **data.validated_data)
+        detail = selectors.conversation_detail(user=request.user, conversation_id=conversation.pk)
+        return Response(ConversationSerializer(detail).data, status=status.HTTP_201_CREATED)
+
+
+class ConversationDetailView(GenericAPIView):
+    serializer_class = ConversationSerializer
+
+    def get(self, request, conversation_id):
+        detail = selectors.conversation_detail(user=request.user, conversation_id=conversation_id)
+        return Response(ConversationSerializer(detail).data)
+
+
+class DirectMessageView(GenericAPIView):
+    serializer_class = DirectMessageCreateSerializer
+
+    @extend_schema(responses={201: MessageSerializer, 200: MessageSerializer})
+    def post(self, request):
+        """Message one person; the direct conversation is created on first use."""
+        data = DirectMessageCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        message, created = services.direct_message_send(
+            sender=request.user,
+            recipient_id=data.validated_data["user_id"],
+            text=data.validated_data["text"],
+            client_id=data.validated_data.get("client_id"),
+        )
+        return _sent(message, created)
+
+
+class MemberListView(GenericAPIView):
+    pagination_class = MemberPagination
+    serializer_class = MemberSerializer
+
+    @extend_schema(responses=MemberSerializer(many=True))
+    def get(self, request, conversation_id):
+        """Approved members; admins also see pending requests."""
+        _, membership = selectors.conversation_get_for_member(
+            user=request.user, conversation_id=conversation_id
+        )
+        page = self.paginate_queryset(selectors.members_visible_to(membership=membership))
+        return self.get_paginated_response(MemberSerializer(page, many=True).data)
+
+    @extend_schema(request=MemberAddSerializer, responses={201: MemberSerializer})
+    def post(self, request, conversation_id):
+        """An admin adds a user, approved at once."""
+        conversation = selectors.conversation_get_for_user(
+            user=request.user, conversation_id=conversation_id
+        )
+        data = MemberAddSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership, changed = services.membership_add(
+            actor=request.user, conversation=conversation, user_id=data.validated_data["user_id"]
+        )
+        return Response(
+            MemberSerializer(membership).data,
+            status=status.HTTP_201_CREATED if changed else status.HTTP_200_OK,
+        )
+
+
+class MemberDetailView(GenericAPIView):
+    serializer_class = MemberSerializer
+
+    def delete(self, request, conversation_id, user_id):
+        """An admin removes a member, or a member leaves (their own id)."""
+        conversation = selectors.conversation_get_for_user(
+            user=request.user, conversation_id=conversation_id
+        )
+        services.membership_remove(actor=request.user, conversation=conversation, user_id=user_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class JoinView(GenericAPIView):
+    serializer_class = JoinResponseSerializer
+
+    @extend_schema(request=None, responses={202: JoinResponseSerializer})
+    def post(self, request, conversation_id):
+        """Ask to join a room; an admin approves or rejects."""
+        conversation = selectors.conversation_get_for_user(
+            user=request.user, conversation_id=conversation_id
+        )
+        membership = services.membership_request(actor=request.user, conversation=conversation)
+        return Response({"status": membership.status}, status=status.HTTP_202_ACCEPTED)
+
+
+class MemberDecisionView(GenericAPIView):
+    """approve / reject / ban, chosen by the URL."""
+
+    serializer_class = MemberSerializer
+    decisions = {
+        "approve": services.membership_approve,
+        "reject": services.membership_reject,
+        "ban": services.membership_ban,
+    }
+    decision: str = ""
+
+    @extend_schema(request=None, responses={200: MemberSerializer})
+    def post(self, request, conversation_id, user_id):
+        conversation = selectors.conversation_get_for_user(
+            user=request.user, conversation_id=conversation_id
+        )
+        membership = self.decisions[self.decision](
+            actor=request.user, conversation=conversation, user_id=user_id
+        )
+        return Response(MemberSerializer(membership).data)
+
+
+class MemberRoleView(GenericAPIView):
+    serializer_class = RoleSerializer
+
+    @extend_schema(responses={200: MemberSerializer})
+    def post(self, request, conversation_id, user_id):
+        """An admin promotes or demotes a member."""
+        conversation = selectors.conversation_get_for_user(
+            user=request.user, conversation_id=conversation_id
+        )
+        data = RoleSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.membership_set_role(
+            actor=request.user,
+            conversation=conversation,
+            user_id=user_id,
+            role=data.validated_data["role"],
+        )
+        return Response(MemberSerializer(membership).data)
+
+
+class MessageListView(GenericAPIView):
+    serializer_class = MessageCreateSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("after_seq", int, description="messages after this seq"),
+            OpenApiParameter("before_seq", int, description="messages before this seq"),
+            OpenApiParameter("limit", int, description="1..200, default 50"),
+        ],
+        responses=MessagePageSerializer,
+    )
+    def get(self, request, conversation_id):
+        """History in ascending seq; with no cursor, the newest page."""
+        conversation, _ = selectors.conversation_get_for_member(
+            user=request.user, conversation_id=conversation_id
+        )
+        messages, has_more = selectors.message_page(
+            user=request.user,
+            conversation=conversation,
+            after_seq=request.query_params.get("after_seq"),
+            before_seq=request.query_params.get("before_seq"),
+            limit=request.query_params.get("limit"),
+        )
+        return Response(
+            {"results": MessageSerializer(messages, many=True).data, "has_more": has_more}
+        )
+
+    @extend_schema(responses={201: MessageSerializer, 200: MessageSerializer})
+    def post(self, request, conversation_id):
+        """Send; a retry with the same client_id returns the first message (200)."""
+        conversation = selectors.conversation_get_for_user(
+            user=request.user, conversation_id=conversation_id
+        )
+        data = MessageCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        message, created = services.message_send(
+            sender=request.user,
+            conversation=conversation,
+            text=data.validated_data["text"],
+            client_id=data.validated_data.get("client_id"),
+        )
+        return _sent(message, created)
+
+
+class ReadView(GenericAPIView):
+    serializer_class = ReadSerializer
+
+    @extend_schema(responses={204: None})
+    def post(self, request, conversation_id):
+        """Move your read cursor forward to `seq` (never backwards)."""
+        conversation = selectors.conversation_get_for_user(
+            user=request.user, conversation_id=conversation_id
+        )
+        data = ReadSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.conversation_mark_read(
+            user=request.user, conversation=conversation, seq=data.validated_data["seq"]
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InboxView(GenericAPIView):
+    pagination_class = ActivityPagination
+    serializer_class = InboxItemSerializer
+
+    @extend_schema(responses=InboxItemSerializer(many=True))
+    def get(self, request):
+        """ "Check messages": each conversation with unread messages, and up to 50 of them."""
+        page = self.paginate_queryset(selectors.inbox_memberships(request.user))
+        selectors.attach_summaries(user=request.user, memberships=page)
+        messages = selectors.inbox_messages(
+            user=request.user, conversation_ids=[m.conversation_id for m in page]
+        )
+        for membership in page:
+            membership.messages = messages.get(membership.conversation_id, [])
+        return self.get_paginated_response(InboxItemSerializer(page, many=True).data)
+
+
+class RoomListView(GenericAPIView):
+    pagination_class = CursorPagination
+    serializer_class = RoomSerializer
+
+    @extend_schema(
+        parameters=[OpenApiParameter("search", str, description="part of the name")],
+        responses=RoomSerializer(many=True),
+    )
+    def get(self, request):
+        """Rooms anyone may ask to join."""
+        rooms = selectors.rooms_search(
+            user=request.user, search=request.query_params.get("search", "")
+        )
+        page = self.paginate_queryset(rooms)
+        return self.get_paginated_response(RoomSerializer(page, many=True).data)
