@@ -46,6 +46,10 @@ class UserAdmin(DjangoUserAdmin):
         ),
     ]
 
+    def has_delete_permission(self, request, obj=None):
+        # People are deactivated, never deleted: their messages keep their sender.
+        return False
+
     def save_model(self, request, obj, form, change):
         # Unticking "active" must have the same effects as the action: tokens revoked and
         # sockets closed, so it goes through the same service.

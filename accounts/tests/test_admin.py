@@ -94,6 +94,16 @@ def test_seed_demo_is_idempotent():
     assert not users["alice"].is_staff
     for user in users.values():
         assert user.check_password("demo-pass-123")
+    from boards.models import Board
+    from chat.models import Conversation, Message
+
+    assert list(Conversation.objects.order_by("kind").values_list("kind", flat=True)) == [
+        "direct",
+        "group",
+        "room",
+    ]
+    assert Board.objects.count() == 1
+    assert Message.objects.count() == 4
 
 
 def test_demo_admin_can_sign_in_to_admin():
@@ -119,3 +129,7 @@ def test_database_refuses_self_block(alice):
 
     with pytest.raises(IntegrityError):
         Block.objects.create(blocker=alice, blocked=alice)
+
+
+def test_users_cannot_be_deleted_in_admin(moderator, alice):
+    assert moderator.get(f"/admin/accounts/user/{alice.pk}/delete/").status_code == 403

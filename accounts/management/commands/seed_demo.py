@@ -4,6 +4,10 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import User
+from boards import services as board_services
+from boards.models import Board
+from chat import services as chat_services
+from chat.models import Conversation
 
 DEMO_PASSWORD = "demo-pass-123"  # noqa: S105 - documented demo credentials
 DEMO_USERS = [
@@ -14,7 +18,10 @@ DEMO_USERS = [
 
 
 class Command(BaseCommand):
-    help = "Create the demo users (alice, bob, carol) and the superuser admin."
+    help = (
+        "Create the demo users (alice, bob, carol), the superuser admin, and one room, one "
+        "group and one board with a few messages."
+    )
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -32,6 +39,47 @@ class Command(BaseCommand):
             )
         else:
             self.stdout.write("Demo users already present.")
+        self._conversations()
+        self._board()
+
+    def _conversations(self):
+        alice, bob, carol = (User.objects.get(username=name) for name in ("alice", "bob", "carol"))
+        if not Conversation.objects.filter(kind="room", name="Lobby", created_by=alice).exists():
+            room = chat_services.conversation_create(actor=alice, kind="room", name="Lobby")
+            chat_services.membership_request(actor=bob, conversation=room)
+            chat_services.membership_approve(actor=alice, conversation=room, user_id=bob.pk)
+            chat_services.membership_request(actor=carol, conversation=room)
+            for sender, text in [
+                (alice, "Welcome to the Lobby!"),
+                (bob, "Hi Alice, glad to be here."),
+            ]:
+                chat_services.message_send(sender=sender, conversation=room, text=text)
+            self.stdout.write("Demo room 'Lobby' created (carol's request is pending).")
+        if not Conversation.objects.filter(
+            kind="group", name="Project team", created_by=alice
+        ).exists():
+            group = chat_services.conversation_create(
+                actor=alice, kind="group", name="Project team"
+            )
+            for member in (bob, carol):
+                chat_services.membership_add(actor=alice, conversation=group, user_id=member.pk)
+            chat_services.message_send(
+                sender=carol, conversation=group, text="Stand-up at ten tomorrow?"
+            )
+            chat_services.direct_message_send(
+                sender=bob, recipient_id=alice.pk, text="Got a minute later?"
+            )
+            self.stdout.write("Demo group 'Project team' and a direct message created.")
+
+    def _board(self):
+        if Board.objects.filter(name__iexact="General").exists():
+            return
+        alice = User.objects.get(username="alice")
+        board = board_services.board_create(actor=alice, name="General")
+        board_services.board_post(
+            actor=alice, board=board, topic="hello", data="First post on the General board."
+        )
+        self.stdout.write("Demo board 'General' created.")
 
     @staticmethod
     def _ensure(username: str, **fields) -> bool:
