@@ -11,6 +11,7 @@ api_patterns = [
     path("", include("accounts.urls")),
     path("", include("boards.urls")),
     path("", include("chat.urls")),
+    path("", include("campaigns.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's bootstrap as a separate script, so the page runs
     # under our Content-Security-Policy (no inline scripts).

@@ -344,3 +344,17 @@ def test_history_and_members_query_counts_do_not_grow(
         services.membership_add(actor=alice, conversation=group, user_id=make_user(f"m{i}").pk)
     with django_assert_num_queries(4):
         assert len(client.get(f"/api/conversations/{group.pk}/members/").json()["results"]) == 22
+
+
+def test_conversation_list_pages_through_everything_once(client_for, alice, bob, send):
+    for i in range(7):
+        conversation = services.conversation_create(actor=alice, kind="group", name=f"g{i}")
+        services.membership_add(actor=alice, conversation=conversation, user_id=bob.pk)
+        send(alice, conversation, "x")
+    client = client_for(bob)
+    seen, url = [], "/api/conversations/?limit=3"
+    while url:
+        page = client.get(url).json()
+        seen += [row["name"] for row in page["results"]]
+        url = page["next"]
+    assert seen == [f"g{i}" for i in reversed(range(7))]

@@ -189,6 +189,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ConversationKindEnum": "chat.models.Conversation.Kind",
         "NewConversationKindEnum": [("group", "group"), ("room", "room")],
+        "MembershipStatusEnum": "chat.models.Membership.Status",
+        "CampaignStatusEnum": "campaigns.models.Campaign.Status",
+        "SmsStatusEnum": "campaigns.models.SmsMessage.Status",
     },
 }
 
@@ -213,7 +216,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": 3600,
     "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:",
 }
-CELERY_BEAT_SCHEDULE: dict = {}
 
 # --- i18n, static -----------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -261,3 +263,28 @@ LOGGING = {
 
 # Files served at the site root (favicon.ico, robots.txt).
 WHITENOISE_ROOT = BASE_DIR / "public"
+
+# --- SMS ----------------------------------------------------------------------------------
+SMS_BACKEND = env.str("SMS_BACKEND", default="campaigns.backends.console.ConsoleBackend")
+SMS_SEGMENTS_PER_SECOND = env.int("SMS_SEGMENTS_PER_SECOND", default=45)
+# See campaigns/limiter.py: the width of the latency band the limit must survive.
+SMS_RATE_GUARD_MS = env.float("SMS_RATE_GUARD_MS", default=15.0)
+SMS_FROM = env.str("SMS_FROM", default="Messaging")
+SMS_HTTP_URL = env.str("SMS_HTTP_URL", default="")
+SMS_HTTP_TOKEN = env.str("SMS_HTTP_TOKEN", default="")
+SMS_HTTP_TIMEOUT = env.float("SMS_HTTP_TIMEOUT", default=10.0)
+# Numbers without a leading + are read as this region's (ISO 3166 code); empty: + required.
+SMS_DEFAULT_REGION = env.str("SMS_DEFAULT_REGION", default="") or None
+SMS_RETRY_BASE_SECONDS = env.float("SMS_RETRY_BASE_SECONDS", default=1.0)
+# Well under the broker's visibility timeout (3600 s), though no task waits out a backoff.
+SMS_RETRY_CAP_SECONDS = env.float("SMS_RETRY_CAP_SECONDS", default=300.0)
+SMS_MAX_ATTEMPTS = env.int("SMS_MAX_ATTEMPTS", default=8)
+# A claim (`sending`) not finished by then is taken back by the sweep.
+SMS_LEASE_SECONDS = env.int("SMS_LEASE_SECONDS", default=120)
+# A dispatched task that never claimed its record (lost by the broker) is replaced after this.
+SMS_REDISPATCH_SECONDS = env.int("SMS_REDISPATCH_SECONDS", default=300)
+# Tasks on the broker at once: enough to keep the limit busy, never the whole campaign.
+SMS_MAX_IN_FLIGHT = env.int("SMS_MAX_IN_FLIGHT", default=500)
+CELERY_BEAT_SCHEDULE = {
+    "sms-tick": {"task": "campaigns.tasks.sms_tick", "schedule": 1.0},
+}

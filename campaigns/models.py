@@ -1,0 +1,119 @@
+"""SMS records and campaigns. The database is the source of truth for every message's
+state; Celery only carries "look at message N" (see campaigns/sending.py)."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        RUNNING = "running"
+        COMPLETED = "completed"
+        CANCELLED = "cancelled"
+
+    name = models.CharField(max_length=100)
+    message = models.TextField()
+    # What is sent: `message`, or its smart-encoded form when that saves segments.
+    body = models.TextField()
+    smart_encoding = models.BooleanField(default=False)
+    encoding = models.CharField(max_length=10)
+    segments_per_message = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    launched_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status"], name="campaigns_campaign_status")]
+
+    def __str__(self):
+        return self.name
+
+
+class SmsMessage(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        SENDING = "sending"
+        SENT = "sent"
+        FAILED = "failed"
+        DEAD = "dead"
+        SKIPPED = "skipped"
+        CANCELLED = "cancelled"
+
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+    )
+    to = models.CharField(max_length=20, help_text="E.164")
+    body = models.TextField()
+    segments = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # NULL: due now. Set after a transient error: no task exists until it passes.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Set when a task was put on the broker for this record; cleared when a task claims
+    # it. The dispatcher skips records with a live task, so there is never a second one.
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    # While `sending`: the claim expires here and the sweep takes the record back.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    lease_token = models.UUIDField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    provider_id = models.CharField(max_length=100, blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    queued_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        permissions = [("send_sms", "Can send SMS and run campaigns")]
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "to"], name="campaigns_sms_campaign_to"),
+        ]
+        indexes = [
+            # The dispatcher's scan: due queued records in id order.
+            models.Index(fields=["id"], condition=Q(status="queued"), name="campaigns_sms_queued"),
+            # The sweep's scan of expired leases.
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=Q(status="sending"),
+                name="campaigns_sms_sending",
+            ),
+            models.Index(fields=["campaign", "status"], name="campaigns_sms_campaign_status"),
+        ]
+
+    def __str__(self):
+        return f"SMS #{self.pk} to {self.to} ({self.status})"
+
+
+class OptOut(models.Model):
+    number = models.CharField(max_length=20, unique=True, help_text="E.164")
+    source = models.CharField(max_length=20, default="api")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.number
+
+
+class IdempotentRequest(models.Model):
+    """The first answer to a request sent with an Idempotency-Key, replayed on retries."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=100)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="campaigns_idempotency_key"),
+        ]
+
+    def __str__(self):
+        return f"{self.user_id}:{self.key}"

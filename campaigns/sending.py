@@ -1,0 +1,224 @@
+"""Delivery: how an SMS record moves from `queued` to `sent` exactly once.
+
+The record's row is the truth; a Celery task only says "look at record N". Every move is
+a conditional UPDATE, so a task that runs twice, late, or after the sweep took its record
+back changes nothing:
+
+    queued --claim--> sending --> sent | failed | dead | skipped
+       ^                 |
+       +-- transient ----+   (next_attempt_at = now + backoff; no task until then)
+       +-- lease expired (sweep)
+
+- `dispatch_due` puts tasks on the broker for due records that have none (marked by
+  `dispatched_at`), at most SMS_MAX_IN_FLIGHT at a time, taking rows with
+  `FOR UPDATE SKIP LOCKED` so two dispatchers never pick the same record.
+- `attempt` claims (queued -> sending with a lease), checks the opt-out list again,
+  waits for the global limiter, calls the provider with the record id as `reference`,
+  and records the outcome only if it still holds the lease.
+- `sweep` takes back expired leases and forgets dispatch marks of tasks that never came.
+"""
+
+import logging
+import random
+import time
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from .backends import OutboundSms, PermanentError, TransientError, get_backend
+from .limiter import get_limiter
+from .models import Campaign, OptOut, SmsMessage
+
+logger = logging.getLogger("campaigns.send")
+Status = SmsMessage.Status
+
+
+def _live_campaign() -> Q:
+    """No campaign, or a running one.
+
+    Written as a subquery on `campaign_id`, not a join: Django turns an UPDATE with a join
+    into `WHERE id IN (SELECT ...)`, and PostgreSQL then re-checks only that outer clause
+    after waiting for a concurrent claim, so two workers could both claim one record.
+    """
+    running = Campaign.objects.filter(status=Campaign.Status.RUNNING).values("id")
+    return Q(campaign_id__isnull=True) | Q(campaign_id__in=running)
+
+
+def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter, from SMS_RETRY_BASE_SECONDS doubling to the cap;
+    a provider's Retry-After is a floor."""
+    ceiling = min(
+        settings.SMS_RETRY_CAP_SECONDS, settings.SMS_RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1)
+    )
+    delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not security
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, settings.SMS_RETRY_CAP_SECONDS))
+    return delay
+
+
+def dispatch_due(*, limit: int | None = None) -> list[int]:
+    """Mark due records as dispatched and, after commit, enqueue one task for each."""
+    from .tasks import send_sms
+
+    now = timezone.now()
+    in_flight = SmsMessage.objects.filter(
+        Q(status=Status.SENDING) | Q(status=Status.QUEUED, dispatched_at__isnull=False)
+    ).count()
+    room = (limit or settings.SMS_MAX_IN_FLIGHT) - in_flight
+    if room <= 0:
+        return []
+    stale = now - timedelta(seconds=settings.SMS_REDISPATCH_SECONDS)
+    with transaction.atomic():
+        ids = list(
+            SmsMessage.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(status=Status.QUEUED)
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+            .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale))
+            .filter(_live_campaign())
+            .order_by("id")
+            .values_list("id", flat=True)[:room]
+        )
+        if ids:
+            SmsMessage.objects.filter(id__in=ids).update(dispatched_at=now)
+            transaction.on_commit(lambda: [send_sms.delay(pk) for pk in ids])
+    return ids
+
+
+def _finish(message_id: int, token: uuid.UUID, **changes) -> bool:
+    """Record an outcome, only if our claim still stands."""
+    changes.setdefault("lease_expires_at", None)
+    changes.setdefault("lease_token", None)
+    return bool(
+        SmsMessage.objects.filter(pk=message_id, status=Status.SENDING, lease_token=token).update(
+            **changes, updated_at=timezone.now()
+        )
+    )
+
+
+def attempt(*, message_id: int) -> str | None:
+    """One delivery attempt for a record; returns the outcome, or None if there was nothing
+    to do (already sent, not due, cancelled, claimed elsewhere)."""
+    now = timezone.now()
+    token = uuid.uuid4()
+    claimed = (
+        SmsMessage.objects.filter(pk=message_id, status=Status.QUEUED)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .filter(_live_campaign())
+        .update(
+            status=Status.SENDING,
+            lease_token=token,
+            lease_expires_at=now + timedelta(seconds=settings.SMS_LEASE_SECONDS),
+            dispatched_at=None,
+            # Counted at the claim, so a try whose worker died still counts.
+            attempts=F("attempts") + 1,
+            updated_at=now,
+        )
+    )
+    if not claimed:
+        return None
+    message = SmsMessage.objects.get(pk=message_id)
+
+    if OptOut.objects.filter(number=message.to).exists():
+        _finish(message_id, token, status=Status.SKIPPED, last_error="opted out")
+        _log(message, "skipped", 0.0)
+        _complete_campaign(message.campaign_id)
+        return "skipped"
+
+    get_limiter().wait(message.segments)
+    started = time.monotonic()
+    outcome, changes = _call_provider(message)
+    latency = time.monotonic() - started
+    if not _finish(message_id, token, **changes):
+        logger.warning("sms=%s lost its lease before recording %s", message_id, outcome)
+    _log(message, outcome, latency, changes.get("last_error", ""))
+    _complete_campaign(message.campaign_id)
+    return outcome
+
+
+def _call_provider(message: SmsMessage) -> tuple[str, dict]:
+    sms = OutboundSms(
+        to=message.to,
+        sender=settings.SMS_FROM,
+        body=message.body,
+        segments=message.segments,
+        reference=str(message.pk),
+    )
+    try:
+        provider_id = get_backend().send(sms)
+    except TransientError as error:
+        if message.attempts >= settings.SMS_MAX_ATTEMPTS:
+            return "dead", {"status": Status.DEAD, "last_error": str(error)}
+        delay = backoff_seconds(message.attempts, error.retry_after)
+        return "retry", {
+            "status": Status.QUEUED,
+            "next_attempt_at": timezone.now() + timedelta(seconds=delay),
+            "last_error": str(error),
+        }
+    except PermanentError as error:
+        return "failed", {"status": Status.FAILED, "last_error": str(error)}
+    return "sent", {
+        "status": Status.SENT,
+        "provider_id": provider_id[:100],
+        "sent_at": timezone.now(),
+        "last_error": "",
+    }
+
+
+def _log(message: SmsMessage, outcome: str, latency: float, error: str = "") -> None:
+    logger.info(
+        "sms=%s campaign=%s attempt=%s segments=%s outcome=%s latency_ms=%.1f%s",
+        message.pk,
+        message.campaign_id or "-",
+        message.attempts,
+        message.segments,
+        outcome,
+        latency * 1000,
+        f" error={error!r}" if error else "",
+    )
+
+
+def _complete_campaign(campaign_id: int | None) -> None:
+    if campaign_id is None:
+        return
+    unfinished = SmsMessage.objects.filter(
+        campaign_id=campaign_id, status__in=[Status.QUEUED, Status.SENDING]
+    )
+    if not unfinished.exists():
+        Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.RUNNING).update(
+            status=Campaign.Status.COMPLETED, finished_at=timezone.now()
+        )
+
+
+def sweep() -> dict[str, int]:
+    """Take back what a lost worker or a lost task left behind."""
+    now = timezone.now()
+    expired = SmsMessage.objects.filter(status=Status.SENDING, lease_expires_at__lt=now)
+    dead = expired.filter(attempts__gte=settings.SMS_MAX_ATTEMPTS).update(
+        status=Status.DEAD,
+        lease_token=None,
+        lease_expires_at=None,
+        last_error="worker lost during the last attempt",
+        updated_at=now,
+    )
+    requeued = expired.update(
+        status=Status.QUEUED,
+        lease_token=None,
+        lease_expires_at=None,
+        next_attempt_at=None,
+        dispatched_at=None,
+        last_error="worker lost during an attempt",
+        updated_at=now,
+    )
+    stale = now - timedelta(seconds=settings.SMS_REDISPATCH_SECONDS)
+    forgotten = SmsMessage.objects.filter(status=Status.QUEUED, dispatched_at__lt=stale).update(
+        dispatched_at=None
+    )
+    for campaign_id in Campaign.objects.filter(status=Campaign.Status.RUNNING).values_list(
+        "pk", flat=True
+    ):
+        _complete_campaign(campaign_id)
+    return {"dead": dead, "requeued": requeued, "redispatch": forgotten}

@@ -1,0 +1,117 @@
+"""Shapes only; numbers, bodies and states are checked in campaigns.services."""
+
+from rest_framework import serializers
+
+from .models import Campaign, OptOut, SmsMessage
+
+
+class SegmentsInputSerializer(serializers.Serializer):
+    message = serializers.CharField(trim_whitespace=False, max_length=1600)
+    smart_encoding = serializers.BooleanField(default=False)
+
+
+class SegmentsSerializer(serializers.Serializer):
+    encoding = serializers.CharField()
+    segments = serializers.IntegerField()
+    characters = serializers.IntegerField()
+    units = serializers.IntegerField()
+    per_segment = serializers.IntegerField()
+    non_gsm_characters = serializers.ListField(child=serializers.CharField())
+
+
+class SendInputSerializer(serializers.Serializer):
+    message = serializers.CharField(trim_whitespace=False)
+    to = serializers.ListField(
+        child=serializers.CharField(allow_blank=True), allow_empty=False, max_length=10_000
+    )
+    smart_encoding = serializers.BooleanField(default=False)
+
+
+class QueuedSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    to = serializers.CharField()
+    status = serializers.CharField()
+
+
+class SendSerializer(serializers.Serializer):
+    encoding = serializers.CharField()
+    segments = serializers.IntegerField()
+    messages = QueuedSerializer(many=True)
+
+
+class CampaignInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    message = serializers.CharField(trim_whitespace=False)
+    recipients = serializers.ListField(
+        child=serializers.CharField(allow_blank=True), allow_empty=False
+    )
+    smart_encoding = serializers.BooleanField(default=False)
+
+
+class CampaignSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", default=None)
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "name",
+            "message",
+            "body",
+            "smart_encoding",
+            "encoding",
+            "segments_per_message",
+            "status",
+            "created_by",
+            "created_at",
+            "launched_at",
+            "finished_at",
+        ]
+
+
+class CampaignDetailSerializer(CampaignSerializer):
+    counts = serializers.DictField(child=serializers.IntegerField())
+    segments_total = serializers.IntegerField()
+    segments_sent = serializers.IntegerField()
+    eta_seconds = serializers.FloatField(allow_null=True)
+
+    class Meta(CampaignSerializer.Meta):
+        fields = [
+            *CampaignSerializer.Meta.fields,
+            "counts",
+            "segments_total",
+            "segments_sent",
+            "eta_seconds",
+        ]
+
+
+class SmsMessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = SmsMessage
+        fields = [
+            "id",
+            "campaign",
+            "to",
+            "segments",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "last_error",
+            "provider_id",
+            "queued_at",
+            "sent_at",
+        ]
+
+
+class SmsStatusQuerySerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=SmsMessage.Status.choices, required=False)
+
+
+class OptOutSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OptOut
+        fields = ["number", "source", "created_at"]
+
+
+class OptOutInputSerializer(serializers.Serializer):
+    number = serializers.CharField(max_length=40)

@@ -1,0 +1,288 @@
+"""Campaign and SMS rules: numbers, bodies, campaigns, opt-outs, re-queues, idempotency.
+
+Delivery itself (claims, the limiter, retries) lives in campaigns/sending.py.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from itertools import islice
+
+import phonenumbers
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q, Sum
+from django.utils import timezone
+
+from messaging_site.errors import Conflict, Invalid, NotFound
+
+from .models import Campaign, IdempotentRequest, OptOut, SmsMessage
+from .segments import SegmentInfo, analyze_for_sending
+
+MAX_BODY_LENGTH = 1600
+MAX_NAME_LENGTH = 100
+BATCH_SIZE = 5000
+Status = SmsMessage.Status
+
+
+def normalize_number(value) -> str | None:
+    """The E.164 form of a phone number, or None when it is not a valid one."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        number = phonenumbers.parse(value.strip(), settings.SMS_DEFAULT_REGION)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_numbers(values, *, field: str) -> list[str]:
+    """Valid, normalised, duplicates dropped (first kept), or Invalid naming every bad entry."""
+    if not isinstance(values, list | tuple) or not values:
+        raise Invalid(fields={field: ["Give at least one phone number."]})
+    numbers, bad = {}, []
+    for value in values:
+        number = normalize_number(value)
+        if number is None:
+            bad.append(f"{value!r} is not a valid phone number.")
+        else:
+            numbers.setdefault(number, None)
+    if bad:
+        raise Invalid(fields={field: bad})
+    return list(numbers)
+
+
+def prepare_body(message, *, smart_encoding: bool = False) -> tuple[str, SegmentInfo]:
+    """The body to send and its segments, or Invalid for an empty or over-long message."""
+    if not isinstance(message, str) or not message.strip():
+        raise Invalid(fields={"message": ["A message needs some text."]})
+    if len(message) > MAX_BODY_LENGTH:
+        raise Invalid(fields={"message": [f"At most {MAX_BODY_LENGTH} characters."]})
+    return analyze_for_sending(message, smart_encoding=smart_encoding)
+
+
+def _opted_out(numbers: list[str]) -> set[str]:
+    return set(OptOut.objects.filter(number__in=numbers).values_list("number", flat=True))
+
+
+def _batches(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _dispatch_on_commit() -> None:
+    from .tasks import sms_dispatch
+
+    transaction.on_commit(sms_dispatch.delay)
+
+
+# --- direct sends ---------------------------------------------------------------------
+
+
+def sms_send(*, actor, message, to, smart_encoding: bool = False) -> dict:
+    """Queue one text to each number (duplicates once, opted-out ones `skipped`).
+
+    Raises Invalid for a bad body or any bad number; nothing is queued then.
+    Returns the response body of SPEC section 8.
+    """
+    body, info = prepare_body(message, smart_encoding=smart_encoding)
+    numbers = normalize_numbers(to, field="to")
+    opted_out = _opted_out(numbers)
+    with transaction.atomic():
+        rows = SmsMessage.objects.bulk_create(
+            SmsMessage(
+                to=number,
+                body=body,
+                segments=info.segments,
+                created_by=actor,
+                status=Status.SKIPPED if number in opted_out else Status.QUEUED,
+                last_error="opted out" if number in opted_out else "",
+            )
+            for number in numbers
+        )
+        _dispatch_on_commit()
+    return {
+        "encoding": info.encoding,
+        "segments": info.segments,
+        "messages": [{"id": row.pk, "to": row.to, "status": row.status} for row in rows],
+    }
+
+
+def idempotent(*, user, key: str | None, request_data, produce: Callable[[], tuple[int, dict]]):
+    """Run `produce` once per (user, Idempotency-Key); a retry gets the first answer back.
+
+    Returns (status_code, body). The answer is stored in the same transaction as the work,
+    so two racing retries cannot both do it: the loser rolls back and replays the winner.
+    Reusing a key for a different request is a Conflict.
+    """
+    if not key:
+        return produce()
+    if len(key) > 100:
+        raise Invalid(fields={"Idempotency-Key": ["At most 100 characters."]})
+    fingerprint = hashlib.sha256(
+        json.dumps(request_data, sort_keys=True, default=str).encode()
+    ).hexdigest()
+
+    def replay(stored: IdempotentRequest):
+        if stored.fingerprint != fingerprint:
+            raise Conflict("This Idempotency-Key was used for a different request.")
+        return stored.status_code, stored.response
+
+    stored = IdempotentRequest.objects.filter(user=user, key=key).first()
+    if stored is not None:
+        return replay(stored)
+    try:
+        with transaction.atomic():
+            status_code, body = produce()
+            IdempotentRequest.objects.create(
+                user=user,
+                key=key,
+                fingerprint=fingerprint,
+                status_code=status_code,
+                response=body,
+            )
+    except IntegrityError:
+        return replay(IdempotentRequest.objects.get(user=user, key=key))
+    return status_code, body
+
+
+# --- campaigns ------------------------------------------------------------------------
+
+
+def campaign_create(*, actor, name, message, recipients, smart_encoding: bool = False) -> Campaign:
+    """A draft campaign with one queued record per distinct recipient (opted-out ones
+    `skipped`), inserted in batches. Invalid (name, message, any bad number): nothing
+    written."""
+    if not isinstance(name, str) or not name.strip():
+        raise Invalid(fields={"name": ["A name is required."]})
+    if len(name.strip()) > MAX_NAME_LENGTH:
+        raise Invalid(fields={"name": [f"At most {MAX_NAME_LENGTH} characters."]})
+    body, info = prepare_body(message, smart_encoding=smart_encoding)
+    numbers = normalize_numbers(recipients, field="recipients")
+    with transaction.atomic():
+        campaign = Campaign.objects.create(
+            name=name.strip(),
+            message=message,
+            body=body,
+            smart_encoding=smart_encoding,
+            encoding=info.encoding,
+            segments_per_message=info.segments,
+            created_by=actor,
+        )
+        for batch in _batches(numbers, BATCH_SIZE):
+            opted_out = _opted_out(batch)
+            SmsMessage.objects.bulk_create(
+                SmsMessage(
+                    campaign=campaign,
+                    to=number,
+                    body=body,
+                    segments=info.segments,
+                    created_by=actor,
+                    status=Status.SKIPPED if number in opted_out else Status.QUEUED,
+                    last_error="opted out" if number in opted_out else "",
+                )
+                for number in batch
+            )
+    return campaign
+
+
+def campaign_launch(*, actor, campaign: Campaign) -> Campaign:
+    """Start sending a draft (Conflict otherwise). Records are claimed in batches by the
+    dispatcher, so launch itself is one UPDATE whatever the size."""
+    with transaction.atomic():
+        launched = Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.DRAFT).update(
+            status=Campaign.Status.RUNNING, launched_at=timezone.now()
+        )
+        if not launched:
+            raise Conflict("Only a draft campaign can be launched.")
+        _dispatch_on_commit()
+    campaign.refresh_from_db()
+    return campaign
+
+
+def campaign_cancel(*, actor, campaign: Campaign) -> Campaign:
+    """Stop a draft or running campaign: its queued records become `cancelled`. A record
+    already with the provider finishes. Finished campaigns: Conflict."""
+    with transaction.atomic():
+        cancelled = Campaign.objects.filter(
+            pk=campaign.pk, status__in=[Campaign.Status.DRAFT, Campaign.Status.RUNNING]
+        ).update(status=Campaign.Status.CANCELLED, finished_at=timezone.now())
+        if not cancelled:
+            raise Conflict("This campaign has already finished.")
+        SmsMessage.objects.filter(campaign=campaign, status=Status.QUEUED).update(
+            status=Status.CANCELLED, dispatched_at=None, updated_at=timezone.now()
+        )
+    campaign.refresh_from_db()
+    return campaign
+
+
+def campaign_progress(*, campaign: Campaign) -> dict:
+    """Counts per status, segments in total and sent, and the time left at the set rate."""
+    rows = (
+        SmsMessage.objects.filter(campaign=campaign)
+        .values("status")
+        .annotate(count=Count("id"), segments=Sum("segments"))
+    )
+    counts = dict.fromkeys(Status.values, 0)
+    segments = dict.fromkeys(Status.values, 0)
+    for row in rows:
+        counts[row["status"]] = row["count"]
+        segments[row["status"]] = row["segments"] or 0
+    to_send = segments[Status.QUEUED] + segments[Status.SENDING]
+    running = campaign.status == Campaign.Status.RUNNING
+    return {
+        "counts": counts,
+        "segments_total": sum(segments.values())
+        - segments[Status.SKIPPED]
+        - segments[Status.CANCELLED],
+        "segments_sent": segments[Status.SENT],
+        "eta_seconds": round(to_send / settings.SMS_SEGMENTS_PER_SECOND, 1) if running else None,
+    }
+
+
+# --- opt-outs and re-queues -------------------------------------------------------------
+
+
+def optout_add(*, number, source: str = "api") -> tuple[OptOut, bool]:
+    normalized = normalize_number(number)
+    if normalized is None:
+        raise Invalid(fields={"number": [f"{number!r} is not a valid phone number."]})
+    return OptOut.objects.get_or_create(number=normalized, defaults={"source": source})
+
+
+def optout_remove(*, number) -> None:
+    normalized = normalize_number(number)
+    deleted, _ = OptOut.objects.filter(number=normalized or number).delete()
+    if not deleted:
+        raise NotFound("This number is not on the opt-out list.")
+
+
+def sms_requeue(*, messages) -> int:
+    """Give failed and dead records a fresh set of attempts."""
+    with transaction.atomic():
+        # A subquery, not a join, so the status condition stays in the UPDATE's own WHERE.
+        open_campaigns = Campaign.objects.filter(
+            status__in=[Campaign.Status.RUNNING, Campaign.Status.COMPLETED]
+        ).values("id")
+        count = SmsMessage.objects.filter(
+            Q(campaign_id__isnull=True) | Q(campaign_id__in=open_campaigns),
+            pk__in=[m.pk for m in messages],
+            status__in=[Status.FAILED, Status.DEAD],
+        ).update(
+            status=Status.QUEUED,
+            attempts=0,
+            next_attempt_at=None,
+            dispatched_at=None,
+            updated_at=timezone.now(),
+        )
+        Campaign.objects.filter(
+            status=Campaign.Status.COMPLETED,
+            messages__pk__in=[m.pk for m in messages],
+            messages__status=Status.QUEUED,
+        ).update(status=Campaign.Status.RUNNING, finished_at=None)
+        if count:
+            _dispatch_on_commit()
+    return count

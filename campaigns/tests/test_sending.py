@@ -1,0 +1,249 @@
+"""The delivery state machine: exactly once, retries, dead letters, opt-outs, the sweep."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from campaigns import sending, services
+from campaigns.backends.http import parse_retry_after
+from campaigns.models import Campaign, OptOut, SmsMessage
+from campaigns.tasks import send_sms
+
+pytestmark = pytest.mark.django_db
+NUMBER = "+14155550101"
+OTHER = "+14155550102"
+
+
+def queue(actor, numbers=(NUMBER,), message="Hello"):
+    result = services.sms_send(actor=actor, message=message, to=list(numbers))
+    return [SmsMessage.objects.get(pk=row["id"]) for row in result["messages"]]
+
+
+def test_attempt_sends_once_and_records_the_provider_id(manager, sink):
+    (message,) = queue(manager)
+    assert sending.attempt(message_id=message.pk) == "sent"
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == ("sent", 1)
+    assert message.provider_id == f"p-{message.pk}"
+    assert message.sent_at is not None
+    (arrived,) = [payload for _, payload in sink.arrivals]
+    assert arrived == {
+        "to": NUMBER,
+        "from": "Messaging",
+        "body": "Hello",
+        "segments": 1,
+        "reference": str(message.pk),
+    }
+
+
+def test_a_task_delivered_twice_sends_once(manager, sink):
+    (message,) = queue(manager)
+    send_sms(message.pk)
+    send_sms(message.pk)
+    assert sink.references() == [str(message.pk)]
+    assert SmsMessage.objects.get(pk=message.pk).attempts == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_racing_for_one_record_send_once(manager, sink):
+    (message,) = queue(manager)
+    start = threading.Barrier(4)
+    outcomes = []
+
+    def run():
+        start.wait()
+        try:
+            outcomes.append(sending.attempt(message_id=message.pk))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes, key=str) == [None, None, None, "sent"]
+    assert sink.references() == [str(message.pk)]
+
+
+def test_transient_errors_retry_with_backoff_then_succeed(manager, sink):
+    (message,) = queue(manager)
+    sink.script[str(message.pk)] = [(503, {}, {}), (500, {}, {})]
+    assert sending.attempt(message_id=message.pk) == "retry"
+    message.refresh_from_db()
+    assert message.status == "queued"
+    assert message.next_attempt_at > timezone.now()
+    assert "503" in message.last_error
+    # Not due yet: a task now does nothing, and the dispatcher makes none.
+    assert sending.attempt(message_id=message.pk) is None
+    assert sending.dispatch_due() == []
+    SmsMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+    assert sending.attempt(message_id=message.pk) == "retry"
+    SmsMessage.objects.filter(pk=message.pk).update(next_attempt_at=timezone.now())
+    assert sending.attempt(message_id=message.pk) == "sent"
+    message.refresh_from_db()
+    assert (message.status, message.attempts, message.last_error) == ("sent", 3, "")
+    assert len(sink.arrivals) == 3
+
+
+def test_429_honours_retry_after(manager, sink):
+    (message,) = queue(manager)
+    sink.script[str(message.pk)] = [(429, {"Retry-After": "120"}, {})]
+    before = timezone.now()
+    assert sending.attempt(message_id=message.pk) == "retry"
+    message.refresh_from_db()
+    assert message.next_attempt_at >= before + timedelta(seconds=119)
+
+
+def test_retry_after_as_http_date():
+    later = timezone.now() + timedelta(seconds=30)
+    from email.utils import format_datetime
+
+    assert 28 <= parse_retry_after(format_datetime(later, usegmt=True)) <= 31
+    assert parse_retry_after("7") == 7
+    assert parse_retry_after("soon") is None
+
+
+def test_permanent_error_fails_at_once(manager, sink):
+    (message,) = queue(manager)
+    sink.script[str(message.pk)] = [(400, {}, {"error": "bad number"})]
+    assert sending.attempt(message_id=message.pk) == "failed"
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == ("failed", 1)
+    assert "bad number" in message.last_error
+
+
+def test_dead_after_the_last_attempt_then_requeue(manager, sink, settings):
+    settings.SMS_MAX_ATTEMPTS = 3
+    (message,) = queue(manager)
+    sink.script[str(message.pk)] = [(503, {}, {})] * 3
+    outcomes = []
+    for _ in range(3):
+        outcomes.append(sending.attempt(message_id=message.pk))
+        SmsMessage.objects.filter(pk=message.pk).update(next_attempt_at=None)
+    assert outcomes == ["retry", "retry", "dead"]
+    message.refresh_from_db()
+    assert message.status == "dead"
+    assert services.sms_requeue(messages=[message]) == 1
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == ("queued", 0)
+    assert sending.attempt(message_id=message.pk) == "sent"
+
+
+def test_backoff_doubles_with_jitter_to_the_cap(settings):
+    settings.SMS_RETRY_BASE_SECONDS = 1
+    settings.SMS_RETRY_CAP_SECONDS = 300
+    for attempts, ceiling in [(1, 1), (2, 2), (3, 4), (5, 16), (12, 300)]:
+        delays = [sending.backoff_seconds(attempts) for _ in range(50)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+    assert sending.backoff_seconds(1, retry_after=60) >= 60
+    assert sending.backoff_seconds(1, retry_after=10_000) <= 300
+
+
+def test_opt_out_at_queue_time_is_skipped(manager, fast_sms):
+    services.optout_add(number=NUMBER)
+    result = services.sms_send(actor=manager, message="Hi", to=[NUMBER, OTHER])
+    assert [m["status"] for m in result["messages"]] == ["skipped", "queued"]
+
+
+def test_opt_out_after_queueing_is_checked_before_sending(manager, fast_sms):
+    (message,) = queue(manager)
+    OptOut.objects.create(number=NUMBER)
+    assert sending.attempt(message_id=message.pk) == "skipped"
+    assert fast_sms == []
+
+
+def test_sweep_recovers_a_message_whose_worker_died_mid_send(manager, sink):
+    (message,) = queue(manager)
+    # What a worker killed after its claim leaves behind: `sending`, lease ran out.
+    SmsMessage.objects.filter(pk=message.pk).update(
+        status="sending", attempts=1, lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert sending.attempt(message_id=message.pk) is None  # a redelivered task waits
+    assert sending.sweep()["requeued"] == 1
+    assert sending.attempt(message_id=message.pk) == "sent"
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == ("sent", 2)
+
+
+def test_sweep_leaves_live_leases_alone(manager, sink):
+    (message,) = queue(manager)
+    SmsMessage.objects.filter(pk=message.pk).update(
+        status="sending", lease_expires_at=timezone.now() + timedelta(seconds=60)
+    )
+    assert sending.sweep()["requeued"] == 0
+
+
+def test_a_late_outcome_after_the_sweep_does_not_overwrite(manager, sink):
+    (message,) = queue(manager)
+    sink.script[str(message.pk)] = [(503, {}, {})]
+    original = sending._finish
+
+    def sweep_first(message_id, token, **changes):
+        SmsMessage.objects.filter(pk=message_id).update(status="queued", lease_token=None)
+        return original(message_id, token, **changes)
+
+    sending._finish = sweep_first
+    try:
+        sending.attempt(message_id=message.pk)
+    finally:
+        sending._finish = original
+    message.refresh_from_db()
+    assert message.status == "queued"
+    assert message.next_attempt_at is None
+
+
+def test_dispatch_marks_records_and_never_twice(
+    manager, fast_sms, django_capture_on_commit_callbacks
+):
+    queue(manager, numbers=[NUMBER, OTHER])
+    with django_capture_on_commit_callbacks() as callbacks:
+        first = sending.dispatch_due()
+    assert len(first) == 2
+    assert len(callbacks) == 1
+    assert sending.dispatch_due() == []  # both have a live task
+    assert SmsMessage.objects.filter(dispatched_at__isnull=False).count() == 2
+
+
+def test_dispatch_respects_the_in_flight_cap(manager, fast_sms, settings):
+    settings.SMS_MAX_IN_FLIGHT = 3
+    queue(manager, numbers=[f"+1415555{n:04d}" for n in range(110, 120)])
+    assert len(sending.dispatch_due()) == 3
+    assert sending.dispatch_due() == []
+
+
+def test_dispatch_skips_draft_and_cancelled_campaigns(manager, fast_sms):
+    campaign = services.campaign_create(actor=manager, name="c", message="m", recipients=[NUMBER])
+    assert sending.dispatch_due() == []
+    services.campaign_launch(actor=manager, campaign=campaign)
+    assert len(sending.dispatch_due()) == 1
+
+
+def test_campaign_completes_when_its_last_message_is_done(manager, fast_sms):
+    campaign = services.campaign_create(
+        actor=manager, name="c", message="m", recipients=[NUMBER, OTHER]
+    )
+    services.campaign_launch(actor=manager, campaign=campaign)
+    for message in campaign.messages.all():
+        sending.attempt(message_id=message.pk)
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.COMPLETED
+    assert len(fast_sms) == 2
+
+
+def test_cancel_stops_the_rest_of_a_campaign(manager, fast_sms):
+    campaign = services.campaign_create(
+        actor=manager, name="c", message="m", recipients=[NUMBER, OTHER, "+14155550103"]
+    )
+    services.campaign_launch(actor=manager, campaign=campaign)
+    first, *rest = campaign.messages.order_by("id")
+    sending.attempt(message_id=first.pk)
+    services.campaign_cancel(actor=manager, campaign=campaign)
+    for message in rest:
+        assert sending.attempt(message_id=message.pk) is None
+    assert len(fast_sms) == 1
+    statuses = sorted(campaign.messages.values_list("status", flat=True))
+    assert statuses == ["cancelled", "cancelled", "sent"]
