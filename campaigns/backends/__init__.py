@@ -8,5 +8,16 @@ from .base import BaseBackend, OutboundSms, PermanentError, TransientError
 __all__ = ["BaseBackend", "OutboundSms", "PermanentError", "TransientError", "get_backend"]
 
 
+_backends: dict[tuple, BaseBackend] = {}
+
+
 def get_backend() -> BaseBackend:
-    return import_string(settings.SMS_BACKEND)()
+    """The configured backend, made once per process and settings.
+
+    Building one can be slow (an HTTP backend creates its opener and TLS context); that
+    must happen before a message's grant from the limiter, never between grant and send.
+    """
+    key = (settings.SMS_BACKEND, settings.SMS_HTTP_URL, settings.SMS_HTTP_TOKEN)
+    if key not in _backends:
+        _backends[key] = import_string(settings.SMS_BACKEND)()
+    return _backends[key]

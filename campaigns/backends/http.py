@@ -3,12 +3,19 @@
 POST SMS_HTTP_URL with `{"to","from","body","segments","reference"}` and an optional
 bearer token. 2xx with `{"id"}` is accepted; 429 and 5xx and timeouts are transient
 (honouring `Retry-After`); any other 4xx is permanent.
+
+Each worker keeps one persistent connection to the provider: a new TCP (and TLS)
+handshake per message would cost far more than the message, and would add its variable
+delay between the limiter's grant and the arrival, which is what the limiter's guard
+has to absorb.
 """
 
+import http.client
 import json
-import urllib.error
-import urllib.request
+import ssl
+import threading
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -32,13 +39,54 @@ def parse_retry_after(value: str | None) -> float | None:
 
 class HttpBackend(BaseBackend):
     def __init__(self):
-        if not settings.SMS_HTTP_URL:
-            raise ImproperlyConfigured("SMS_HTTP_URL must be set for the HTTP SMS backend.")
-        self.url = settings.SMS_HTTP_URL
+        url = urlsplit(settings.SMS_HTTP_URL)
+        if url.scheme not in {"http", "https"} or not url.hostname:
+            raise ImproperlyConfigured("SMS_HTTP_URL must be an http:// or https:// URL.")
+        self.scheme = url.scheme
+        self.host = url.hostname
+        self.port = url.port
+        self.path = (url.path or "/") + (f"?{url.query}" if url.query else "")
         self.timeout = settings.SMS_HTTP_TIMEOUT
         self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if settings.SMS_HTTP_TOKEN:
             self.headers["Authorization"] = f"Bearer {settings.SMS_HTTP_TOKEN}"
+        # Made now, not at the first send: creating the TLS context takes ~100 ms.
+        self.tls = ssl.create_default_context() if self.scheme == "https" else None
+        self.local = threading.local()
+
+    def _connection(self) -> http.client.HTTPConnection:
+        connection = getattr(self.local, "connection", None)
+        if connection is None:
+            if self.tls is not None:
+                connection = http.client.HTTPSConnection(
+                    self.host, self.port, timeout=self.timeout, context=self.tls
+                )
+            else:
+                connection = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            self.local.connection = connection
+        return connection
+
+    def _drop_connection(self) -> None:
+        connection = getattr(self.local, "connection", None)
+        if connection is not None:
+            connection.close()
+        self.local.connection = None
+
+    def _post(self, payload: bytes) -> http.client.HTTPResponse:
+        reused = getattr(self.local, "connection", None) is not None
+        try:
+            connection = self._connection()
+            connection.request("POST", self.path, body=payload, headers=self.headers)
+            return connection.getresponse()
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            self._drop_connection()
+            if not reused:
+                raise
+        # The provider closed an idle keep-alive connection before reading: once more, on
+        # a fresh one. Should it have read the first after all, `reference` dedupes it.
+        connection = self._connection()
+        connection.request("POST", self.path, body=payload, headers=self.headers)
+        return connection.getresponse()
 
     def send(self, sms: OutboundSms) -> str:
         payload = json.dumps(
@@ -50,24 +98,23 @@ class HttpBackend(BaseBackend):
                 "reference": sms.reference,
             }
         ).encode()
-        request = urllib.request.Request(  # noqa: S310 - the operator's configured URL
-            self.url, data=payload, headers=self.headers, method="POST"
-        )
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
-                body = response.read()
-        except urllib.error.HTTPError as error:
-            detail = f"HTTP {error.code}: {error.read(500).decode(errors='replace')}"
-            if error.code == 429 or error.code >= 500:
-                raise TransientError(
-                    detail, retry_after=parse_retry_after(error.headers.get("Retry-After"))
-                ) from error
-            raise PermanentError(detail) from error
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+            response = self._post(payload)
+            body = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            self._drop_connection()
             raise TransientError(f"{type(error).__name__}: {error}") from error
+        if response.getheader("Connection", "").lower() == "close":
+            self._drop_connection()
+        if response.status == 429 or response.status >= 500:
+            raise TransientError(
+                f"HTTP {response.status}: {body[:500].decode(errors='replace')}",
+                retry_after=parse_retry_after(response.getheader("Retry-After")),
+            )
+        if response.status >= 400:
+            raise PermanentError(f"HTTP {response.status}: {body[:500].decode(errors='replace')}")
         try:
-            provider_id = json.loads(body)["id"]
+            return str(json.loads(body)["id"])
         except (ValueError, KeyError, TypeError):
-            # Accepted but unreadable: it was sent, so never send it again for this.
+            # Accepted but unreadable: it was sent, so it must never be sent again.
             return f"unparsed:{body[:60]!r}"
-        return str(provider_id)

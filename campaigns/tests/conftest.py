@@ -62,6 +62,9 @@ class Sink(ThreadingHTTPServer):
 
 
 class SinkHandler(BaseHTTPRequestHandler):
+    # Keep-alive, as a real provider speaks it.
+    protocol_version = "HTTP/1.1"
+
     def do_POST(self):
         arrived = time.time()
         payload = json.loads(self.rfile.read(int(self.headers["Content-Length"])))

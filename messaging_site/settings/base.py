@@ -268,7 +268,7 @@ WHITENOISE_ROOT = BASE_DIR / "public"
 SMS_BACKEND = env.str("SMS_BACKEND", default="campaigns.backends.console.ConsoleBackend")
 SMS_SEGMENTS_PER_SECOND = env.int("SMS_SEGMENTS_PER_SECOND", default=45)
 # See campaigns/limiter.py: the width of the latency band the limit must survive.
-SMS_RATE_GUARD_MS = env.float("SMS_RATE_GUARD_MS", default=15.0)
+SMS_RATE_GUARD_MS = env.float("SMS_RATE_GUARD_MS", default=20.0)
 SMS_FROM = env.str("SMS_FROM", default="Messaging")
 SMS_HTTP_URL = env.str("SMS_HTTP_URL", default="")
 SMS_HTTP_TOKEN = env.str("SMS_HTTP_TOKEN", default="")
