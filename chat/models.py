@@ -140,6 +140,18 @@ class Message(models.Model):
                 name="chat_message_client_id",
             ),
         ]
+        indexes = [
+            # Unread counts subtract what a reader does not see after their cursor: their
+            # own messages and their blocked users' (this index) and tombstones (the next).
+            models.Index(
+                fields=["conversation", "sender", "seq"], name="chat_message_conv_sender_seq"
+            ),
+            models.Index(
+                fields=["conversation", "seq"],
+                condition=Q(deleted_at__isnull=False),
+                name="chat_message_deleted",
+            ),
+        ]
 
     def __str__(self):
         return f"#{self.seq} in {self.conversation_id}"

@@ -214,6 +214,12 @@ def message_send(
             client_id=client_id,
             created_at=now,
         )
+        # Writing implies having read up to here: one's own messages are never unread,
+        # and unread counts stay a subtraction (chat.selectors).
+        Membership.objects.filter(conversation=locked, user=sender).update(
+            read_seq=Greatest(F("read_seq"), Value(message.seq)),
+            delivered_seq=Greatest(F("delivered_seq"), Value(message.seq)),
+        )
     conversation.last_seq = locked.last_seq
     conversation.last_message_at = locked.last_message_at
     return message, True

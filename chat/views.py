@@ -255,10 +255,11 @@ class InboxView(GenericAPIView):
     @extend_schema(responses=InboxItemSerializer(many=True))
     def get(self, request):
         """ "Check messages": each conversation with unread messages, and up to 50 of them."""
-        page = self.paginate_queryset(selectors.inbox_memberships(request.user))
+        hidden = selectors.hidden_sender_ids(request.user)
+        page = self.paginate_queryset(selectors.inbox_memberships(request.user, hidden=hidden))
         selectors.attach_summaries(user=request.user, memberships=page)
         messages = selectors.inbox_messages(
-            user=request.user, conversation_ids=[m.conversation_id for m in page]
+            user=request.user, conversation_ids=[m.conversation_id for m in page], hidden=hidden
         )
         for membership in page:
             membership.messages = messages.get(membership.conversation_id, [])

@@ -214,3 +214,25 @@ def test_the_managers_group_holds_exactly_the_send_permission(manager):
     group = Group.objects.get(name="Campaign managers")
     assert [p.codename for p in group.permissions.all()] == ["send_sms"]
     assert manager.has_perm("campaigns.send_sms")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a" * 160,
+        "a" * 161,
+        "a" * 152 + "€" + "a" * 153,
+        "€" * 81,
+        "x" * 66 + "😀" + "y" * 67,
+        "line one\r\nline two",
+        "\u201cquoted\u201d \u2013 text\u2026",
+    ],
+)
+@pytest.mark.parametrize("smart", [False, True])
+def test_preview_endpoint_matches_the_segment_module(api_manager, text, smart):
+    from campaigns.segments import analyze_for_sending
+
+    _, info = analyze_for_sending(text, smart_encoding=smart)
+    expected = {key: value for key, value in info.as_dict().items() if key != "remaining"}
+    response = api_manager.post("/api/sms/segments/", {"message": text, "smart_encoding": smart})
+    assert response.json() == expected

@@ -236,14 +236,14 @@ def test_history_query_params(client_for, alice, group, send):
 
 def test_conversation_list_with_unread_and_last_message(client_for, alice, bob, group, send):
     services.direct_message_send(sender=alice, recipient_id=bob.pk, text="psst")
+    send(bob, group, "mine")
     send(alice, group, "one")
     send(alice, group, "two")
-    send(bob, group, "mine")
     rows = client_for(bob).get("/api/conversations/").json()["results"]
     by_kind = {row["kind"]: row for row in rows}
     assert rows[0]["kind"] == "group"  # most recent activity first
     assert by_kind["group"]["unread"] == 2  # not counting bob's own
-    assert by_kind["group"]["last_message"]["text"] == "mine"
+    assert by_kind["group"]["last_message"]["text"] == "two"
     assert by_kind["direct"]["unread"] == 1
     assert by_kind["direct"]["peer"]["username"] == "alice"
     assert by_kind["group"]["peer"] is None
@@ -258,9 +258,9 @@ def test_deleted_messages_do_not_count_as_unread(client_for, alice, bob, group, 
 
 def test_inbox(client_for, alice, bob, charlie, group, room, send):
     services.membership_add(actor=alice, conversation=group, user_id=charlie.pk)
+    send(bob, group, "bob's own")
     send(alice, group, "g1")
     send(charlie, group, "from charlie")
-    send(bob, group, "bob's own")
     send(alice, room, "r1")
     block_create(blocker=bob, blocked_id=charlie.pk)
     client = client_for(bob)
@@ -316,8 +316,8 @@ def test_list_query_counts_do_not_grow(
 ):
     client = client_for(bob)
     _fill(alice, bob, make_user, 3, send)
-    # token auth, page, last messages, peers (+ inbox messages)
-    expected = 4 if "conversations" in path else 5
+    # token auth, blocks, page, last messages, peers (+ inbox messages, their senders)
+    expected = 5 if "conversations" in path else 7
     with django_assert_num_queries(expected):
         assert len(client.get(path).json()["results"]) == 4
     _fill(alice, bob, make_user, 27, send)
@@ -358,3 +358,31 @@ def test_conversation_list_pages_through_everything_once(client_for, alice, bob,
         seen += [row["name"] for row in page["results"]]
         url = page["next"]
     assert seen == [f"g{i}" for i in reversed(range(7))]
+
+
+def test_sending_marks_everything_before_it_read(client_for, alice, bob, group, send):
+    send(alice, group, "one")
+    send(alice, group, "two")
+    send(bob, group, "reply")
+    assert client_for(bob).get("/api/conversations/").json()["results"][0]["unread"] == 0
+    send(alice, group, "three")
+    assert client_for(bob).get("/api/conversations/").json()["results"][0]["unread"] == 1
+
+
+def test_unread_skips_blocked_senders_and_tombstones_after_the_cursor(
+    client_for, alice, bob, charlie, group, send
+):
+    services.membership_add(actor=alice, conversation=group, user_id=charlie.pk)
+    send(alice, group, "a1")
+    send(charlie, group, "c1")
+    bad = send(alice, group, "a2")
+    send(charlie, group, "c2")
+    send(alice, group, "a3")
+    services.message_tombstone(actor=alice, message=bad)
+    block_create(blocker=bob, blocked_id=charlie.pk)
+    client = client_for(bob)
+    assert client.get("/api/conversations/").json()["results"][0]["unread"] == 2
+    client.post(f"/api/conversations/{group.pk}/read/", {"seq": 2})
+    assert client.get("/api/conversations/").json()["results"][0]["unread"] == 1
+    inbox = client.get("/api/inbox/").json()["results"]
+    assert [m["text"] for m in inbox[0]["messages"]] == ["a3"]
