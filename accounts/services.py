@@ -70,6 +70,8 @@ def block_create(*, blocker: User, blocked_id: int) -> tuple[Block, bool]:
     if blocked is None:
         raise NotFound("No such user.")
     block, created = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+    if created:
+        _block_changed(blocker_id=blocker.pk, blocked_id=blocked.pk, blocking=True)
     return block, created
 
 
@@ -77,7 +79,16 @@ def block_delete(*, blocker: User, blocked_id: int) -> None:
     """Unblock. Unblocking someone not blocked is harmless; an unknown user is NotFound."""
     if not User.objects.filter(pk=blocked_id).exists():
         raise NotFound("No such user.")
-    Block.objects.filter(blocker=blocker, blocked_id=blocked_id).delete()
+    deleted, _ = Block.objects.filter(blocker=blocker, blocked_id=blocked_id).delete()
+    if deleted:
+        _block_changed(blocker_id=blocker.pk, blocked_id=blocked_id, blocking=False)
+
+
+def _block_changed(**change) -> None:
+    # chat hides blocked senders' messages on live sockets; accounts only announces.
+    from chat.events import block_changed
+
+    transaction.on_commit(lambda: block_changed(**change))
 
 
 @transaction.atomic

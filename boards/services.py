@@ -5,6 +5,7 @@ from django.db import IntegrityError, transaction
 from accounts.models import User
 from messaging_site.errors import Forbidden, Invalid
 
+from . import events
 from .models import BOARD_NAME_MAX_LENGTH, DATA_MAX_LENGTH, TOPIC_MAX_LENGTH, Board, BoardMessage
 
 NAME_TAKEN = "A board with that name already exists."
@@ -45,8 +46,7 @@ def board_post(*, actor: User, board: Board, topic: str, data: str) -> BoardMess
 
     Raises Invalid (fields `topic`, `data`) when the topic is not 1..60 characters or the
     data not 1..10,000; Forbidden when the board is locked. Nothing is written then.
-    Once the post commits, a live broadcast to the board's subscribers follows (the
-    real-time work adds it, through `send_on_commit`).
+    Once the post commits, the board's subscribers get it live.
     """
     topic = topic.strip()
     data = data.strip()
@@ -66,8 +66,7 @@ def board_post(*, actor: User, board: Board, topic: str, data: str) -> BoardMess
         raise Forbidden("This board is locked.")
     with transaction.atomic():
         message = BoardMessage.objects.create(board=board, user=actor, topic=topic, data=data)
-        # Broadcast hook: the real-time work registers the subscribers' frame here with
-        # `send_on_commit`, inside the transaction, so no one hears of a rolled-back post.
+        events.posted(message)
     return message
 
 

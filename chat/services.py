@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts.models import Block
 from messaging_site.errors import Blocked, Conflict, Forbidden, Invalid, NotFound
 
+from . import events
 from .models import Conversation, Membership, Message
 
 User = get_user_model()
@@ -75,7 +76,11 @@ def _lock(conversation: Conversation) -> Conversation:
 
 
 def _membership(conversation: Conversation, user_id: int) -> Membership | None:
-    return Membership.objects.filter(conversation=conversation, user_id=user_id).first()
+    return (
+        Membership.objects.select_related("user", "conversation")
+        .filter(conversation=conversation, user_id=user_id)
+        .first()
+    )
 
 
 def require_member(conversation: Conversation, user) -> Membership:
@@ -122,13 +127,14 @@ def conversation_create(*, actor, kind: str, name: str) -> Conversation:
     if kind not in (Kind.GROUP, Kind.ROOM):
         raise Invalid(fields={"kind": ['Must be "group" or "room".']})
     conversation = Conversation.objects.create(kind=kind, name=clean_name(name), created_by=actor)
-    Membership.objects.create(
+    membership = Membership.objects.create(
         conversation=conversation,
         user=actor,
         role=Role.ADMIN,
         status=Status.APPROVED,
         joined_at=timezone.now(),
     )
+    events.membership_changed(membership, since=0)
     return conversation
 
 
@@ -146,16 +152,16 @@ def direct_conversation_get_or_create(*, user, other) -> Conversation:
                 kind=Kind.DIRECT, created_by=user, direct_low_id=low, direct_high_id=high
             )
             now = timezone.now()
-            Membership.objects.bulk_create(
-                Membership(
+            for member in (user, other):
+                membership = Membership.objects.create(
                     conversation=conversation,
-                    user_id=member_id,
+                    user=member,
                     role=Role.MEMBER,
                     status=Status.APPROVED,
                     joined_at=now,
                 )
-                for member_id in (low, high)
-            )
+                # Both people's open sockets start following it from its first message.
+                events.membership_changed(membership, since=0)
             return conversation
     except IntegrityError:
         return Conversation.objects.get(kind=Kind.DIRECT, direct_low_id=low, direct_high_id=high)
@@ -175,9 +181,12 @@ def _existing_send(conversation_id: int, sender_id: int, client_id: str | None):
 
 
 def message_send(
-    *, sender, conversation: Conversation, text, client_id=None
+    *, sender, conversation: Conversation, text, client_id=None, origin: str | None = None
 ) -> tuple[Message, bool]:
     """Append a message; returns (message, created).
+
+    After commit every member's sockets get it as a `message` frame, except the socket
+    named by `origin` (the sending one, which gets an ack instead).
 
     A retry with a `client_id` already used by this sender here returns the first message
     (created False), also when the two sends race: the second one waits for the row lock
@@ -220,12 +229,15 @@ def message_send(
             read_seq=Greatest(F("read_seq"), Value(message.seq)),
             delivered_seq=Greatest(F("delivered_seq"), Value(message.seq)),
         )
+        events.message_created(message, locked, origin=origin)
     conversation.last_seq = locked.last_seq
     conversation.last_message_at = locked.last_message_at
     return message, True
 
 
-def direct_message_send(*, sender, recipient_id: int, text, client_id=None) -> tuple[Message, bool]:
+def direct_message_send(
+    *, sender, recipient_id: int, text, client_id=None, origin: str | None = None
+) -> tuple[Message, bool]:
     """Send to one person, creating your direct conversation with them on first use.
 
     Raises Invalid (yourself, text), NotFound (no such active user), Blocked. Nothing is
@@ -240,27 +252,46 @@ def direct_message_send(*, sender, recipient_id: int, text, client_id=None) -> t
     with transaction.atomic():
         conversation = direct_conversation_get_or_create(user=sender, other=recipient)
         return message_send(
-            sender=sender, conversation=conversation, text=text, client_id=client_id
+            sender=sender,
+            conversation=conversation,
+            text=text,
+            client_id=client_id,
+            origin=origin,
         )
 
 
-def conversation_mark_read(*, user, conversation: Conversation, seq) -> Membership:
-    """Move the user's read cursor (and delivered, which reading implies) to `seq`.
-
-    Cursors never move backwards, nor past the last message. Raises Invalid for a bad
-    seq, NotFound / Forbidden for a non-member.
-    """
+def _advance(user, conversation: Conversation, seq, *, delivered_only: bool) -> Membership:
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
         raise Invalid(fields={"seq": ["A whole number, 0 or more."]})
     membership = require_member(conversation, user)
     last_seq = Conversation.objects.filter(pk=conversation.pk).values("last_seq")[:1]
     target = Least(Value(seq), Subquery(last_seq))
-    Membership.objects.filter(pk=membership.pk).update(
-        read_seq=Greatest(F("read_seq"), target),
-        delivered_seq=Greatest(F("delivered_seq"), target),
-    )
+    moved = {"delivered_seq": Greatest(F("delivered_seq"), target)}
+    if not delivered_only:
+        moved["read_seq"] = Greatest(F("read_seq"), target)
+    before = (membership.read_seq, membership.delivered_seq)
+    Membership.objects.filter(pk=membership.pk).update(**moved)
     membership.refresh_from_db(fields=["read_seq", "delivered_seq"])
+    if delivered_only and membership.delivered_seq > before[1]:
+        events.receipt(membership, "delivered", membership.delivered_seq)
+    elif not delivered_only and membership.read_seq > before[0]:
+        events.receipt(membership, "read", membership.read_seq)
     return membership
+
+
+def conversation_mark_read(*, user, conversation: Conversation, seq) -> Membership:
+    """Move the user's read cursor (and delivered, which reading implies) to `seq`; the
+    other members get a `receipt`.
+
+    Cursors never move backwards, nor past the last message. Raises Invalid for a bad
+    seq, NotFound / Forbidden for a non-member.
+    """
+    return _advance(user, conversation, seq, delivered_only=False)
+
+
+def conversation_mark_delivered(*, user, conversation: Conversation, seq) -> Membership:
+    """Move the user's delivered cursor to `seq`, as conversation_mark_read does."""
+    return _advance(user, conversation, seq, delivered_only=True)
 
 
 @transaction.atomic
@@ -271,24 +302,49 @@ def message_tombstone(*, actor, message: Message) -> Message:
     """
     conversation = _lock(message.conversation)
     _require_admin(conversation, actor)
-    Message.objects.filter(pk=message.pk, deleted_at__isnull=True).update(
+    deleted = Message.objects.filter(pk=message.pk, deleted_at__isnull=True).update(
         text="", deleted_at=timezone.now()
     )
     message.refresh_from_db(fields=["text", "deleted_at"])
+    if deleted:
+        events.message_deleted(message)
     return message
 
 
 # --- membership ---------------------------------------------------------------------------
 
 
-def _set(membership: Membership, *, status: str, role: str | None = None) -> Membership:
+def _set(
+    membership: Membership,
+    conversation: Conversation,
+    *,
+    status: str,
+    role: str | None = None,
+    announce: bool = True,
+) -> Membership:
+    """Change a membership and tell every socket concerned.
+
+    Precondition: the caller holds `conversation`'s row lock (so its last_seq is the
+    boundary between what the user may and may not receive).
+    """
+    if membership.status == Status.APPROVED and status != Status.APPROVED:
+        events.membership_revoked(conversation, membership.user_id)
     membership.status = status
     if role is not None:
         membership.role = role
     if status == Status.APPROVED:
         membership.joined_at = timezone.now()
     membership.save(update_fields=["status", "role", "joined_at", "updated_at"])
+    if announce:
+        _announce(membership, conversation)
     return membership
+
+
+def _announce(membership: Membership, conversation: Conversation) -> None:
+    if membership.status == Status.PENDING:
+        events.join_requested(membership)
+    else:
+        events.membership_changed(membership, since=conversation.last_seq)
 
 
 @transaction.atomic
@@ -310,10 +366,11 @@ def membership_add(*, actor, conversation: Conversation, user_id: int) -> tuple[
             status=Status.APPROVED,
             joined_at=timezone.now(),
         )
+        _announce(membership, conversation)
         return membership, True
     if membership.status == Status.APPROVED:
         return membership, False
-    return _set(membership, status=Status.APPROVED, role=Role.MEMBER), True
+    return _set(membership, conversation, status=Status.APPROVED, role=Role.MEMBER), True
 
 
 @transaction.atomic
@@ -328,16 +385,19 @@ def membership_request(*, actor, conversation: Conversation) -> Membership:
         raise NotFound("No such conversation.")
     membership = _membership(conversation, actor.pk)
     if membership is None:
-        return Membership.objects.create(
+        membership = Membership.objects.create(
             conversation=conversation, user=actor, role=Role.MEMBER, status=Status.PENDING
         )
+        _announce(membership, conversation)
+        return membership
     if membership.status == Status.BANNED:
         raise Forbidden("You are banned from this room.")
     if membership.status == Status.APPROVED:
         raise Conflict("You are already a member of this room.")
     if membership.status == Status.PENDING:
+        _announce(membership, conversation)  # admins may have missed it; remind them
         return membership
-    return _set(membership, status=Status.PENDING, role=Role.MEMBER)
+    return _set(membership, conversation, status=Status.PENDING, role=Role.MEMBER)
 
 
 def _decide(actor, conversation: Conversation, user_id: int, status: str) -> Membership:
@@ -346,7 +406,9 @@ def _decide(actor, conversation: Conversation, user_id: int, status: str) -> Mem
     membership = _membership(conversation, user_id)
     if membership is None or membership.status != Status.PENDING:
         raise Conflict("There is no pending request from this user.")
-    return _set(membership, status=status)
+    _set(membership, conversation, status=status, announce=False)
+    events.join_decided(membership, since=conversation.last_seq)
+    return membership
 
 
 @transaction.atomic
@@ -371,6 +433,7 @@ def _promote_if_adminless(conversation: Conversation) -> Membership | None:
         return None
     successor.role = Role.ADMIN
     successor.save(update_fields=["role", "updated_at"])
+    events.membership_changed(successor, since=conversation.last_seq)
     return successor
 
 
@@ -388,7 +451,7 @@ def membership_leave(*, actor, conversation: Conversation) -> Membership:
             raise Conflict("You are not a member of this room.")
         raise NotFound("No such conversation.")
     _not_direct(conversation)
-    _set(membership, status=Status.REMOVED, role=Role.MEMBER)
+    _set(membership, conversation, status=Status.REMOVED, role=Role.MEMBER)
     _promote_if_adminless(conversation)
     return membership
 
@@ -404,7 +467,7 @@ def membership_remove(*, actor, conversation: Conversation, user_id: int) -> Mem
     membership = _membership(conversation, user_id)
     if membership is None or membership.status not in (Status.APPROVED, Status.PENDING):
         raise NotFound("This user is not a member.")
-    _set(membership, status=Status.REMOVED, role=Role.MEMBER)
+    _set(membership, conversation, status=Status.REMOVED, role=Role.MEMBER)
     _promote_if_adminless(conversation)
     return membership
 
@@ -425,8 +488,9 @@ def membership_ban(*, actor, conversation: Conversation, user_id: int) -> Member
         membership = Membership.objects.create(
             conversation=conversation, user=user, role=Role.MEMBER, status=Status.BANNED
         )
+        _announce(membership, conversation)
     else:
-        _set(membership, status=Status.BANNED, role=Role.MEMBER)
+        _set(membership, conversation, status=Status.BANNED, role=Role.MEMBER)
     _promote_if_adminless(conversation)
     return membership
 
@@ -452,4 +516,5 @@ def membership_set_role(*, actor, conversation: Conversation, user_id: int, role
             raise Conflict("A conversation keeps at least one admin.")
     membership.role = role
     membership.save(update_fields=["role", "updated_at"])
+    events.membership_changed(membership, since=conversation.last_seq)
     return membership

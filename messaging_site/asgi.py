@@ -12,6 +12,9 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
+import boards.ws  # noqa: E402, F401 - registers its WebSocket actions and relays
+import chat.ws  # noqa: E402, F401 - registers its WebSocket actions and relays
+
 from .asgi_limits import BodySizeLimitMiddleware  # noqa: E402
 from .consumers import Consumer  # noqa: E402
 from .websocket import websocket_stack  # noqa: E402

@@ -1,40 +1,128 @@
 """The one WebSocket consumer at /ws/.
 
-Frames are JSON objects with an `action`; a dispatch table maps actions to handlers that
-each app contributes (the real protocol arrives with the real-time work). Whatever a
-client sends, a bad frame gets an error frame and the socket stays open.
+Client frames are JSON objects with an `action`, dispatched through a table that each app
+fills (chat/ws.py, boards/ws.py); every handler calls the app's services, so no rule lives
+here. Channel-layer events are relayed by the same apps' relay handlers.
+
+What this class owns is the connection: authentication, frame limits and error frames, a
+send throttle, the groups the socket belongs to (refreshed so channels-redis's group
+expiry never silently drops a socket that stays open for days), and the per-conversation
+ordering state (chat/ws.py) that makes each socket see each conversation's messages in
+seq order without gaps.
 """
 
+import asyncio
 import json
+import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
+from .errors import DomainError
 from .realtime import user_group
+
+logger = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 64 * 1024
 CLOSE_UNAUTHENTICATED = 4401
 
 Handler = Callable[["Consumer", dict], Awaitable[None]]
 HANDLERS: dict[str, Handler] = {}
+# Channel-layer event type -> relay handler, filled by the apps like HANDLERS.
+RELAYS: dict[str, Handler] = {}
+# Actions that write, counted by the per-connection throttle.
+THROTTLED: set[str] = set()
+# Called once the socket is accepted (load state, join groups), in registration order.
+ON_CONNECT: list[Callable[["Consumer"], Awaitable[None]]] = []
+
+
+def action(name: str, *, throttled: bool = False):
+    """Register a handler for a client frame's `action`."""
+
+    def register(handler: Handler) -> Handler:
+        HANDLERS[name] = handler
+        if throttled:
+            THROTTLED.add(name)
+        return handler
+
+    return register
+
+
+class SendThrottle:
+    """A token bucket per connection: `rate` per second with bursts of `burst`."""
+
+    def __init__(self, rate: float, burst: int):
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.updated = time.monotonic()
+
+    def allow(self) -> float | None:
+        """None when allowed, else the seconds until the next token."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return None
+        return (1 - self.tokens) / self.rate
 
 
 class Consumer(AsyncWebsocketConsumer):
     async def connect(self):
         self.user = self.scope["user"]
+        self.groups_joined: set[str] = set()
+        self.refresher = None
         if not self.user.is_authenticated:
             # Accept first: closing before accepting shows as an HTTP 403, and the client
             # could not tell "who are you?" from "go away".
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        self.user_group = user_group(self.user.pk)
-        await self.channel_layer.group_add(self.user_group, self.channel_name)
+        self.throttle = SendThrottle(settings.WS_SEND_RATE, settings.WS_SEND_BURST)
+        await self.join_group(user_group(self.user.pk))
+        for hook in ON_CONNECT:
+            await hook(self)
         await self.accept()
+        self.refresher = asyncio.create_task(self.refresh_groups())
 
     async def disconnect(self, code):
-        if getattr(self, "user_group", None):
-            await self.channel_layer.group_discard(self.user_group, self.channel_name)
+        if self.refresher is not None:
+            self.refresher.cancel()
+        for group in list(getattr(self, "groups_joined", ())):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def join_group(self, group: str) -> None:
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined.add(group)
+
+    async def leave_group(self, group: str) -> None:
+        self.groups_joined.discard(group)
+        await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def refresh_groups(self):
+        """channels-redis forgets a group member `group_expiry` after its group_add, open
+        socket or not: add again well before that."""
+        interval = max(0.5, settings.CHANNEL_GROUP_EXPIRY / 2)
+        while True:
+            await asyncio.sleep(interval)
+            for group in list(self.groups_joined):
+                await self.channel_layer.group_add(group, self.channel_name)
+
+    async def dispatch(self, message):
+        # Channels closes stale DB connections before every handler, on the one shared
+        # database thread (channels#2132). Relayed events do no ORM work in the common
+        # case, so only client frames pay that price.
+        if message["type"].startswith("websocket."):
+            return await super().dispatch(message)
+        if message["type"] == "session.close":
+            return await self.session_close(message)
+        relay = RELAYS.get(message["type"])
+        if relay is None:
+            raise ValueError(f"No relay for event type {message['type']}")
+        await relay(self, message)
 
     async def receive(self, text_data=None, bytes_data=None):
         if text_data is None:
@@ -57,23 +145,36 @@ class Consumer(AsyncWebsocketConsumer):
         request_id = frame.get("requestId")
         if not isinstance(request_id, str | int) or isinstance(request_id, bool):
             request_id = None
-        action = frame.get("action")
-        if not isinstance(action, str):
+        name = frame.get("action")
+        if not isinstance(name, str):
             await self.send_error("invalid", "`action` must be a string.", request_id)
             return
-        handler = HANDLERS.get(action)
+        handler = HANDLERS.get(name)
         if handler is None:
-            await self.send_error("unknown_action", f"Unknown action {action[:64]!r}.", request_id)
+            await self.send_error("unknown_action", f"Unknown action {name[:64]!r}.", request_id)
             return
-        await handler(self, frame)
+        if name in THROTTLED and settings.THROTTLES_ENABLED:
+            wait = self.throttle.allow()
+            if wait is not None:
+                await self.send_error(
+                    "rate_limited", f"Too many messages; try again in {wait:.1f} s.", request_id
+                )
+                return
+        frame["requestId"] = request_id
+        try:
+            await handler(self, frame)
+        except DomainError as error:
+            await self.send_error(error.code, error.message, request_id)
 
     async def send_error(self, code: str, message: str, request_id=None):
+        if code == "conflict":
+            code = "invalid"  # SPEC section 3 has no conflict code for sockets
         await self.send_json(
             {"action": "error", "code": code, "message": message, "requestId": request_id}
         )
 
     async def send_json(self, payload: dict):
-        await self.send(text_data=json.dumps(payload, separators=(",", ":")))
+        await self.send(text_data=json.dumps(payload, separators=(",", ":"), ensure_ascii=False))
 
     async def session_close(self, event):
         """The user was deactivated: their sockets close (SPEC section 3)."""

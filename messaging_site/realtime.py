@@ -1,7 +1,18 @@
 """The one path from a committed write to the channel layer.
 
-Services call `send_on_commit`; nothing is published for a transaction that rolls back,
-and nothing is published before the rows a client would fetch next are visible.
+Groups:
+- `user.<id>`: every socket of one user (deactivation, membership changes, blocks,
+  join answers).
+- `conv.<id>`: every socket of every approved member of a conversation. One group_send
+  per event, whatever the member count; each socket filters what its user must not see
+  (blocked senders) and keeps each conversation's messages in seq order
+  (messaging_site/consumers.py). docs/REALTIME.md says why this design.
+- `board.<id>`: sockets subscribed to a board.
+
+Services call `send_on_commit`: nothing is published for a transaction that rolls back,
+and nothing before the rows a client would fetch next are visible. The one exception is
+`send_now` under a conversation's row lock, for revocations that must reach sockets
+before any later message can be published (chat.services).
 """
 
 from collections.abc import Iterable
@@ -12,12 +23,19 @@ from django.db import transaction
 
 
 def user_group(user_id: int) -> str:
-    """Every socket of one user joins this group."""
     return f"user.{user_id}"
 
 
+def conversation_group(conversation_id: int) -> str:
+    return f"conv.{conversation_id}"
+
+
+def board_group(board_id: int) -> str:
+    return f"board.{board_id}"
+
+
 def send_now(messages: Iterable[tuple[str, dict]]) -> None:
-    """Publish (group, event) pairs in one event loop: one Redis pool for the whole batch."""
+    """Publish (group, event) pairs in order, in one event loop and one Redis pool."""
     batch = list(messages)
     if not batch:
         return

@@ -3,8 +3,11 @@
 Any console error, including a Content-Security-Policy violation, fails the test.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -23,8 +26,22 @@ def page(chromium):
     context.close()
 
 
+def seed_demo():
+    """seed_demo publishes events with async_to_sync, which refuses to run in a thread with
+    a running loop (Playwright's): run it on a thread of its own."""
+
+    def run():
+        try:
+            call_command("seed_demo")
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(run).result()
+
+
 def test_admin_login_page_loads_and_signs_in(daphne_server, page):
-    call_command("seed_demo")
+    seed_demo()
     page.goto(f"http://{daphne_server}/admin/login/")
     page.fill("#id_username", "admin")
     page.fill("#id_password", "demo-pass-123")

@@ -121,9 +121,20 @@ CHANNEL_LAYERS = {
                 }
             ],
             "prefix": f"{REDIS_KEY_PREFIX}:asgi",
+            # A socket's group membership lapses this long after its last group_add; the
+            # consumer re-adds at half of it (messaging_site/consumers.py).
+            "group_expiry": env.int("CHANNEL_GROUP_EXPIRY", default=86400),
+            # Per-socket buffer; a socket that falls this far behind loses relayed events,
+            # which its seq cursor then recovers from the database.
+            "capacity": env.int("CHANNEL_CAPACITY", default=500),
         },
     }
 }
+CHANNEL_GROUP_EXPIRY = CHANNEL_LAYERS["default"]["CONFIG"]["group_expiry"]
+# Per-connection WebSocket send throttle (token bucket): a fast typist and a client
+# replaying an offline outbox both fit.
+WS_SEND_RATE = env.float("WS_SEND_RATE", default=10.0)
+WS_SEND_BURST = env.int("WS_SEND_BURST", default=50)
 
 # --- Auth -------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -106,13 +106,13 @@ async def test_session_cookie_without_origin_does_not_authenticate(alice):
     await assert_closed_with(socket, 4401)
 
 
-async def test_any_action_is_unknown_for_now_and_request_id_is_echoed(token):
+async def test_unknown_action_is_an_error_and_request_id_is_echoed(token):
     socket = await connected(f"/ws/?token={token}")
-    await socket.send_json_to({"action": "createRoom", "roomName": "x", "requestId": "r1"})
+    await socket.send_json_to({"action": "makeCoffee", "requestId": "r1"})
     assert await socket.receive_json_from() == {
         "action": "error",
         "code": "unknown_action",
-        "message": "Unknown action 'createRoom'.",
+        "message": "Unknown action 'makeCoffee'.",
         "requestId": "r1",
     }
     await socket.disconnect()

@@ -1,0 +1,29 @@
+"""The board frames of SPEC section 7 (the Message Board design's shapes, verbatim)."""
+
+import json
+
+from messaging_site.realtime import board_group, send_on_commit
+
+from .models import BoardMessage
+
+
+def post_frame(message: BoardMessage) -> dict:
+    return {
+        "type": "message",
+        "boardId": message.board_id,
+        "message": {
+            "id": message.pk,
+            "topic": message.topic,
+            "data": message.data,
+            "boardId": message.board_id,
+            "userId": message.user_id,
+            "username": message.user.username,
+            "createdAt": message.created_at.isoformat(),
+        },
+    }
+
+
+def posted(message: BoardMessage) -> None:
+    """After commit: to every socket subscribed to the board, encoded once."""
+    text = json.dumps(post_frame(message), separators=(",", ":"), ensure_ascii=False)
+    send_on_commit([(board_group(message.board_id), {"type": "board.message", "text": text})])

@@ -1,0 +1,269 @@
+"""Every WebSocket frame the chat app sends, and the channel-layer events that carry them.
+
+Frames are built once per event and encoded once (`text`); each socket forwards the text
+unless its own state says otherwise (an ack instead of its own message, a blocked sender,
+a conversation it left). Events go out through messaging_site.realtime after commit.
+"""
+
+import json
+
+from messaging_site.realtime import conversation_group, send_now, send_on_commit, user_group
+
+from .models import Conversation, Membership, Message
+
+DELETED_USER = "deleted user"
+
+
+def encode(frame: dict) -> str:
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+
+
+def epoch_ms(moment) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def message_frame(message: Message, kind: str) -> dict:
+    """Precondition: `message.sender` is loaded (select_related) when it has one."""
+    frame = {
+        "action": "message",
+        "id": message.pk,
+        "conversationId": message.conversation_id,
+        "kind": kind,
+        "seq": message.seq,
+        "userId": message.sender_id,
+        "username": message.sender.username if message.sender_id else DELETED_USER,
+        "message": message.text,
+        "clientId": message.client_id,
+        "timestamp": epoch_ms(message.created_at),
+    }
+    if kind == Conversation.Kind.ROOM:
+        frame["roomId"] = message.conversation_id
+    if message.deleted_at is not None:
+        frame["deleted"] = True
+    return frame
+
+
+def ack_frame(message: Message, request_id=None) -> dict:
+    return {
+        "action": "ack",
+        "clientId": message.client_id,
+        "id": message.pk,
+        "conversationId": message.conversation_id,
+        "seq": message.seq,
+        "timestamp": epoch_ms(message.created_at),
+        "requestId": request_id,
+    }
+
+
+def membership_frame(membership: Membership) -> dict:
+    return {
+        "action": "membership",
+        "conversationId": membership.conversation_id,
+        "userId": membership.user_id,
+        "username": membership.user.username,
+        "status": membership.status,
+        "role": membership.role,
+    }
+
+
+def history_frame(conversation: Conversation, messages: list[Message], has_more: bool) -> dict:
+    return {
+        "action": "history",
+        "conversationId": conversation.pk,
+        "messages": [message_frame(message, conversation.kind) for message in messages],
+        "hasMore": has_more,
+    }
+
+
+# --- events -----------------------------------------------------------------------------
+
+
+def message_created(message: Message, conversation: Conversation, *, origin: str | None) -> None:
+    """After commit: the message to every member socket (the sending one acks instead)."""
+    frame = message_frame(message, conversation.kind)
+    send_on_commit(
+        [
+            (
+                conversation_group(conversation.pk),
+                {
+                    "type": "chat.message",
+                    "conversation": conversation.pk,
+                    "seq": message.seq,
+                    "sender": message.sender_id,
+                    "origin": origin,
+                    "text": encode(frame),
+                },
+            )
+        ]
+    )
+
+
+def message_deleted(message: Message) -> None:
+    frame = {
+        "action": "messageDeleted",
+        "conversationId": message.conversation_id,
+        "id": message.pk,
+        "seq": message.seq,
+    }
+    send_on_commit(
+        [
+            (
+                conversation_group(message.conversation_id),
+                {
+                    "type": "chat.frame",
+                    "conversation": message.conversation_id,
+                    "text": encode(frame),
+                },
+            )
+        ]
+    )
+
+
+def membership_changed(membership: Membership, *, since: int) -> None:
+    """After commit: to the conversation's approved members and to the user concerned.
+
+    `since` is the conversation's last seq when the change was made: a newly approved
+    member's sockets deliver every message after it, however late they hear of it.
+    """
+    frame = membership_frame(membership)
+    text = encode(frame)
+    send_on_commit(
+        [
+            (
+                conversation_group(membership.conversation_id),
+                {
+                    "type": "chat.frame",
+                    "conversation": membership.conversation_id,
+                    "skip_user": membership.user_id,
+                    "text": text,
+                },
+            ),
+            (
+                user_group(membership.user_id),
+                {
+                    "type": "chat.membership",
+                    "conversation": membership.conversation_id,
+                    "status": membership.status,
+                    "role": membership.role,
+                    "since": since,
+                    "kind": membership.conversation.kind,
+                    "text": text,
+                },
+            ),
+        ]
+    )
+
+
+def membership_revoked(conversation: Conversation, user_id: int) -> None:
+    """Right now, under the conversation's row lock and before commit: the user's sockets
+    stop taking this conversation's messages after `last_seq`.
+
+    Any later message needs the lock to get its seq and is published after its own
+    commit, so this event reaches every socket first (one Redis, one group, in order).
+    """
+    send_now(
+        [
+            (
+                conversation_group(conversation.pk),
+                {
+                    "type": "chat.revoke",
+                    "conversation": conversation.pk,
+                    "user": user_id,
+                    "cutoff": conversation.last_seq,
+                },
+            )
+        ]
+    )
+
+
+def join_requested(membership: Membership) -> None:
+    """To the room's admins (their sockets check their role), and the requester's answer."""
+    conversation_id = membership.conversation_id
+    request = {
+        "action": "joinRequest",
+        "userId": membership.user_id,
+        "username": membership.user.username,
+        "roomId": conversation_id,
+    }
+    send_on_commit(
+        [
+            (
+                conversation_group(conversation_id),
+                {
+                    "type": "chat.frame",
+                    "conversation": conversation_id,
+                    "admins_only": True,
+                    "text": encode(request),
+                },
+            ),
+            (
+                user_group(membership.user_id),
+                {
+                    "type": "chat.user_frame",
+                    "text": encode(join_response_frame(conversation_id, membership.status)),
+                },
+            ),
+        ]
+    )
+
+
+def join_response_frame(conversation_id: int, status: str) -> dict:
+    return {"action": "joinResponse", "roomId": conversation_id, "status": status}
+
+
+def join_decided(membership: Membership, *, since: int) -> None:
+    """approve / reject: the requester's sockets hear the answer; members the change."""
+    send_on_commit(
+        [
+            (
+                user_group(membership.user_id),
+                {
+                    "type": "chat.user_frame",
+                    "text": encode(
+                        join_response_frame(membership.conversation_id, membership.status)
+                    ),
+                },
+            )
+        ]
+    )
+    membership_changed(membership, since=since)
+
+
+def receipt(membership: Membership, status: str, seq: int) -> None:
+    frame = {
+        "action": "receipt",
+        "conversationId": membership.conversation_id,
+        "userId": membership.user_id,
+        "status": status,
+        "seq": seq,
+    }
+    send_on_commit(
+        [
+            (
+                conversation_group(membership.conversation_id),
+                {
+                    "type": "chat.frame",
+                    "conversation": membership.conversation_id,
+                    "skip_user": membership.user_id,
+                    "text": encode(frame),
+                },
+            )
+        ]
+    )
+
+
+def block_changed(*, blocker_id: int, blocked_id: int, blocking: bool) -> None:
+    """Right now (the block row is committed): the blocker's sockets start or stop hiding
+    the other's messages. Sent before any later message of theirs can be published."""
+    send_now(
+        [
+            (
+                user_group(blocker_id),
+                {
+                    "type": "chat.block",
+                    "user": blocked_id,
+                    "blocking": blocking,
+                },
+            )
+        ]
+    )

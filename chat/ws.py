@@ -1,0 +1,425 @@
+"""The chat side of the WebSocket protocol (SPEC section 7): client actions, and the relay
+of channel-layer events to one socket, in seq order.
+
+Ordering: each socket keeps, per conversation it follows, the last seq it has passed on
+(`cursor`). A relayed message with seq <= cursor is a duplicate and dropped; seq ==
+cursor + 1 goes out; a larger seq means events were lost or are late, and the missing ones
+are read from the database first. That read is always complete: a seq is assigned under
+the conversation's row lock in the inserting transaction, and an event is published only
+after its commit, so when seq N is heard every seq below N is committed. A message the
+user must not see (blocked sender) moves the cursor without a frame.
+"""
+
+import time
+from dataclasses import dataclass, field
+
+from channels.db import database_sync_to_async
+from django.contrib.auth import get_user_model
+
+from accounts.models import Block
+from messaging_site.consumers import ON_CONNECT, RELAYS, action
+from messaging_site.errors import Invalid, NotFound
+from messaging_site.realtime import conversation_group
+
+from . import events, selectors, services
+from .models import Conversation, Membership, Message
+
+User = get_user_model()
+FILL_LIMIT = 500
+# A revocation not confirmed by its membership event within this long was rolled back.
+REVOKE_CONFIRM_SECONDS = 5.0
+
+
+@dataclass
+class Follow:
+    """One socket's view of one conversation it is an approved member of."""
+
+    kind: str
+    role: str
+    cursor: int
+    cutoff: int | None = None
+    revoked_at: float = 0.0
+
+
+@dataclass
+class ChatState:
+    follows: dict[int, Follow] = field(default_factory=dict)
+    blocked: set[int] = field(default_factory=set)
+    # Seqs this socket sent (and acked) per conversation: never echoed back as messages.
+    own: dict[int, set[int]] = field(default_factory=dict)
+    current_room: int | None = None
+
+
+# --- database access (each one call on the database thread) -----------------------------
+
+
+@database_sync_to_async
+def _memberships_and_blocks(user):
+    rows = list(
+        Membership.objects.filter(user=user, status=Membership.Status.APPROVED).values_list(
+            "conversation_id", "conversation__kind", "role"
+        )
+    )
+    blocked = set(Block.objects.filter(blocker=user).values_list("blocked_id", flat=True))
+    return rows, blocked
+
+
+@database_sync_to_async
+def _last_seqs(conversation_ids):
+    return dict(Conversation.objects.filter(pk__in=conversation_ids).values_list("pk", "last_seq"))
+
+
+@database_sync_to_async
+def _messages_between(conversation_id: int, after: int, upto: int | None):
+    messages = Message.objects.filter(conversation_id=conversation_id, seq__gt=after)
+    if upto is not None:
+        messages = messages.filter(seq__lte=upto)
+    return list(messages.select_related("sender").order_by("seq")[:FILL_LIMIT])
+
+
+@database_sync_to_async
+def _still_member(user, conversation_id: int) -> bool:
+    return Membership.objects.filter(
+        user=user, conversation_id=conversation_id, status=Membership.Status.APPROVED
+    ).exists()
+
+
+def _call(function, /, **kwargs):
+    return database_sync_to_async(function)(**kwargs)
+
+
+# --- connection ---------------------------------------------------------------------------
+
+
+async def on_connect(consumer) -> None:
+    """Join every conversation group first, then read where each stands: anything
+    committed later arrives as an event, anything earlier is history (`sync`)."""
+    consumer.chat = ChatState()
+    rows, consumer.chat.blocked = await _memberships_and_blocks(consumer.user)
+    for conversation_id, _, _ in rows:
+        await consumer.join_group(conversation_group(conversation_id))
+    last_seqs = await _last_seqs([row[0] for row in rows])
+    for conversation_id, kind, role in rows:
+        consumer.chat.follows[conversation_id] = Follow(
+            kind=kind, role=role, cursor=last_seqs.get(conversation_id, 0)
+        )
+
+
+ON_CONNECT.append(on_connect)
+
+
+# --- relays -------------------------------------------------------------------------------
+
+
+async def _pass_on(consumer, follow: Follow, conversation_id: int, seq: int, sender, text):
+    follow.cursor = seq
+    own = consumer.chat.own.get(conversation_id)
+    if own and seq in own:
+        own.discard(seq)
+        return
+    if sender is not None and sender in consumer.chat.blocked:
+        return
+    await consumer.send(text_data=text)
+
+
+async def _fill(consumer, conversation_id: int, follow: Follow, upto: int | None) -> None:
+    """Pass on, from the database, every message after the cursor up to `upto`."""
+    while True:
+        messages = await _messages_between(conversation_id, follow.cursor, upto)
+        for message in messages:
+            if follow.cutoff is not None and message.seq > follow.cutoff:
+                return
+            frame = events.message_frame(message, follow.kind)
+            await _pass_on(
+                consumer,
+                follow,
+                conversation_id,
+                message.seq,
+                message.sender_id,
+                events.encode(frame),
+            )
+        if len(messages) < FILL_LIMIT:
+            return
+
+
+async def relay_message(consumer, event):
+    conversation_id = event["conversation"]
+    follow = consumer.chat.follows.get(conversation_id)
+    seq = event["seq"]
+    if follow is None or seq <= follow.cursor:
+        return
+    if follow.cutoff is not None and seq > follow.cutoff:
+        if time.monotonic() - follow.revoked_at < REVOKE_CONFIRM_SECONDS:
+            return
+        # The revocation was never confirmed: its transaction rolled back.
+        if not await _still_member(consumer.user, conversation_id):
+            return
+        follow.cutoff = None
+    if seq > follow.cursor + 1:
+        await _fill(consumer, conversation_id, follow, seq - 1)
+    if seq == follow.cursor + 1:
+        await _pass_on(consumer, follow, conversation_id, seq, event["sender"], event["text"])
+
+
+async def relay_frame(consumer, event):
+    """A conversation frame for members (receipts, deletions, membership, join requests)."""
+    follow = consumer.chat.follows.get(event["conversation"])
+    if follow is None or event.get("skip_user") == consumer.user.pk:
+        return
+    if event.get("admins_only") and follow.role != Membership.Role.ADMIN:
+        return
+    await consumer.send(text_data=event["text"])
+
+
+async def relay_user_frame(consumer, event):
+    await consumer.send(text_data=event["text"])
+
+
+async def relay_membership(consumer, event):
+    """This user's own membership changed: follow or stop following, then tell the socket."""
+    conversation_id = event["conversation"]
+    follow = consumer.chat.follows.get(conversation_id)
+    group = conversation_group(conversation_id)
+    if event["status"] == Membership.Status.APPROVED:
+        if follow is None or follow.cutoff is not None:
+            follow = Follow(kind=event["kind"], role=event["role"], cursor=event["since"])
+            consumer.chat.follows[conversation_id] = follow
+            await consumer.join_group(group)
+            await consumer.send(text_data=event["text"])
+            await _fill(consumer, conversation_id, follow, None)
+            return
+        follow.role = event["role"]
+    else:
+        consumer.chat.follows.pop(conversation_id, None)
+        consumer.chat.own.pop(conversation_id, None)
+        if consumer.chat.current_room == conversation_id:
+            consumer.chat.current_room = None
+        await consumer.leave_group(group)
+    await consumer.send(text_data=event["text"])
+
+
+async def relay_revoke(consumer, event):
+    """Sent under the conversation's lock before a removal commits: from here on, nothing
+    after `cutoff` reaches this user's sockets."""
+    if event["user"] != consumer.user.pk:
+        return
+    follow = consumer.chat.follows.get(event["conversation"])
+    if follow is not None:
+        follow.cutoff = event["cutoff"]
+        follow.revoked_at = time.monotonic()
+
+
+async def relay_block(consumer, event):
+    if event["blocking"]:
+        consumer.chat.blocked.add(event["user"])
+    else:
+        consumer.chat.blocked.discard(event["user"])
+
+
+RELAYS.update(
+    {
+        "chat.message": relay_message,
+        "chat.frame": relay_frame,
+        "chat.user_frame": relay_user_frame,
+        "chat.membership": relay_membership,
+        "chat.revoke": relay_revoke,
+        "chat.block": relay_block,
+    }
+)
+
+
+# --- client actions -----------------------------------------------------------------------
+
+
+def _id(frame: dict, name: str, *, required: bool = True) -> int | None:
+    value = frame.get(name)
+    if value is None and not required:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise Invalid(f"`{name}` must be a positive integer.")
+    return value
+
+
+def _text(frame: dict, name: str = "message") -> str:
+    value = frame.get(name)
+    if not isinstance(value, str):
+        raise Invalid(f"`{name}` must be a string.")
+    return value
+
+
+@database_sync_to_async
+def _conversation_for(user, conversation_id: int) -> Conversation:
+    return selectors.conversation_get_for_user(user=user, conversation_id=conversation_id)
+
+
+@database_sync_to_async
+def _target_user_id(value) -> int:
+    """targetUserId: an id, or (as the Group Chat design sent it) a username."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str) and value.strip():
+        user = User.objects.filter(username__iexact=value.strip()).first()
+        if user is not None:
+            return user.pk
+        raise NotFound("No such user.")
+    raise Invalid("`targetUserId` must be a user id or a username.")
+
+
+async def _ack(consumer, message, request_id):
+    await consumer.send_json(events.ack_frame(message, request_id))
+
+
+@action("createRoom", throttled=True)
+async def create_room(consumer, frame):
+    name = _text(frame, "roomName")
+    room = await _call(services.conversation_create, actor=consumer.user, kind="room", name=name)
+    await consumer.send_json(
+        {
+            "action": "roomCreated",
+            "roomId": room.pk,
+            "roomName": room.name,
+            "requestId": frame["requestId"],
+        }
+    )
+
+
+@action("joinRoom", throttled=True)
+async def join_room(consumer, frame):
+    room = await _conversation_for(consumer.user, _id(frame, "roomId"))
+    sub_action = frame.get("subAction")
+    if sub_action == "request":
+        membership = await _call(
+            services.membership_request, actor=consumer.user, conversation=room
+        )
+        if membership.status != Membership.Status.PENDING:
+            raise Invalid("You are already a member of this room.")
+        return  # the answer comes as joinResponse through the user's group
+    if sub_action in ("approve", "reject"):
+        target = await _target_user_id(frame.get("targetUserId"))
+        decide = (
+            services.membership_approve if sub_action == "approve" else services.membership_reject
+        )
+        await _call(decide, actor=consumer.user, conversation=room, user_id=target)
+        return
+    raise Invalid('`subAction` must be "request", "approve" or "reject".')
+
+
+@action("enterRoom")
+async def enter_room(consumer, frame):
+    room_id = _id(frame, "roomId")
+    follow = consumer.chat.follows.get(room_id)
+    if follow is None or follow.cutoff is not None:
+        conversation = await _conversation_for(consumer.user, room_id)
+        await _call(services.require_member, conversation=conversation, user=consumer.user)
+    consumer.chat.current_room = room_id
+
+
+async def _send(consumer, frame, conversation_id: int):
+    conversation = await _conversation_for(consumer.user, conversation_id)
+    message, created = await _call(
+        services.message_send,
+        sender=consumer.user,
+        conversation=conversation,
+        text=_text(frame),
+        client_id=frame.get("clientId"),
+        origin=consumer.channel_name,
+    )
+    if created:
+        consumer.chat.own.setdefault(conversation.pk, set()).add(message.seq)
+    await _ack(consumer, message, frame["requestId"])
+
+
+@action("sendMessage", throttled=True)
+async def send_message(consumer, frame):
+    conversation_id = _id(frame, "conversationId", required=False) or _id(
+        frame, "roomId", required=False
+    )
+    if conversation_id is None:
+        conversation_id = consumer.chat.current_room
+    if conversation_id is None:
+        raise Invalid("Give `conversationId` or `roomId`, or enter a room first.")
+    await _send(consumer, frame, conversation_id)
+
+
+@action("sendDirect", throttled=True)
+async def send_direct(consumer, frame):
+    message, created = await _call(
+        services.direct_message_send,
+        sender=consumer.user,
+        recipient_id=_id(frame, "to"),
+        text=_text(frame),
+        client_id=frame.get("clientId"),
+        origin=consumer.channel_name,
+    )
+    if created:
+        consumer.chat.own.setdefault(message.conversation_id, set()).add(message.seq)
+    await _ack(consumer, message, frame["requestId"])
+
+
+@database_sync_to_async
+def _room_members(user, room_id: int) -> dict:
+    conversation, membership = selectors.conversation_get_for_member(
+        user=user, conversation_id=room_id
+    )
+    participants = [
+        {
+            "userId": m.user_id,
+            "username": m.user.username,
+            "status": m.status,
+            "isAdmin": m.role == Membership.Role.ADMIN,
+        }
+        for m in selectors.members_visible_to(membership=membership).order_by("id")
+    ]
+    return {
+        "action": "roomMembers",
+        "roomId": conversation.pk,
+        "roomName": conversation.name,
+        "participants": participants,
+    }
+
+
+@action("getMembers")
+async def get_members(consumer, frame):
+    reply = await _room_members(consumer.user, _id(frame, "roomId"))
+    reply["requestId"] = frame["requestId"]
+    await consumer.send_json(reply)
+
+
+async def _cursor(consumer, frame, service):
+    conversation = await _conversation_for(consumer.user, _id(frame, "conversationId"))
+    seq = frame.get("seq")
+    await _call(service, user=consumer.user, conversation=conversation, seq=seq)
+
+
+@action("delivered")
+async def delivered(consumer, frame):
+    await _cursor(consumer, frame, services.conversation_mark_delivered)
+
+
+@action("read")
+async def read(consumer, frame):
+    await _cursor(consumer, frame, services.conversation_mark_read)
+
+
+@database_sync_to_async
+def _history(user, conversation_id, after_seq, limit) -> dict:
+    conversation, _ = selectors.conversation_get_for_member(
+        user=user, conversation_id=conversation_id
+    )
+    messages, has_more = selectors.message_page(
+        user=user, conversation=conversation, after_seq=after_seq, limit=limit
+    )
+    return events.history_frame(conversation, messages, has_more)
+
+
+@action("sync")
+async def sync(consumer, frame):
+    after_seq = frame.get("afterSeq", 0)
+    if isinstance(after_seq, bool) or not isinstance(after_seq, int) or after_seq < 0:
+        raise Invalid("`afterSeq` must be a whole number, 0 or more.")
+    limit = frame.get("limit", 100)
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise Invalid("`limit` must be an integer from 1 to 200.")
+    reply = await _history(consumer.user, _id(frame, "conversationId"), after_seq, limit)
+    reply["requestId"] = frame["requestId"]
+    await consumer.send_json(reply)
