@@ -174,3 +174,14 @@ def _launch(playwright):
     )
     yield browser
     browser.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_channel_layer():
+    """A channel layer per test: each async test has its own event loop, and a
+    channels-redis layer keeps locks and pools bound to the loop that first used it."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()

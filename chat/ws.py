@@ -315,12 +315,13 @@ async def enter_room(consumer, frame):
 
 
 async def _send(consumer, frame, conversation_id: int):
+    text = _text(frame)
     conversation = await _conversation_for(consumer.user, conversation_id)
     message, created = await _call(
         services.message_send,
         sender=consumer.user,
         conversation=conversation,
-        text=_text(frame),
+        text=text,
         client_id=frame.get("clientId"),
         origin=consumer.channel_name,
     )
