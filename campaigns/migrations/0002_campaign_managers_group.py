@@ -1,22 +1,22 @@
 """The "Campaign managers" group, holding campaigns.send_sms."""
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
 GROUP = "Campaign managers"
 
 
 def create_group(apps, schema_editor):
-    # Permissions are normally created after all migrations (post_migrate); make sure
-    # this app's exist now so the group can hold one.
-    app_config = apps.get_app_config("campaigns")
-    models_module = app_config.models_module
-    app_config.models_module = models_module or True
-    create_permissions(app_config, verbosity=0)
-    app_config.models_module = models_module
-    Group = apps.get_model("auth", "Group")
+    # Permissions are normally created after all migrations (post_migrate), so make this
+    # one here; post_migrate then finds it and leaves it alone.
+    ContentType = apps.get_model("contenttypes", "ContentType")
     Permission = apps.get_model("auth", "Permission")
-    permission = Permission.objects.get(content_type__app_label="campaigns", codename="send_sms")
+    Group = apps.get_model("auth", "Group")
+    content_type, _ = ContentType.objects.get_or_create(app_label="campaigns", model="smsmessage")
+    permission, _ = Permission.objects.get_or_create(
+        content_type=content_type,
+        codename="send_sms",
+        defaults={"name": "Can send SMS and run campaigns"},
+    )
     group, _ = Group.objects.get_or_create(name=GROUP)
     group.permissions.add(permission)
 

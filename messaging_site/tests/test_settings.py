@@ -72,3 +72,51 @@ def test_celery_is_configured_for_at_least_once_json_work():
     assert conf.broker_url.startswith("redis://")
     # Tests never share a queue with a `make run` worker.
     assert conf.task_default_queue.startswith("test-")
+
+
+def test_migrations_build_an_empty_database_with_the_managers_group():
+    import psycopg
+
+    name = f"migrations_check_{os.getpid()}"
+    server = "postgresql://postgres@127.0.0.1:5432/postgres"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "messaging_site.settings.dev",
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{name}",
+            "DATABASE_POOL": "off",
+        }
+        migrate = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "-v", "0"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert migrate.returncode == 0, migrate.stderr
+        check = subprocess.run(
+            [
+                sys.executable,
+                "manage.py",
+                "shell",
+                "-c",
+                "from django.contrib.auth.models import Group; "
+                "print(*Group.objects.get(name='Campaign managers')"
+                ".permissions.values_list('codename', flat=True))",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert check.stdout.strip().splitlines()[-1] == "send_sms", check.stderr
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
