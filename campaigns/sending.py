@@ -138,13 +138,13 @@ def attempt(*, message_id: int) -> str | None:
         segments=message.segments,
         reference=str(message.pk),
     )
-    get_limiter().wait(message.segments)
+    grant = get_limiter().wait(message.segments)
     started = time.monotonic()
     outcome, changes = _call_provider(backend, sms, message.attempts)
     latency = time.monotonic() - started
     if not _finish(message_id, token, **changes):
         logger.warning("sms=%s lost its lease before recording %s", message_id, outcome)
-    _log(message, outcome, latency, changes.get("last_error", ""))
+    _log(message, outcome, latency, changes.get("last_error", ""), waited=grant.delay)
     _complete_campaign(message.campaign_id)
     return outcome
 
@@ -171,15 +171,19 @@ def _call_provider(backend, sms: OutboundSms, attempts: int) -> tuple[str, dict]
     }
 
 
-def _log(message: SmsMessage, outcome: str, latency: float, error: str = "") -> None:
+def _log(
+    message: SmsMessage, outcome: str, latency: float, error: str = "", waited: float = 0.0
+) -> None:
     logger.info(
-        "sms=%s campaign=%s attempt=%s segments=%s outcome=%s latency_ms=%.1f%s",
+        "sms=%s campaign=%s attempt=%s segments=%s outcome=%s latency_ms=%.1f "
+        "limiter_wait_ms=%.1f%s",
         message.pk,
         message.campaign_id or "-",
         message.attempts,
         message.segments,
         outcome,
         latency * 1000,
+        waited * 1000,
         f" error={error!r}" if error else "",
     )
 
