@@ -9,12 +9,14 @@ Run by hand, never by the test suite:
 It creates (or reuses) the database `messaging_bench_sms`, migrates it, starts an HTTP
 sink on localhost that records when each request arrives (keep-alive, answers 200 at
 once), starts N worker processes (prefork, concurrency 2 each) on a queue and Redis
-prefix of its own, launches campaigns of 1-, 2- and 3-segment messages, and reports:
+prefix of its own, warms them with 20 unmeasured texts, then launches one campaign of
+`--segments` segments (`--segments-per-message` 1, 2 or 3; default 3) and reports:
 
-- achieved segments per second over the run, and utilisation of the limit;
+- achieved segments per second from the first to the last arrival, and utilisation of
+  the limit;
 - the most segments that arrived in any one-second window (must be <= the limit);
-- grant-to-arrival spread is not visible from here; latency per attempt is in the
-  workers' log lines;
+- each attempt's provider latency and limiter wait are in the workers' log
+  (`--worker-log`);
 - the time and peak Python memory to create and to launch a campaign of
   `--launch-size` recipients (which is then cancelled, sending nothing).
 """
@@ -64,6 +66,11 @@ class SinkHandler(BaseHTTPRequestHandler):
         pass
 
 
+def number(n: int) -> str:
+    """A valid US number for each n < 800,000 (exchanges 200-279 of area code 415)."""
+    return f"+1415{200 + n // 10_000:03d}{n % 10_000:04d}"
+
+
 def max_in_any_window(arrivals, width=1.0):
     arrivals = sorted(arrivals)
     worst = start = total = 0
@@ -105,6 +112,13 @@ def main():
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--concurrency", type=int, default=2, help="pool size per worker")
     parser.add_argument("--launch-size", type=int, default=100_000)
+    parser.add_argument("--worker-log", default="sms_rate_workers.log")
+    parser.add_argument("--segments-per-message", type=int, choices=[1, 2, 3], default=3)
+    parser.add_argument(
+        "--mixed",
+        action="store_true",
+        help="interleave 1-, 2- and 3-segment texts instead of one campaign",
+    )
     args = parser.parse_args()
 
     sink = Sink()
@@ -128,7 +142,7 @@ def main():
     SmsMessage.objects.all().delete()
 
     # The launch-size campaign first: creation and launch cost, then cancelled.
-    numbers = (f"+1415{n:07d}" for n in range(args.launch_size))
+    numbers = (number(n) for n in range(args.launch_size))
     tracemalloc.start()
     started = time.perf_counter()
     big = services.campaign_create(
@@ -144,6 +158,8 @@ def main():
     tracemalloc.stop()
     services.campaign_cancel(actor=actor, campaign=big)
 
+    # One line per attempt, with its latency and how long it waited for the limiter.
+    worker_log = open(args.worker_log, "w")  # noqa: SIM115 - closed after the run
     workers = [
         subprocess.Popen(
             [
@@ -158,34 +174,40 @@ def main():
                 "--hostname",
                 f"bench{n}@%h",
                 "--loglevel",
-                "WARNING",
+                "INFO",
                 "--without-mingle",
                 "--without-gossip",
             ],
             cwd=ROOT,
             env=ENV,
             stdout=subprocess.DEVNULL,
+            stderr=worker_log,
         )
         for n in range(args.workers)
     ]
     try:
-        time.sleep(3)  # let the workers connect before the clock starts
-        per_kind = args.segments // 6 + 1  # one third of the segments each for 1, 2, 3
-        bodies = {1: "Sale today", 2: "Sale " + "x" * 200, 3: "Sale " + "y" * 400}
-        counts = {1: per_kind * 2, 2: per_kind, 3: per_kind * 2 // 3 + 1}
-        base = 0
-        for segments, count in counts.items():
-            campaign = services.campaign_create(
-                actor=actor,
-                name=f"{segments}-segment",
-                message=bodies[segments],
-                recipients=[f"+1650{n:07d}" for n in range(base, base + count)],
-            )
-            base += count
-            services.campaign_launch(actor=actor, campaign=campaign)
-        total = sum(s * c for s, c in counts.items())
+        # Warm the workers (database connections, the provider connection) with a few
+        # texts that are not measured, as a running service would be.
+        services.sms_send(
+            actor=actor, message="warm-up", to=[number(700_000 + n) for n in range(20)]
+        )
+        while SmsMessage.objects.filter(status__in=["queued", "sending"]).exists():
+            time.sleep(0.2)
+        warm = {str(pk) for pk in SmsMessage.objects.values_list("pk", flat=True)}
+        body = {1: "Sale today", 2: "Sale " + "x" * 200, 3: "Sale " + "y" * 400}[
+            args.segments_per_message
+        ]
+        count = -(-args.segments // args.segments_per_message)
+        total = count * args.segments_per_message
+        campaign = services.campaign_create(
+            actor=actor,
+            name="rate",
+            message=body,
+            recipients=[number(args.launch_size + n) for n in range(count)],
+        )
+        services.campaign_launch(actor=actor, campaign=campaign)
         print(
-            f"sending {total} segments in {sum(counts.values())} messages through "
+            f"sending {total} segments in {count} messages through "
             f"{args.workers} workers x {args.concurrency} at {limit}/s ...",
             flush=True,
         )
@@ -196,15 +218,18 @@ def main():
             worker.terminate()
         for worker in workers:
             worker.wait(timeout=30)
+        worker_log.close()
 
-    arrivals = sorted((arrived, segments) for arrived, segments, _ in sink.arrivals)
-    references = [reference for _, _, reference in sink.arrivals]
+    measured = [row for row in sink.arrivals if row[2] not in warm]
+    arrivals = sorted((arrived, segments) for arrived, segments, _ in measured)
+    references = [reference for _, _, reference in measured]
     span = arrivals[-1][0] - arrivals[0][0]
     # Segments that arrived after the first one, over the time they took: the rate
     # sustained while a backlog existed.
     rate = (sum(s for _, s in arrivals) - arrivals[0][1]) / span
     statuses = dict(
         SmsMessage.objects.exclude(campaign__name="launch-size")
+        .exclude(pk__in=[int(pk) for pk in warm])
         .values_list("status")
         .annotate(n=Count("id"))
     )
