@@ -65,7 +65,15 @@ def conversation_get_for_member(*, user, conversation_id: int) -> tuple[Conversa
     """The conversation and the user's approved membership.
 
     A room's non-member gets Forbidden (rooms are public by name); anyone else NotFound.
+    One query for a member, the hot path of every history read; more only on refusal.
     """
+    membership = (
+        Membership.objects.select_related("conversation")
+        .filter(user=user, conversation_id=conversation_id, status=Status.APPROVED)
+        .first()
+    )
+    if membership is not None:
+        return membership.conversation, membership
     conversation = conversation_get_for_user(user=user, conversation_id=conversation_id)
     return conversation, require_member(conversation, user)
 
