@@ -9,9 +9,7 @@ import json
 
 from messaging_site.realtime import conversation_group, send_now, send_on_commit, user_group
 
-from .models import Conversation, Membership, Message
-
-DELETED_USER = "deleted user"
+from .models import DELETED_USER, Conversation, Membership, Message
 
 
 def encode(frame: dict) -> str:

@@ -5,6 +5,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+# How a message's sender is named once their account is gone.
+DELETED_USER = "deleted user"
+
 
 class Conversation(models.Model):
     class Kind(models.TextChoices):

@@ -2,10 +2,8 @@
 
 from rest_framework import serializers
 
-from .models import Conversation, Membership, Message
+from .models import DELETED_USER, Conversation, Membership, Message
 from .services import MAX_CLIENT_ID_LENGTH, MAX_NAME_LENGTH, MAX_TEXT_LENGTH
-
-DELETED_USER = "deleted user"
 
 
 class MessageSerializer(serializers.ModelSerializer):

@@ -261,9 +261,17 @@ class InboxView(GenericAPIView):
         messages = selectors.inbox_messages(
             user=request.user, conversation_ids=[m.conversation_id for m in page], hidden=hidden
         )
-        for membership in page:
-            membership.messages = messages.get(membership.conversation_id, [])
-        return self.get_paginated_response(InboxItemSerializer(page, many=True).data)
+        conversations = ConversationListItemSerializer(page, many=True).data
+        return self.get_paginated_response(
+            [
+                {
+                    "conversation": conversation,
+                    "unread": membership.unread,
+                    "messages": messages.get(membership.conversation_id, []),
+                }
+                for conversation, membership in zip(conversations, page, strict=True)
+            ]
+        )
 
 
 class RoomListView(GenericAPIView):
