@@ -4,6 +4,7 @@ People: alice (an owner in most tests), bob (a member) and charlie (the outsider
 made through the registration service so tests exercise the real rules.
 """
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -81,13 +82,9 @@ def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) ->
     raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
 
 
-@pytest.fixture(scope="session")
-def daphne_server(django_db_setup, django_db_blocker):
-    """One real Daphne process for the whole session, on the test database and Redis.
-
-    Tests that use it must commit what it should see: mark them
-    `django_db(transaction=True)`.
-    """
+@contextlib.contextmanager
+def _daphne(name: str, **extra_env):
+    """A real Daphne process on the test database and Redis, stopped on exit."""
     from django.db import connection
 
     port = _free_port()
@@ -97,8 +94,9 @@ def daphne_server(django_db_setup, django_db_blocker):
         "DATABASE_URL": _database_url(connection.settings_dict),
         "DATABASE_POOL": "on",
         "PYTHONUNBUFFERED": "1",
+        **extra_env,
     }
-    log = open(ROOT / ".pytest-daphne.log", "w")  # noqa: SIM115 - closed in the teardown
+    log = open(ROOT / f".pytest-{name}.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [
             str(Path(sys.executable).parent / "daphne"),
@@ -126,6 +124,28 @@ def daphne_server(django_db_setup, django_db_blocker):
             process.kill()
             process.wait()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def daphne_server(django_db_setup, django_db_blocker):
+    """One real Daphne process for the whole session, on the test database and Redis.
+
+    Tests that use it must commit what it should see: mark them
+    `django_db(transaction=True)`.
+    """
+    with _daphne("daphne") as address:
+        yield address
+
+
+@pytest.fixture(scope="session")
+def daphne_pair(django_db_setup, django_db_blocker):
+    """Two Daphne processes sharing Redis, as a scaled-out deployment runs. The first one
+    delays every 5th relayed message event by 300 ms, handing it back out of order."""
+    with (
+        _daphne("daphne-faulty", THROTTLES="off", WS_FAULT_EVERY="5") as first,
+        _daphne("daphne-second", THROTTLES="off") as second,
+    ):
+        yield first, second
 
 
 def _database_url(settings_dict) -> str:

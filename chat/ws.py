@@ -10,10 +10,12 @@ after its commit, so when seq N is heard every seq below N is committed. A messa
 user must not see (blocked sender) moves the cursor without a frame.
 """
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from accounts.models import Block
@@ -48,6 +50,7 @@ class ChatState:
     # Seqs this socket sent (and acked) per conversation: never echoed back as messages.
     own: dict[int, set[int]] = field(default_factory=dict)
     current_room: int | None = None
+    relay_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 # --- database access (each one call on the database thread) -----------------------------
@@ -142,7 +145,43 @@ async def _fill(consumer, conversation_id: int, follow: Follow, upto: int | None
             return
 
 
+class FaultInjector:
+    """Test-only, off unless WS_FAULT_EVERY is set: every Nth relayed message event in this
+    process is delayed by WS_FAULT_DELAY_MS (handed back later, out of order) or, with
+    WS_FAULT_MODE=drop, lost, as a slow or lossy channel layer would do."""
+
+    def __init__(self):
+        self.seen = 0
+
+    def intercept(self, consumer, event) -> bool:
+        """True when the event was taken away from the normal path."""
+        every = settings.WS_FAULT_EVERY
+        if not every or event.get("_faulted"):
+            return False
+        self.seen += 1
+        if self.seen % every:
+            return False
+        if settings.WS_FAULT_MODE == "delay":
+            late = {**event, "_faulted": True}
+            asyncio.get_running_loop().call_later(
+                settings.WS_FAULT_DELAY_MS / 1000,
+                lambda: asyncio.ensure_future(relay_message(consumer, late)),
+            )
+        return True
+
+
+faults = FaultInjector()
+
+
 async def relay_message(consumer, event):
+    if faults.intercept(consumer, event):
+        return
+    # A delayed event (fault injection) runs beside the consumer's own loop: one at a time.
+    async with consumer.chat.relay_lock:
+        await _relay_message(consumer, event)
+
+
+async def _relay_message(consumer, event):
     conversation_id = event["conversation"]
     follow = consumer.chat.follows.get(conversation_id)
     seq = event["seq"]

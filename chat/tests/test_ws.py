@@ -385,3 +385,18 @@ async def test_membership_frames_reach_members_and_the_user_concerned(alice, bob
     assert (await call(Membership.objects.get)(conversation=room, user=charlie)).status == "banned"
     for socket in (admin, target):
         await socket.disconnect()
+
+
+@pytest.mark.parametrize("mode", ["drop", "delay"])
+async def test_dropped_or_late_events_still_arrive_in_order(alice, bob, room, settings, mode):
+    settings.WS_FAULT_EVERY = 3
+    settings.WS_FAULT_MODE = mode
+    settings.WS_FAULT_DELAY_MS = 200
+    reader = await connect(bob)
+    for i in range(10):
+        await call(services.message_send)(sender=alice, conversation=room, text=f"m{i}")
+    seqs = [(await expect(reader, action="message"))["seq"] for _ in range(10)]
+    assert seqs == list(range(1, 11))
+    await asyncio.sleep(0.3)  # the late copies arrive, and are dropped as duplicates
+    await nothing(reader)
+    await reader.disconnect()
