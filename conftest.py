@@ -84,7 +84,8 @@ def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) ->
 
 @contextlib.contextmanager
 def _daphne(name: str, **extra_env):
-    """A real Daphne process on the test database and Redis, stopped on exit."""
+    """A real Daphne process on the test database and Redis, stopped on exit; yields its
+    address and pid."""
     from django.db import connection
 
     port = _free_port()
@@ -115,7 +116,7 @@ def _daphne(name: str, **extra_env):
     )
     try:
         _wait_for_port(port, process)
-        yield f"127.0.0.1:{port}"
+        yield f"127.0.0.1:{port}", process.pid
     finally:
         process.terminate()
         try:
@@ -133,7 +134,7 @@ def daphne_server(django_db_setup, django_db_blocker):
     Tests that use it must commit what it should see: mark them
     `django_db(transaction=True)`.
     """
-    with _daphne("daphne") as address:
+    with _daphne("daphne") as (address, _):
         yield address
 
 

@@ -64,13 +64,23 @@ def membership_frame(membership: Membership) -> dict:
     }
 
 
-def history_frame(conversation: Conversation, messages: list[Message], has_more: bool) -> dict:
-    return {
-        "action": "history",
-        "conversationId": conversation.pk,
-        "messages": [message_frame(message, conversation.kind) for message in messages],
-        "hasMore": has_more,
-    }
+# Daphne (Autobahn) drops a connection that is sent a frame over 1 MiB: a history page
+# stops short of this many bytes of messages, and says there is more.
+HISTORY_MAX_BYTES = 512 * 1024
+
+
+def history_frame(conversation: Conversation, messages: list[Message], has_more: bool) -> str:
+    """The encoded `history` frame: as many of `messages` as fit (at least one)."""
+    items, size = [], 0
+    for message in messages:
+        item = encode(message_frame(message, conversation.kind))
+        if items and size + len(item.encode()) > HISTORY_MAX_BYTES:
+            has_more = True
+            break
+        items.append(item)
+        size += len(item.encode())
+    head = encode({"action": "history", "conversationId": conversation.pk, "hasMore": has_more})
+    return f'{head[:-1]},"messages":[{",".join(items)}]}}'
 
 
 # --- events -----------------------------------------------------------------------------

@@ -442,7 +442,7 @@ async def read(consumer, frame):
 
 
 @database_sync_to_async
-def _history(user, conversation_id, after_seq, limit) -> dict:
+def _history(user, conversation_id, after_seq, limit) -> str:
     conversation, _ = selectors.conversation_get_for_member(
         user=user, conversation_id=conversation_id
     )
@@ -460,6 +460,6 @@ async def sync(consumer, frame):
     limit = frame.get("limit", 100)
     if isinstance(limit, bool) or not isinstance(limit, int):
         raise Invalid("`limit` must be an integer from 1 to 200.")
-    reply = await _history(consumer.user, _id(frame, "conversationId"), after_seq, limit)
-    reply["requestId"] = frame["requestId"]
-    await consumer.send_json(reply)
+    text = await _history(consumer.user, _id(frame, "conversationId"), after_seq, limit)
+    request_id = events.encode(frame["requestId"])
+    await consumer.send(text_data=f'{text[:-1]},"requestId":{request_id}}}')

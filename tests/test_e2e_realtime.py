@@ -3,6 +3,7 @@ client (the `websockets` package). One process delays every 5th relayed message 
 
 import asyncio
 import json
+import time
 
 import pytest
 import websockets
@@ -182,3 +183,127 @@ def test_reconnect_and_sync_catches_up(daphne_pair, alice, bob, room):
         return history
 
     assert asyncio.run(scenario()) == list(range(1, 13))
+
+
+def rss_kib(pid: int) -> int:
+    for line in open(f"/proc/{pid}/status"):  # noqa: SIM115 - a tiny procfs read
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_a_client_that_stops_reading_stalls_nobody_and_catches_up_by_sync(
+    django_db_setup, alice, bob, charlie, room
+):
+    from conftest import _daphne
+
+    with _daphne("daphne-slow", THROTTLES="off") as (address, pid):
+
+        async def scenario():
+            slow = await websockets.connect(
+                f"ws://{address}/ws/?token={bob.auth_token.key}", max_queue=1
+            )
+            fast = await open_socket(address, charlie)
+            writer = await open_socket(address, alice)
+            before = rss_kib(pid)
+            latencies = []
+            text = "x" * 8000
+            for i in range(300):
+                sent = time.perf_counter()
+                await writer.send(
+                    json.dumps(
+                        {
+                            "action": "sendMessage",
+                            "conversationId": room.pk,
+                            "message": f"{i}{text}",
+                            "clientId": f"s{i}",
+                        }
+                    )
+                )
+                while True:
+                    frame = json.loads(await asyncio.wait_for(fast.recv(), 10))
+                    if frame.get("action") == "message" and frame["seq"] == i + 1:
+                        latencies.append(time.perf_counter() - sent)
+                        break
+            grown = rss_kib(pid) - before
+            await asyncio.sleep(30 - sum(latencies))  # the slow client still reads nothing
+            # Back: it catches up from the database, whatever its socket buffered.
+            caught, after = [], 0
+            while True:
+                await slow.send(
+                    json.dumps(
+                        {
+                            "action": "sync",
+                            "conversationId": room.pk,
+                            "afterSeq": after,
+                            "limit": 200,
+                        }
+                    )
+                )
+                while True:
+                    frame = json.loads(await asyncio.wait_for(slow.recv(), 30))
+                    if frame.get("action") == "history":
+                        break
+                caught += [m["seq"] for m in frame["messages"]]
+                after = caught[-1] if caught else after
+                if not frame["hasMore"]:
+                    break
+            for socket in (slow, fast, writer):
+                await socket.close()
+            return sorted(latencies), grown, caught
+
+        latencies, grown_kib, caught = asyncio.run(scenario())
+    assert latencies[int(len(latencies) * 0.99)] < 0.5, latencies[-5:]
+    assert grown_kib < 64 * 1024, grown_kib  # 2.4 MB went to the slow socket
+    assert caught == list(range(1, 301))
+
+
+def test_reconnect_and_sync_after_the_server_process_restarts(django_db_setup, alice, bob, room):
+    from conftest import _daphne
+
+    async def send(address, texts):
+        writer = await open_socket(address, alice)
+        for text in texts:
+            await writer.send(
+                json.dumps(
+                    {
+                        "action": "sendMessage",
+                        "conversationId": room.pk,
+                        "message": text,
+                        "clientId": text,
+                    }
+                )
+            )
+        await frames_until(writer, lambda f: sum(x["action"] == "ack" for x in f) == len(texts))
+        await writer.close()
+
+    async def receive_then_lose_the_server(address):
+        reader = await open_socket(address, bob)
+        frames = await frames_until(reader, lambda f: len(seqs(f, room.pk)) == 3)
+        return reader, seqs(frames, room.pk)
+
+    with _daphne("daphne-restart", THROTTLES="off") as (address, _):
+
+        async def first_life():
+            reader_task = asyncio.ensure_future(receive_then_lose_the_server(address))
+            await asyncio.sleep(0.3)
+            await send(address, ["a", "b", "c"])
+            return await reader_task
+
+        _, seen = asyncio.run(first_life())
+    assert seen == [1, 2, 3]
+    with _daphne("daphne-restart", THROTTLES="off") as (address, _):
+
+        async def second_life():
+            await send(address, ["d", "e"])  # written while bob was away
+            back = await open_socket(address, bob)
+            await back.send(
+                json.dumps({"action": "sync", "conversationId": room.pk, "afterSeq": seen[-1]})
+            )
+            page = (await frames_until(back, lambda f: any(x["action"] == "history" for x in f)))[
+                -1
+            ]
+            await back.close()
+            return [m["message"] for m in page["messages"]]
+
+        assert asyncio.run(second_life()) == ["d", "e"]

@@ -1,6 +1,7 @@
 """The chat WebSocket protocol through the real ASGI stack and Redis channel layer."""
 
 import asyncio
+import json
 
 import pytest
 from channels.db import database_sync_to_async
@@ -400,3 +401,18 @@ async def test_dropped_or_late_events_still_arrive_in_order(alice, bob, room, se
     await asyncio.sleep(0.3)  # the late copies arrive, and are dropped as duplicates
     await nothing(reader)
     await reader.disconnect()
+
+
+async def test_a_history_page_stays_under_the_frame_limit(alice, bob, room):
+    for i in range(80):
+        await call(services.message_send)(sender=alice, conversation=room, text=f"{i}" + "é" * 9990)
+    socket = await connect(bob)
+    await socket.send_json_to(
+        {"action": "sync", "conversationId": room.pk, "afterSeq": 0, "limit": 200}
+    )
+    output = await socket.receive_output(timeout=5)
+    assert len(output["text"].encode()) < 1024 * 1024  # Daphne drops bigger frames
+    page = json.loads(output["text"])
+    assert page["hasMore"] is True
+    assert [m["seq"] for m in page["messages"]] == list(range(1, len(page["messages"]) + 1))
+    await socket.disconnect()
