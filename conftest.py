@@ -143,8 +143,8 @@ def daphne_pair(django_db_setup, django_db_blocker):
     """Two Daphne processes sharing Redis, as a scaled-out deployment runs. The first one
     delays every 5th relayed message event by 300 ms, handing it back out of order."""
     with (
-        _daphne("daphne-faulty", THROTTLES="off", WS_FAULT_EVERY="5") as first,
-        _daphne("daphne-second", THROTTLES="off") as second,
+        _daphne("daphne-faulty", THROTTLES="off", WS_FAULT_EVERY="5") as (first, _),
+        _daphne("daphne-second", THROTTLES="off") as (second, _),
     ):
         yield first, second
 

@@ -4,6 +4,7 @@ client (the `websockets` package). One process delays every 5th relayed message 
 import asyncio
 import json
 import time
+import urllib.request
 
 import pytest
 import websockets
@@ -307,3 +308,37 @@ def test_reconnect_and_sync_after_the_server_process_restarts(django_db_setup, a
             return [m["message"] for m in page["messages"]]
 
         assert asyncio.run(second_life()) == ["d", "e"]
+
+
+def test_board_flow_across_processes(daphne_pair, alice, bob):
+    from boards.services import board_create
+
+    board = board_create(actor=alice, name="Cross-process board")
+    connection.close()
+    faulty, second = daphne_pair
+
+    async def scenario():
+        subscriber = await open_socket(second, bob)
+        await subscriber.send(json.dumps({"action": "subscribe", "boardId": board.pk}))
+        await frames_until(subscriber, lambda f: any(x.get("action") == "subscribed" for x in f))
+        poster = await open_socket(faulty, alice)  # a socket keeps the poster signed in
+        request = urllib.request.Request(
+            f"http://{faulty}/api/boards/{board.pk}/messages/",
+            data=json.dumps({"topic": "news", "data": "from process one"}).encode(),
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Token {alice.auth_token.key}",
+            },
+        )
+        await asyncio.to_thread(urllib.request.urlopen, request, timeout=10)
+        post = (
+            await frames_until(subscriber, lambda f: any(x.get("type") == "message" for x in f))
+        )[-1]
+        for socket in (subscriber, poster):
+            await socket.close()
+        return post
+
+    post = asyncio.run(scenario())
+    assert post["boardId"] == board.pk
+    assert post["message"]["data"] == "from process one"
+    assert post["message"]["username"] == "alice"
