@@ -47,6 +47,19 @@ def charlie(make_user):
 
 
 @pytest.fixture
+def moderator(make_user):
+    """A browser signed in to Django admin as a staff superuser."""
+    from django.test import Client
+
+    user = make_user("mod")
+    user.is_staff = user.is_superuser = True
+    user.save()
+    browser = Client()
+    browser.force_login(user)
+    return browser
+
+
+@pytest.fixture
 def api():
     return APIClient()
 

@@ -10,17 +10,6 @@ pytestmark = pytest.mark.django_db
 User = get_user_model()
 
 
-@pytest.fixture
-def moderator(make_user):
-    user = make_user("mod")
-    user.is_staff = True
-    user.is_superuser = True
-    user.save()
-    browser = Client()
-    browser.force_login(user)
-    return browser
-
-
 @pytest.mark.parametrize(
     "path",
     [

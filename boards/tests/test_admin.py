@@ -1,21 +1,9 @@
 import pytest
-from django.test import Client
 
 from boards.models import Board, BoardMessage
 from boards.services import board_create, board_post
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def moderator(make_user):
-    user = make_user("mod")
-    user.is_staff = True
-    user.is_superuser = True
-    user.save()
-    browser = Client()
-    browser.force_login(user)
-    return browser
 
 
 @pytest.fixture

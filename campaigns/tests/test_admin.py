@@ -1,23 +1,12 @@
 import logging
 
 import pytest
-from django.test import Client
 
 from campaigns import sending, services
 from campaigns.models import Campaign, SmsMessage
 
 pytestmark = pytest.mark.django_db
 NUMBERS = ["+14155550101", "+14155550102"]
-
-
-@pytest.fixture
-def moderator(make_user):
-    user = make_user("mod")
-    user.is_staff = user.is_superuser = True
-    user.save()
-    browser = Client()
-    browser.force_login(user)
-    return browser
 
 
 @pytest.mark.parametrize(
