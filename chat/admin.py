@@ -6,7 +6,7 @@ from django.utils.text import Truncator
 
 from messaging_site.errors import DomainError
 
-from . import services
+from . import memberships, services
 from .models import Conversation, Membership, Message
 
 
@@ -69,7 +69,7 @@ def remove_members(modeladmin, request, queryset):
         request,
         queryset.select_related("conversation", "user"),
         "Removed",
-        lambda m: services.membership_remove(
+        lambda m: memberships.membership_remove(
             actor=request.user, conversation=m.conversation, user_id=m.user_id
         ),
     )
@@ -82,7 +82,7 @@ def ban_members(modeladmin, request, queryset):
         request,
         queryset.select_related("conversation", "user"),
         "Banned",
-        lambda m: services.membership_ban(
+        lambda m: memberships.membership_ban(
             actor=request.user, conversation=m.conversation, user_id=m.user_id
         ),
     )

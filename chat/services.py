@@ -12,7 +12,7 @@ from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
 from accounts.models import Block
-from messaging_site.errors import Blocked, Conflict, Forbidden, Invalid, NotFound
+from messaging_site.errors import Blocked, Forbidden, Invalid, NotFound
 
 from . import events
 from .models import Conversation, Membership, Message
@@ -71,11 +71,11 @@ def blocking_between(user_id: int, other_id: int) -> bool:
     ).exists()
 
 
-def _lock(conversation: Conversation) -> Conversation:
+def lock_conversation(conversation: Conversation) -> Conversation:
     return Conversation.objects.select_for_update().get(pk=conversation.pk)
 
 
-def _membership(conversation: Conversation, user_id: int) -> Membership | None:
+def membership_of(conversation: Conversation, user_id: int) -> Membership | None:
     return (
         Membership.objects.select_related("user", "conversation")
         .filter(conversation=conversation, user_id=user_id)
@@ -89,7 +89,7 @@ def require_member(conversation: Conversation, user) -> Membership:
     A room is public by name, so a non-member learns only that they may not (403); a
     group or direct conversation is never confirmed to a stranger (404).
     """
-    membership = _membership(conversation, user.pk)
+    membership = membership_of(conversation, user.pk)
     if membership is not None and membership.status == Status.APPROVED:
         return membership
     if conversation.kind == Kind.ROOM:
@@ -97,7 +97,7 @@ def require_member(conversation: Conversation, user) -> Membership:
     raise NotFound("No such conversation.")
 
 
-def _require_admin(conversation: Conversation, actor) -> None:
+def require_admin(conversation: Conversation, actor) -> None:
     """Conversation admins decide; so do site moderators (staff), from Django admin."""
     if actor.is_staff:
         return
@@ -106,12 +106,12 @@ def _require_admin(conversation: Conversation, actor) -> None:
         raise Forbidden("Only an admin of this conversation may do this.")
 
 
-def _not_direct(conversation: Conversation) -> None:
+def require_not_direct(conversation: Conversation) -> None:
     if conversation.kind == Kind.DIRECT:
         raise Forbidden("A direct conversation always has exactly its two people.")
 
 
-def _active_user(user_id: int):
+def active_user(user_id: int):
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is None:
         raise NotFound("No such user.")
@@ -200,7 +200,7 @@ def message_send(
         return retried, False
 
     with transaction.atomic():
-        locked = _lock(conversation)
+        locked = lock_conversation(conversation)
         require_member(locked, sender)
         if locked.kind == Kind.DIRECT:
             other_id = (
@@ -246,7 +246,7 @@ def direct_message_send(
     if recipient_id == sender.pk:
         raise Invalid(fields={"user_id": ["You cannot message yourself."]})
     text = clean_text(text)
-    recipient = _active_user(recipient_id)
+    recipient = active_user(recipient_id)
     if blocking_between(sender.pk, recipient.pk):
         raise Blocked()
     with transaction.atomic():
@@ -300,8 +300,8 @@ def message_tombstone(*, actor, message: Message) -> Message:
 
     Site moderators (staff) and the conversation's admins may. Deleting twice is harmless.
     """
-    conversation = _lock(message.conversation)
-    _require_admin(conversation, actor)
+    conversation = lock_conversation(message.conversation)
+    require_admin(conversation, actor)
     deleted = Message.objects.filter(pk=message.pk, deleted_at__isnull=True).update(
         text="", deleted_at=timezone.now()
     )
@@ -309,212 +309,3 @@ def message_tombstone(*, actor, message: Message) -> Message:
     if deleted:
         events.message_deleted(message)
     return message
-
-
-# --- membership ---------------------------------------------------------------------------
-
-
-def _set(
-    membership: Membership,
-    conversation: Conversation,
-    *,
-    status: str,
-    role: str | None = None,
-    announce: bool = True,
-) -> Membership:
-    """Change a membership and tell every socket concerned.
-
-    Precondition: the caller holds `conversation`'s row lock (so its last_seq is the
-    boundary between what the user may and may not receive).
-    """
-    if membership.status == Status.APPROVED and status != Status.APPROVED:
-        events.membership_revoked(conversation, membership.user_id)
-    membership.status = status
-    if role is not None:
-        membership.role = role
-    if status == Status.APPROVED:
-        membership.joined_at = timezone.now()
-    membership.save(update_fields=["status", "role", "joined_at", "updated_at"])
-    if announce:
-        _announce(membership, conversation)
-    return membership
-
-
-def _announce(membership: Membership, conversation: Conversation) -> None:
-    if membership.status == Status.PENDING:
-        events.join_requested(membership)
-    else:
-        events.membership_changed(membership, since=conversation.last_seq)
-
-
-@transaction.atomic
-def membership_add(*, actor, conversation: Conversation, user_id: int) -> tuple[Membership, bool]:
-    """An admin adds a user, approved at once; returns (membership, changed).
-
-    Adding a banned user lifts the ban: it is an admin's explicit decision.
-    """
-    conversation = _lock(conversation)
-    _not_direct(conversation)
-    _require_admin(conversation, actor)
-    user = _active_user(user_id)
-    membership = _membership(conversation, user.pk)
-    if membership is None:
-        membership = Membership.objects.create(
-            conversation=conversation,
-            user=user,
-            role=Role.MEMBER,
-            status=Status.APPROVED,
-            joined_at=timezone.now(),
-        )
-        _announce(membership, conversation)
-        return membership, True
-    if membership.status == Status.APPROVED:
-        return membership, False
-    return _set(membership, conversation, status=Status.APPROVED, role=Role.MEMBER), True
-
-
-@transaction.atomic
-def membership_request(*, actor, conversation: Conversation) -> Membership:
-    """Ask to join a room. Groups and direct conversations cannot be asked into (NotFound).
-
-    Asking again while pending changes nothing; a member gets Conflict; a banned user
-    Forbidden. A rejected, removed or departed user may ask again.
-    """
-    conversation = _lock(conversation)
-    if conversation.kind != Kind.ROOM:
-        raise NotFound("No such conversation.")
-    membership = _membership(conversation, actor.pk)
-    if membership is None:
-        membership = Membership.objects.create(
-            conversation=conversation, user=actor, role=Role.MEMBER, status=Status.PENDING
-        )
-        _announce(membership, conversation)
-        return membership
-    if membership.status == Status.BANNED:
-        raise Forbidden("You are banned from this room.")
-    if membership.status == Status.APPROVED:
-        raise Conflict("You are already a member of this room.")
-    if membership.status == Status.PENDING:
-        _announce(membership, conversation)  # admins may have missed it; remind them
-        return membership
-    return _set(membership, conversation, status=Status.PENDING, role=Role.MEMBER)
-
-
-def _decide(actor, conversation: Conversation, user_id: int, status: str) -> Membership:
-    conversation = _lock(conversation)
-    _require_admin(conversation, actor)
-    membership = _membership(conversation, user_id)
-    if membership is None or membership.status != Status.PENDING:
-        raise Conflict("There is no pending request from this user.")
-    _set(membership, conversation, status=status, announce=False)
-    events.join_decided(membership, since=conversation.last_seq)
-    return membership
-
-
-@transaction.atomic
-def membership_approve(*, actor, conversation: Conversation, user_id: int) -> Membership:
-    """An admin approves a pending request. Anything but pending: Conflict."""
-    return _decide(actor, conversation, user_id, Status.APPROVED)
-
-
-@transaction.atomic
-def membership_reject(*, actor, conversation: Conversation, user_id: int) -> Membership:
-    """An admin rejects a pending request. Anything but pending: Conflict."""
-    return _decide(actor, conversation, user_id, Status.REJECTED)
-
-
-def _promote_if_adminless(conversation: Conversation) -> Membership | None:
-    """Precondition: the caller holds the conversation row lock."""
-    approved = Membership.objects.filter(conversation=conversation, status=Status.APPROVED)
-    if approved.filter(role=Role.ADMIN).exists():
-        return None
-    successor = approved.order_by("joined_at", "id").first()
-    if successor is None:
-        return None
-    successor.role = Role.ADMIN
-    successor.save(update_fields=["role", "updated_at"])
-    events.membership_changed(successor, since=conversation.last_seq)
-    return successor
-
-
-@transaction.atomic
-def membership_leave(*, actor, conversation: Conversation) -> Membership:
-    """Leave a group or room (or withdraw a pending request).
-
-    When the last admin leaves, the longest-standing member becomes admin. A direct
-    conversation cannot be left (Forbidden).
-    """
-    conversation = _lock(conversation)
-    membership = _membership(conversation, actor.pk)
-    if membership is None or membership.status not in (Status.APPROVED, Status.PENDING):
-        if conversation.kind == Kind.ROOM:
-            raise Conflict("You are not a member of this room.")
-        raise NotFound("No such conversation.")
-    _not_direct(conversation)
-    _set(membership, conversation, status=Status.REMOVED, role=Role.MEMBER)
-    _promote_if_adminless(conversation)
-    return membership
-
-
-@transaction.atomic
-def membership_remove(*, actor, conversation: Conversation, user_id: int) -> Membership:
-    """An admin removes a member (or a pending request); removing yourself is leaving."""
-    if user_id == actor.pk:
-        return membership_leave(actor=actor, conversation=conversation)
-    conversation = _lock(conversation)
-    _not_direct(conversation)
-    _require_admin(conversation, actor)
-    membership = _membership(conversation, user_id)
-    if membership is None or membership.status not in (Status.APPROVED, Status.PENDING):
-        raise NotFound("This user is not a member.")
-    _set(membership, conversation, status=Status.REMOVED, role=Role.MEMBER)
-    _promote_if_adminless(conversation)
-    return membership
-
-
-@transaction.atomic
-def membership_ban(*, actor, conversation: Conversation, user_id: int) -> Membership:
-    """An admin bans a user (member or not): out, and never again allowed to ask."""
-    if user_id == actor.pk:
-        raise Invalid(fields={"user_id": ["You cannot ban yourself."]})
-    conversation = _lock(conversation)
-    _not_direct(conversation)
-    _require_admin(conversation, actor)
-    membership = _membership(conversation, user_id)
-    if membership is None:
-        user = User.objects.filter(pk=user_id).first()
-        if user is None:
-            raise NotFound("No such user.")
-        membership = Membership.objects.create(
-            conversation=conversation, user=user, role=Role.MEMBER, status=Status.BANNED
-        )
-        _announce(membership, conversation)
-    else:
-        _set(membership, conversation, status=Status.BANNED, role=Role.MEMBER)
-    _promote_if_adminless(conversation)
-    return membership
-
-
-@transaction.atomic
-def membership_set_role(*, actor, conversation: Conversation, user_id: int, role) -> Membership:
-    """An admin promotes or demotes an approved member. The last admin cannot be demoted."""
-    if role not in (Role.ADMIN, Role.MEMBER):
-        raise Invalid(fields={"role": ['Must be "admin" or "member".']})
-    conversation = _lock(conversation)
-    _not_direct(conversation)
-    _require_admin(conversation, actor)
-    membership = _membership(conversation, user_id)
-    if membership is None or membership.status != Status.APPROVED:
-        raise Conflict("Only approved members have a role.")
-    if membership.role == role:
-        return membership
-    if role == Role.MEMBER:
-        admins = Membership.objects.filter(
-            conversation=conversation, status=Status.APPROVED, role=Role.ADMIN
-        )
-        if not admins.exclude(pk=membership.pk).exists():
-            raise Conflict("A conversation keeps at least one admin.")
-    membership.role = role
-    membership.save(update_fields=["role", "updated_at"])
-    events.membership_changed(membership, since=conversation.last_seq)
-    return membership

@@ -8,7 +8,7 @@ from rest_framework.response import Response
 
 from messaging_site.pagination import CursorPagination
 
-from . import selectors, services
+from . import memberships, selectors, services
 from .serializers import (
     ConversationCreateSerializer,
     ConversationListItemSerializer,
@@ -111,7 +111,7 @@ class MemberListView(GenericAPIView):
         )
         data = MemberAddSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        membership, changed = services.membership_add(
+        membership, changed = memberships.membership_add(
             actor=request.user, conversation=conversation, user_id=data.validated_data["user_id"]
         )
         return Response(
@@ -128,7 +128,9 @@ class MemberDetailView(GenericAPIView):
         conversation = selectors.conversation_get_for_user(
             user=request.user, conversation_id=conversation_id
         )
-        services.membership_remove(actor=request.user, conversation=conversation, user_id=user_id)
+        memberships.membership_remove(
+            actor=request.user, conversation=conversation, user_id=user_id
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -141,7 +143,7 @@ class JoinView(GenericAPIView):
         conversation = selectors.conversation_get_for_user(
             user=request.user, conversation_id=conversation_id
         )
-        membership = services.membership_request(actor=request.user, conversation=conversation)
+        membership = memberships.membership_request(actor=request.user, conversation=conversation)
         return Response({"status": membership.status}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -150,9 +152,9 @@ class MemberDecisionView(GenericAPIView):
 
     serializer_class = MemberSerializer
     decisions = {
-        "approve": services.membership_approve,
-        "reject": services.membership_reject,
-        "ban": services.membership_ban,
+        "approve": memberships.membership_approve,
+        "reject": memberships.membership_reject,
+        "ban": memberships.membership_ban,
     }
     decision: str = ""
 
@@ -178,7 +180,7 @@ class MemberRoleView(GenericAPIView):
         )
         data = RoleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        membership = services.membership_set_role(
+        membership = memberships.membership_set_role(
             actor=request.user,
             conversation=conversation,
             user_id=user_id,

@@ -23,7 +23,7 @@ from messaging_site.consumers import ON_CONNECT, RELAYS, action
 from messaging_site.errors import Invalid, NotFound
 from messaging_site.realtime import conversation_group
 
-from . import events, selectors, services
+from . import events, memberships, selectors, services
 from .models import Conversation, Membership, Message
 
 User = get_user_model()
@@ -328,7 +328,7 @@ async def join_room(consumer, frame):
     sub_action = frame.get("subAction")
     if sub_action == "request":
         membership = await _call(
-            services.membership_request, actor=consumer.user, conversation=room
+            memberships.membership_request, actor=consumer.user, conversation=room
         )
         if membership.status != Membership.Status.PENDING:
             raise Invalid("You are already a member of this room.")
@@ -336,7 +336,9 @@ async def join_room(consumer, frame):
     if sub_action in ("approve", "reject"):
         target = await _target_user_id(frame.get("targetUserId"))
         decide = (
-            services.membership_approve if sub_action == "approve" else services.membership_reject
+            memberships.membership_approve
+            if sub_action == "approve"
+            else memberships.membership_reject
         )
         await _call(decide, actor=consumer.user, conversation=room, user_id=target)
         return

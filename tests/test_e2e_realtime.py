@@ -10,7 +10,7 @@ import pytest
 import websockets
 from django.db import connection
 
-from chat import services
+from chat import memberships, services
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -40,7 +40,7 @@ def seqs(frames, conversation_id):
 def room(alice, bob, charlie):
     conversation = services.conversation_create(actor=alice, kind="room", name="Two servers")
     for user in (bob, charlie):
-        services.membership_add(actor=alice, conversation=conversation, user_id=user.pk)
+        memberships.membership_add(actor=alice, conversation=conversation, user_id=user.pk)
     connection.close()
     return conversation
 

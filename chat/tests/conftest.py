@@ -1,13 +1,13 @@
 import pytest
 
-from chat import services
+from chat import memberships, services
 
 
 @pytest.fixture
 def group(alice, bob):
     """alice's group, with bob added."""
     conversation = services.conversation_create(actor=alice, kind="group", name="Team")
-    services.membership_add(actor=alice, conversation=conversation, user_id=bob.pk)
+    memberships.membership_add(actor=alice, conversation=conversation, user_id=bob.pk)
     return conversation
 
 
@@ -15,8 +15,8 @@ def group(alice, bob):
 def room(alice, bob):
     """alice's room, bob approved."""
     conversation = services.conversation_create(actor=alice, kind="room", name="Lobby")
-    services.membership_request(actor=bob, conversation=conversation)
-    services.membership_approve(actor=alice, conversation=conversation, user_id=bob.pk)
+    memberships.membership_request(actor=bob, conversation=conversation)
+    memberships.membership_approve(actor=alice, conversation=conversation, user_id=bob.pk)
     return conversation
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from chat import services
+from chat import memberships
 from chat.models import Membership, Message
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +54,7 @@ def test_tombstone_action(moderator, alice, bob, room, send):
 
 
 def test_remove_and_ban_actions(moderator, alice, bob, charlie, room):
-    services.membership_request(actor=charlie, conversation=room)
+    memberships.membership_request(actor=charlie, conversation=room)
     bob_row = Membership.objects.get(conversation=room, user=bob)
     charlie_row = Membership.objects.get(conversation=room, user=charlie)
     moderator.post(

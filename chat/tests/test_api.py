@@ -3,7 +3,7 @@
 import pytest
 
 from accounts.services import block_create
-from chat import services
+from chat import memberships, services
 from chat.models import Conversation, Membership, Message
 
 pytestmark = pytest.mark.django_db
@@ -257,7 +257,7 @@ def test_deleted_messages_do_not_count_as_unread(client_for, alice, bob, group, 
 
 
 def test_inbox(client_for, alice, bob, charlie, group, room, send):
-    services.membership_add(actor=alice, conversation=group, user_id=charlie.pk)
+    memberships.membership_add(actor=alice, conversation=group, user_id=charlie.pk)
     send(bob, group, "bob's own")
     send(alice, group, "g1")
     send(charlie, group, "from charlie")
@@ -303,7 +303,7 @@ def test_room_details_are_public_by_name(client_for, charlie, room):
 def _fill(alice, bob, make_user, count, send):
     for i in range(count):
         conversation = services.conversation_create(actor=alice, kind="group", name=f"g{i}")
-        services.membership_add(actor=alice, conversation=conversation, user_id=bob.pk)
+        memberships.membership_add(actor=alice, conversation=conversation, user_id=bob.pk)
         send(alice, conversation, "x")
         if i % 3 == 0:
             other = make_user(f"peer{count}_{i}")
@@ -341,7 +341,7 @@ def test_history_and_members_query_counts_do_not_grow(
     with django_assert_num_queries(3):
         client.get(f"/api/conversations/{group.pk}/members/")
     for i in range(20):
-        services.membership_add(actor=alice, conversation=group, user_id=make_user(f"m{i}").pk)
+        memberships.membership_add(actor=alice, conversation=group, user_id=make_user(f"m{i}").pk)
     with django_assert_num_queries(3):
         assert len(client.get(f"/api/conversations/{group.pk}/members/").json()["results"]) == 22
 
@@ -349,7 +349,7 @@ def test_history_and_members_query_counts_do_not_grow(
 def test_conversation_list_pages_through_everything_once(client_for, alice, bob, send):
     for i in range(7):
         conversation = services.conversation_create(actor=alice, kind="group", name=f"g{i}")
-        services.membership_add(actor=alice, conversation=conversation, user_id=bob.pk)
+        memberships.membership_add(actor=alice, conversation=conversation, user_id=bob.pk)
         send(alice, conversation, "x")
     client = client_for(bob)
     seen, url = [], "/api/conversations/?limit=3"
@@ -372,7 +372,7 @@ def test_sending_marks_everything_before_it_read(client_for, alice, bob, group, 
 def test_unread_skips_blocked_senders_and_tombstones_after_the_cursor(
     client_for, alice, bob, charlie, group, send
 ):
-    services.membership_add(actor=alice, conversation=group, user_id=charlie.pk)
+    memberships.membership_add(actor=alice, conversation=group, user_id=charlie.pk)
     send(alice, group, "a1")
     send(charlie, group, "c1")
     bad = send(alice, group, "a2")

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection
 
-from chat import selectors, services
+from chat import memberships, selectors, services
 from chat.models import Message
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,7 +33,7 @@ def crowd(make_user, alice):
     senders = [alice]
     for i in range(THREADS - 1):
         user = make_user(f"racer{i}")
-        services.membership_add(actor=alice, conversation=conversation, user_id=user.pk)
+        memberships.membership_add(actor=alice, conversation=conversation, user_id=user.pk)
         senders.append(user)
     return conversation, senders
 

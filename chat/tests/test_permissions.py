@@ -9,7 +9,7 @@ import pytest
 from django.db import transaction
 
 from accounts.services import block_create, user_register
-from chat import services
+from chat import memberships, services
 from conftest import PASSWORD
 
 # endpoint -> (method, path template, body); {c} conversation, {t} target user, {me} caller
@@ -167,16 +167,20 @@ def _build_world():
     group = services.conversation_create(actor=admin, kind="group", name="group")
     for conversation in (room, group):
         for name in ("member", "blocked", "removed", "poster"):
-            services.membership_add(actor=admin, conversation=conversation, user_id=people[name].pk)
-        services.membership_remove(
+            memberships.membership_add(
+                actor=admin, conversation=conversation, user_id=people[name].pk
+            )
+        memberships.membership_remove(
             actor=admin, conversation=conversation, user_id=people["removed"].pk
         )
-        services.membership_ban(actor=admin, conversation=conversation, user_id=people["banned"].pk)
+        memberships.membership_ban(
+            actor=admin, conversation=conversation, user_id=people["banned"].pk
+        )
         services.message_send(sender=people["poster"], conversation=conversation, text="x")
     for name in ("pending", "rejected", "target"):
-        services.membership_request(actor=people[name], conversation=room)
-    services.membership_reject(actor=admin, conversation=room, user_id=people["rejected"].pk)
-    services.membership_add(actor=admin, conversation=group, user_id=people["target"].pk)
+        memberships.membership_request(actor=people[name], conversation=room)
+    memberships.membership_reject(actor=admin, conversation=room, user_id=people["rejected"].pk)
+    memberships.membership_add(actor=admin, conversation=group, user_id=people["target"].pk)
     block_create(blocker=people["member"], blocked_id=people["blocked"].pk)
     direct, _ = services.direct_message_send(
         sender=people["poster"], recipient_id=people["member"].pk, text="dm"

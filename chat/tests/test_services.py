@@ -4,7 +4,7 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from accounts.services import block_create, block_delete
-from chat import selectors, services
+from chat import memberships, selectors, services
 from chat.models import Conversation, Membership, Message
 from messaging_site.errors import Blocked, Conflict, Forbidden, Invalid, NotFound
 
@@ -88,7 +88,7 @@ def test_non_members_cannot_send(charlie, group, room):
 
 
 def test_pending_member_cannot_send_or_read(alice, charlie, room):
-    services.membership_request(actor=charlie, conversation=room)
+    memberships.membership_request(actor=charlie, conversation=room)
     with pytest.raises(Forbidden):
         services.message_send(sender=charlie, conversation=room, text="hi")
     with pytest.raises(Forbidden):
@@ -169,11 +169,11 @@ def test_direct_conversation_cannot_be_left_or_changed(alice, bob, charlie):
     message, _ = services.direct_message_send(sender=alice, recipient_id=bob.pk, text="hi")
     direct = message.conversation
     with pytest.raises(Forbidden):
-        services.membership_leave(actor=alice, conversation=direct)
+        memberships.membership_leave(actor=alice, conversation=direct)
     with pytest.raises(Forbidden):
-        services.membership_add(actor=alice, conversation=direct, user_id=charlie.pk)
+        memberships.membership_add(actor=alice, conversation=direct, user_id=charlie.pk)
     with pytest.raises(Forbidden):
-        services.membership_remove(actor=alice, conversation=direct, user_id=bob.pk)
+        memberships.membership_remove(actor=alice, conversation=direct, user_id=bob.pk)
 
 
 # --- memberships --------------------------------------------------------------------------
@@ -196,95 +196,97 @@ def test_bad_conversation_input(alice, kind, name):
 
 
 def test_room_join_flow(alice, charlie, room):
-    assert services.membership_request(actor=charlie, conversation=room).status == "pending"
-    assert services.membership_request(actor=charlie, conversation=room).status == "pending"
-    services.membership_reject(actor=alice, conversation=room, user_id=charlie.pk)
+    assert memberships.membership_request(actor=charlie, conversation=room).status == "pending"
+    assert memberships.membership_request(actor=charlie, conversation=room).status == "pending"
+    memberships.membership_reject(actor=alice, conversation=room, user_id=charlie.pk)
     assert status_of(room, charlie) == "rejected"
-    assert services.membership_request(actor=charlie, conversation=room).status == "pending"
-    services.membership_approve(actor=alice, conversation=room, user_id=charlie.pk)
+    assert memberships.membership_request(actor=charlie, conversation=room).status == "pending"
+    memberships.membership_approve(actor=alice, conversation=room, user_id=charlie.pk)
     assert status_of(room, charlie) == "approved"
     with pytest.raises(Conflict):
-        services.membership_request(actor=charlie, conversation=room)
+        memberships.membership_request(actor=charlie, conversation=room)
 
 
 def test_approving_what_is_not_pending_conflicts(alice, bob, charlie, room):
     with pytest.raises(Conflict):
-        services.membership_approve(actor=alice, conversation=room, user_id=bob.pk)
+        memberships.membership_approve(actor=alice, conversation=room, user_id=bob.pk)
     with pytest.raises(Conflict):
-        services.membership_reject(actor=alice, conversation=room, user_id=charlie.pk)
+        memberships.membership_reject(actor=alice, conversation=room, user_id=charlie.pk)
 
 
 def test_groups_cannot_be_asked_into(charlie, group):
     with pytest.raises(NotFound):
-        services.membership_request(actor=charlie, conversation=group)
+        memberships.membership_request(actor=charlie, conversation=group)
 
 
 def test_only_admins_decide(alice, bob, charlie, room):
-    services.membership_request(actor=charlie, conversation=room)
+    memberships.membership_request(actor=charlie, conversation=room)
     for decide in (
-        services.membership_approve,
-        services.membership_reject,
-        services.membership_ban,
+        memberships.membership_approve,
+        memberships.membership_reject,
+        memberships.membership_ban,
     ):
         with pytest.raises(Forbidden):
             decide(actor=bob, conversation=room, user_id=charlie.pk)
     with pytest.raises(Forbidden):
-        services.membership_set_role(actor=bob, conversation=room, user_id=bob.pk, role="admin")
+        memberships.membership_set_role(actor=bob, conversation=room, user_id=bob.pk, role="admin")
     with pytest.raises(Forbidden):
-        services.membership_add(actor=bob, conversation=room, user_id=charlie.pk)
+        memberships.membership_add(actor=bob, conversation=room, user_id=charlie.pk)
     assert status_of(room, charlie) == "pending"
 
 
 def test_banned_user_may_not_ask_again(alice, charlie, room):
-    services.membership_ban(actor=alice, conversation=room, user_id=charlie.pk)
+    memberships.membership_ban(actor=alice, conversation=room, user_id=charlie.pk)
     with pytest.raises(Forbidden):
-        services.membership_request(actor=charlie, conversation=room)
+        memberships.membership_request(actor=charlie, conversation=room)
     assert status_of(room, charlie) == "banned"
 
 
 def test_removed_and_departed_may_ask_again(alice, bob, charlie, room):
-    services.membership_remove(actor=alice, conversation=room, user_id=bob.pk)
-    assert services.membership_request(actor=bob, conversation=room).status == "pending"
-    services.membership_request(actor=charlie, conversation=room)
-    services.membership_approve(actor=alice, conversation=room, user_id=charlie.pk)
-    services.membership_leave(actor=charlie, conversation=room)
-    assert services.membership_request(actor=charlie, conversation=room).status == "pending"
+    memberships.membership_remove(actor=alice, conversation=room, user_id=bob.pk)
+    assert memberships.membership_request(actor=bob, conversation=room).status == "pending"
+    memberships.membership_request(actor=charlie, conversation=room)
+    memberships.membership_approve(actor=alice, conversation=room, user_id=charlie.pk)
+    memberships.membership_leave(actor=charlie, conversation=room)
+    assert memberships.membership_request(actor=charlie, conversation=room).status == "pending"
 
 
 def test_last_admin_leaving_promotes_the_longest_standing_member(alice, bob, charlie, group):
-    services.membership_add(actor=alice, conversation=group, user_id=charlie.pk)
-    services.membership_leave(actor=alice, conversation=group)
+    memberships.membership_add(actor=alice, conversation=group, user_id=charlie.pk)
+    memberships.membership_leave(actor=alice, conversation=group)
     assert status_of(group, alice) == "removed"
     assert role_of(group, bob) == "admin"
     assert role_of(group, charlie) == "member"
 
 
 def test_an_admin_leaving_while_another_remains_promotes_nobody(alice, bob, charlie, group):
-    services.membership_add(actor=alice, conversation=group, user_id=charlie.pk)
-    services.membership_set_role(actor=alice, conversation=group, user_id=charlie.pk, role="admin")
-    services.membership_leave(actor=alice, conversation=group)
+    memberships.membership_add(actor=alice, conversation=group, user_id=charlie.pk)
+    memberships.membership_set_role(
+        actor=alice, conversation=group, user_id=charlie.pk, role="admin"
+    )
+    memberships.membership_leave(actor=alice, conversation=group)
     assert role_of(group, bob) == "member"
     assert role_of(group, charlie) == "admin"
 
 
 def test_last_admin_cannot_be_demoted(alice, group):
     with pytest.raises(Conflict):
-        services.membership_set_role(
+        memberships.membership_set_role(
             actor=alice, conversation=group, user_id=alice.pk, role="member"
         )
 
 
 def test_admin_removes_and_ban_clears_role(alice, bob, group):
-    services.membership_set_role(actor=alice, conversation=group, user_id=bob.pk, role="admin")
-    services.membership_ban(actor=bob, conversation=group, user_id=alice.pk)
+    memberships.membership_set_role(actor=alice, conversation=group, user_id=bob.pk, role="admin")
+    memberships.membership_ban(actor=bob, conversation=group, user_id=alice.pk)
     assert status_of(group, alice) == "banned"
     assert role_of(group, alice) == "member"
     with pytest.raises(Invalid):
-        services.membership_ban(actor=bob, conversation=group, user_id=bob.pk)
+        memberships.membership_ban(actor=bob, conversation=group, user_id=bob.pk)
 
 
 def test_removed_member_sees_a_group_no_more(alice, bob, group):
-    services.membership_remove(actor=alice, conversation=group, user_id=bob.pk)
+    memberships.membership_remove(actor=alice, conversation=group, user_id=bob.pk)
     with pytest.raises(NotFound):
         selectors.conversation_get_for_user(user=bob, conversation_id=group.pk)
 
@@ -292,7 +294,7 @@ def test_removed_member_sees_a_group_no_more(alice, bob, group):
 def test_moderator_decides_without_being_a_member(alice, bob, charlie, make_user, room):
     moderator = make_user("mod")
     moderator.is_staff = True
-    services.membership_ban(actor=moderator, conversation=room, user_id=bob.pk)
+    memberships.membership_ban(actor=moderator, conversation=room, user_id=bob.pk)
     assert status_of(room, bob) == "banned"
 
 
@@ -342,7 +344,7 @@ def test_bad_history_cursor(alice, group, kwargs):
 
 
 def test_blocked_sender_is_hidden_from_group_history_and_unread(alice, bob, charlie, group, send):
-    services.membership_add(actor=alice, conversation=group, user_id=charlie.pk)
+    memberships.membership_add(actor=alice, conversation=group, user_id=charlie.pk)
     send(alice, group, "from alice")
     send(charlie, group, "from charlie")
     block_create(blocker=bob, blocked_id=charlie.pk)

@@ -9,7 +9,7 @@ from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from accounts.services import block_create
-from chat import services
+from chat import memberships, services
 from chat.models import Membership, Message
 from messaging_site.asgi import application
 from messaging_site.realtime import conversation_group
@@ -39,8 +39,8 @@ async def nothing(socket):
 @pytest.fixture
 def room(alice, bob):
     conversation = services.conversation_create(actor=alice, kind="room", name="Lobby")
-    services.membership_request(actor=bob, conversation=conversation)
-    services.membership_approve(actor=alice, conversation=conversation, user_id=bob.pk)
+    memberships.membership_request(actor=bob, conversation=conversation)
+    memberships.membership_approve(actor=alice, conversation=conversation, user_id=bob.pk)
     return conversation
 
 
@@ -93,7 +93,7 @@ async def test_join_request_approve_flow(alice, charlie, room):
 async def test_reject_by_username_as_the_group_chat_design_sent_it(alice, charlie, room):
     admin = await connect(alice)
     applicant = await connect(charlie)
-    await call(services.membership_request)(actor=charlie, conversation=room)
+    await call(memberships.membership_request)(actor=charlie, conversation=room)
     await expect(applicant, action="joinResponse", status="pending")
     await expect(admin, action="joinRequest")
     await admin.send_json_to(
@@ -199,7 +199,7 @@ async def test_direct_messages_first_contact_and_blocking(alice, bob):
 
 
 async def test_blocked_sender_is_not_pushed_in_rooms(alice, bob, charlie, room):
-    await call(services.membership_add)(actor=alice, conversation=room, user_id=charlie.pk)
+    await call(memberships.membership_add)(actor=alice, conversation=room, user_id=charlie.pk)
     reader = await connect(bob)
     await call(block_create)(blocker=bob, blocked_id=charlie.pk)
     await call(services.message_send)(sender=charlie, conversation=room, text="hidden")
@@ -246,7 +246,7 @@ async def test_sync_returns_history_pages(alice, bob, room):
 
 
 async def test_get_members(alice, bob, charlie, room):
-    await call(services.membership_request)(actor=charlie, conversation=room)
+    await call(memberships.membership_request)(actor=charlie, conversation=room)
     admin = await connect(alice)
     await admin.send_json_to({"action": "getMembers", "roomId": room.pk})
     reply = await expect(admin, action="roomMembers", roomId=room.pk, roomName="Lobby")
@@ -264,7 +264,7 @@ async def test_removed_member_gets_no_later_message_on_any_socket(alice, bob, ro
     await call(services.message_send)(sender=alice, conversation=room, text="before")
     for tab in (tab1, tab2):
         await expect(tab, action="message", message="before")
-    await call(services.membership_remove)(actor=alice, conversation=room, user_id=bob.pk)
+    await call(memberships.membership_remove)(actor=alice, conversation=room, user_id=bob.pk)
     for tab in (tab1, tab2):
         await expect(tab, action="membership", userId=bob.pk, status="removed")
     for i in range(3):
@@ -372,15 +372,15 @@ async def test_per_connection_send_throttle(alice, room, settings):
 async def test_membership_frames_reach_members_and_the_user_concerned(alice, bob, charlie, room):
     admin = await connect(alice)
     target = await connect(charlie)
-    await call(services.membership_add)(actor=alice, conversation=room, user_id=charlie.pk)
+    await call(memberships.membership_add)(actor=alice, conversation=room, user_id=charlie.pk)
     await expect(admin, action="membership", userId=charlie.pk, status="approved", role="member")
     await expect(target, action="membership", userId=charlie.pk, status="approved")
-    await call(services.membership_set_role)(
+    await call(memberships.membership_set_role)(
         actor=alice, conversation=room, user_id=charlie.pk, role="admin"
     )
     await expect(admin, action="membership", role="admin")
     await expect(target, action="membership", role="admin")
-    await call(services.membership_ban)(actor=alice, conversation=room, user_id=charlie.pk)
+    await call(memberships.membership_ban)(actor=alice, conversation=room, user_id=charlie.pk)
     await expect(admin, action="membership", status="banned")
     await expect(target, action="membership", status="banned")
     assert (await call(Membership.objects.get)(conversation=room, user=charlie)).status == "banned"

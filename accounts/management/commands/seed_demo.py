@@ -6,6 +6,7 @@ from django.db import transaction
 from accounts.models import User
 from boards import services as board_services
 from boards.models import Board
+from chat import memberships
 from chat import services as chat_services
 from chat.models import Conversation
 
@@ -46,9 +47,9 @@ class Command(BaseCommand):
         alice, bob, carol = (User.objects.get(username=name) for name in ("alice", "bob", "carol"))
         if not Conversation.objects.filter(kind="room", name="Lobby", created_by=alice).exists():
             room = chat_services.conversation_create(actor=alice, kind="room", name="Lobby")
-            chat_services.membership_request(actor=bob, conversation=room)
-            chat_services.membership_approve(actor=alice, conversation=room, user_id=bob.pk)
-            chat_services.membership_request(actor=carol, conversation=room)
+            memberships.membership_request(actor=bob, conversation=room)
+            memberships.membership_approve(actor=alice, conversation=room, user_id=bob.pk)
+            memberships.membership_request(actor=carol, conversation=room)
             for sender, text in [
                 (alice, "Welcome to the Lobby!"),
                 (bob, "Hi Alice, glad to be here."),
@@ -62,7 +63,7 @@ class Command(BaseCommand):
                 actor=alice, kind="group", name="Project team"
             )
             for member in (bob, carol):
-                chat_services.membership_add(actor=alice, conversation=group, user_id=member.pk)
+                memberships.membership_add(actor=alice, conversation=group, user_id=member.pk)
             chat_services.message_send(
                 sender=carol, conversation=group, text="Stand-up at ten tomorrow?"
             )
