@@ -13,7 +13,8 @@ from django.conf import settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
 import boards.ws  # noqa: E402, F401 - registers its WebSocket actions and relays
-import chat.ws  # noqa: E402, F401 - registers its WebSocket actions and relays
+import chat.relay  # noqa: E402 - registers its relays and connection state
+import chat.ws  # noqa: E402, F401 - registers its WebSocket actions
 
 from .asgi_limits import BodySizeLimitMiddleware  # noqa: E402
 from .consumers import Consumer  # noqa: E402

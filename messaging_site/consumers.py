@@ -2,12 +2,12 @@
 
 Client frames are JSON objects with an `action`, dispatched through a table that each app
 fills (chat/ws.py, boards/ws.py); every handler calls the app's services, so no rule lives
-here. Channel-layer events are relayed by the same apps' relay handlers.
+here. Channel-layer events go through the apps' relay tables (chat/relay.py, boards/ws.py).
 
 What this class owns is the connection: authentication, frame limits and error frames, a
 send throttle, the groups the socket belongs to (refreshed so channels-redis's group
 expiry never silently drops a socket that stays open for days), and the per-conversation
-ordering state (chat/ws.py) that makes each socket see each conversation's messages in
+ordering state (chat/relay.py) that makes each socket see each conversation's messages in
 seq order without gaps.
 """
 

@@ -6,7 +6,7 @@ Groups:
 - `conv.<id>`: every socket of every approved member of a conversation. One group_send
   per event, whatever the member count; each socket filters what its user must not see
   (blocked senders) and keeps each conversation's messages in seq order
-  (messaging_site/consumers.py). docs/REALTIME.md says why this design.
+  (chat/relay.py). docs/REALTIME.md says why this design.
 - `board.<id>`: sockets subscribed to a board.
 
 Services call `send_on_commit`: nothing is published for a transaction that rolls back,

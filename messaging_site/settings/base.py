@@ -135,7 +135,7 @@ CHANNEL_GROUP_EXPIRY = CHANNEL_LAYERS["default"]["CONFIG"]["group_expiry"]
 # replaying an offline outbox both fit.
 WS_SEND_RATE = env.float("WS_SEND_RATE", default=10.0)
 WS_SEND_BURST = env.int("WS_SEND_BURST", default=50)
-# Fault injection for tests of ordering (chat/ws.py FaultInjector); off in every real run.
+# Fault injection for tests of ordering (chat/relay.py FaultInjector); off in every real run.
 WS_FAULT_EVERY = env.int("WS_FAULT_EVERY", default=0)
 WS_FAULT_MODE = env.str("WS_FAULT_MODE", default="delay")
 WS_FAULT_DELAY_MS = env.int("WS_FAULT_DELAY_MS", default=300)
