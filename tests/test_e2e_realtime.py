@@ -2,6 +2,7 @@
 client (the `websockets` package). One process delays every 5th relayed message event."""
 
 import asyncio
+import contextlib
 import json
 import time
 import urllib.request
@@ -342,3 +343,103 @@ def test_board_flow_across_processes(daphne_pair, alice, bob):
     assert post["boardId"] == board.pk
     assert post["message"]["data"] == "from process one"
     assert post["message"]["username"] == "alice"
+
+
+async def quiet(socket, seconds=1.0):
+    """Every frame that arrives within `seconds`."""
+    frames = []
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            while True:
+                frames.append(json.loads(await socket.recv()))
+    return frames
+
+
+def test_removed_member_gets_no_later_message_on_either_process(daphne_pair, alice, bob, room):
+    faulty, second = daphne_pair
+
+    async def scenario():
+        tabs = [await open_socket(faulty, bob), await open_socket(second, bob)]
+        writer = await open_socket(second, alice)
+        await writer.send(
+            json.dumps(
+                {
+                    "action": "sendMessage",
+                    "conversationId": room.pk,
+                    "message": "before",
+                    "clientId": "before",
+                }
+            )
+        )
+        for tab in tabs:
+            await frames_until(tab, lambda f: 1 in seqs(f, room.pk))
+        request = urllib.request.Request(
+            f"http://{faulty}/api/conversations/{room.pk}/members/{bob.pk}/",
+            method="DELETE",
+            headers={"Authorization": f"Token {alice.auth_token.key}"},
+        )
+        await asyncio.to_thread(urllib.request.urlopen, request, timeout=10)
+        for i in range(5):
+            await writer.send(
+                json.dumps(
+                    {
+                        "action": "sendMessage",
+                        "conversationId": room.pk,
+                        "message": f"after{i}",
+                        "clientId": f"after{i}",
+                    }
+                )
+            )
+        later = [await quiet(tab) for tab in tabs]
+        for socket in (*tabs, writer):
+            await socket.close()
+        return later
+
+    for frames in asyncio.run(scenario()):
+        assert [f["status"] for f in frames if f["action"] == "membership"] == ["removed"]
+        assert seqs(frames, room.pk) == []
+
+
+def test_a_stranger_over_websocket_gets_refusals_and_no_frames(daphne_pair, alice, bob, room):
+    from accounts.services import user_register
+
+    stranger = user_register(username="stranger", password="a-long-enough-passphrase-42")
+    connection.close()
+    faulty, second = daphne_pair
+
+    async def scenario():
+        socket = await open_socket(second, stranger)
+        writer = await open_socket(faulty, alice)
+        replies = []
+        for frame in (
+            {"action": "getMembers", "roomId": room.pk},
+            {"action": "sendMessage", "roomId": room.pk, "message": "let me in"},
+            {"action": "sync", "conversationId": room.pk, "afterSeq": 0},
+            {
+                "action": "joinRoom",
+                "subAction": "approve",
+                "roomId": room.pk,
+                "targetUserId": bob.pk,
+            },
+            {"action": "read", "conversationId": room.pk, "seq": 1},
+        ):
+            await socket.send(json.dumps({**frame, "requestId": frame["action"]}))
+            replies.append(json.loads(await asyncio.wait_for(socket.recv(), 5)))
+        await writer.send(
+            json.dumps(
+                {
+                    "action": "sendMessage",
+                    "conversationId": room.pk,
+                    "message": "members only",
+                    "clientId": "m",
+                }
+            )
+        )
+        leaked = await quiet(socket)
+        for s in (socket, writer):
+            await s.close()
+        return replies, leaked
+
+    replies, leaked = asyncio.run(scenario())
+    assert [(r["action"], r["code"]) for r in replies] == [("error", "forbidden")] * 5
+    assert leaked == []
