@@ -18,7 +18,6 @@ from django.db.models import (
     Value,
 )
 from django.db.models.functions import Coalesce, Greatest
-from rest_framework import serializers
 
 from accounts.models import Block
 from messaging_site.errors import Invalid, NotFound
@@ -210,7 +209,13 @@ WHERE mb.user_id = %(user)s AND mb.status = 'approved'
   AND mb.conversation_id = ANY(%(conversations)s)
 ORDER BY m.conversation_id, m.seq
 """
-_timestamp = serializers.DateTimeField()
+
+
+def _timestamp(moment) -> str:
+    """DRF's rendering of an aware UTC datetime (ISO 8601, `Z`), without its per-call
+    timezone machinery: the database hands back UTC, and this runs for every message."""
+    text = moment.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def inbox_messages(
@@ -254,8 +259,8 @@ def inbox_messages(
                     "sender_username": username or DELETED_USER,
                     "text": text,
                     "client_id": client_id,
-                    "created_at": _timestamp.to_representation(created),
-                    "deleted_at": deleted and _timestamp.to_representation(deleted),
+                    "created_at": _timestamp(created),
+                    "deleted_at": deleted and _timestamp(deleted),
                 }
             )
     return grouped
