@@ -67,6 +67,23 @@ def _opted_out(numbers: list[str]) -> set[str]:
     return set(OptOut.objects.filter(number__in=numbers).values_list("number", flat=True))
 
 
+def _records(numbers: list[str], *, body: str, segments: int, actor, campaign=None):
+    """Unsaved records for these numbers: `queued`, or `skipped` when opted out."""
+    opted_out = _opted_out(numbers)
+    return [
+        SmsMessage(
+            campaign=campaign,
+            to=number,
+            body=body,
+            segments=segments,
+            created_by=actor,
+            status=Status.SKIPPED if number in opted_out else Status.QUEUED,
+            last_error="opted out" if number in opted_out else "",
+        )
+        for number in numbers
+    ]
+
+
 def _batches(items: Iterable, size: int) -> Iterator[list]:
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
@@ -90,18 +107,9 @@ def sms_send(*, actor, message, to, smart_encoding: bool = False) -> dict:
     """
     body, info = prepare_body(message, smart_encoding=smart_encoding)
     numbers = normalize_numbers(to, field="to")
-    opted_out = _opted_out(numbers)
     with transaction.atomic():
         rows = SmsMessage.objects.bulk_create(
-            SmsMessage(
-                to=number,
-                body=body,
-                segments=info.segments,
-                created_by=actor,
-                status=Status.SKIPPED if number in opted_out else Status.QUEUED,
-                last_error="opted out" if number in opted_out else "",
-            )
-            for number in numbers
+            _records(numbers, body=body, segments=info.segments, actor=actor)
         )
         _dispatch_on_commit()
     return {
@@ -173,18 +181,8 @@ def campaign_create(*, actor, name, message, recipients, smart_encoding: bool = 
             created_by=actor,
         )
         for batch in _batches(numbers, BATCH_SIZE):
-            opted_out = _opted_out(batch)
             SmsMessage.objects.bulk_create(
-                SmsMessage(
-                    campaign=campaign,
-                    to=number,
-                    body=body,
-                    segments=info.segments,
-                    created_by=actor,
-                    status=Status.SKIPPED if number in opted_out else Status.QUEUED,
-                    last_error="opted out" if number in opted_out else "",
-                )
-                for number in batch
+                _records(batch, body=body, segments=info.segments, actor=actor, campaign=campaign)
             )
     return campaign
 

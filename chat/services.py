@@ -195,12 +195,13 @@ def message_send(
     """
     text = clean_text(text)
     client_id = clean_client_id(client_id)
-    retried = _existing_send(conversation.pk, sender.pk, client_id)
-    if retried is not None:
-        return retried, False
-
     with transaction.atomic():
         locked = lock_conversation(conversation)
+        # Under the lock, so a racing first send has committed; before the checks, so a
+        # retry gets its first message back even if membership changed since.
+        retried = _existing_send(locked.pk, sender.pk, client_id)
+        if retried is not None:
+            return retried, False
         require_member(locked, sender)
         if locked.kind == Kind.DIRECT:
             other_id = (
@@ -208,9 +209,6 @@ def message_send(
             )
             if blocking_between(sender.pk, other_id):
                 raise Blocked()
-        retried = _existing_send(locked.pk, sender.pk, client_id)
-        if retried is not None:
-            return retried, False
         now = timezone.now()
         locked.last_seq += 1
         locked.last_message_at = now

@@ -36,14 +36,6 @@ async def nothing(socket):
     assert await socket.receive_nothing(timeout=0.3), "unexpected frame"
 
 
-@pytest.fixture
-def room(alice, bob):
-    conversation = services.conversation_create(actor=alice, kind="room", name="Lobby")
-    memberships.membership_request(actor=bob, conversation=conversation)
-    memberships.membership_approve(actor=alice, conversation=conversation, user_id=bob.pk)
-    return conversation
-
-
 async def test_create_room(alice):
     socket = await connect(alice)
     await socket.send_json_to({"action": "createRoom", "roomName": "Chess", "requestId": 1})

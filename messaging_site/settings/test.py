@@ -6,10 +6,11 @@ a second test run sees these keys. Celery tasks go to a queue of their own for t
 reason: a `make run` worker must never take a test's task.
 """
 
+import hashlib
 import os
 
 from .base import *  # noqa: F403
-from .base import CELERY_BROKER_TRANSPORT_OPTIONS, CHANNEL_LAYERS, env
+from .base import BASE_DIR, CELERY_BROKER_TRANSPORT_OPTIONS, CHANNEL_LAYERS, env
 
 TEST_RUN_ID = os.environ.setdefault("TEST_RUN_ID", str(os.getpid()))
 
@@ -22,6 +23,10 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/messaging"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# One test database per checkout: two clones testing at once on one machine (a CI run
+# beside a working tree) must not share it, while one clone still reuses its own.
+_checkout = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:8]
+DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_checkout}"}
 if env.bool("DATABASE_POOL", default=False):
     DATABASES["default"]["OPTIONS"] = {"pool": {"min_size": 1, "max_size": 10, "timeout": 10}}
 
