@@ -6,12 +6,15 @@ Run by hand, never by the test suite:
     .venv/bin/python bench/read_paths.py                 # all paths, 1,000 samples each
     .venv/bin/python bench/read_paths.py --only inbox --samples 2000
 
-Each path is timed in-process around the selector calls, evaluation of the querysets
-included (list()), serialization excluded, after a warm-up; the inputs of every sample
-(which user, which conversation, which cursor) are drawn before the clock starts. Then,
-for one representative call of each path, every SQL statement it ran is captured with
-CaptureQueriesContext and re-run under EXPLAIN (ANALYZE, BUFFERS); the slowest one (the
-"main" query) is printed in full, the others as one line, with the scan nodes found.
+Each path is timed in-process, after a warm-up: history and board paths around the
+selector calls, evaluation of the querysets included (list()), serialization excluded;
+the inbox and the conversation list as the whole endpoint (DRF request in, rendered JSON
+bytes out, authentication forced), since there the page is built as JSON in one
+statement. The inputs of every sample (which user, which conversation, which cursor)
+are drawn before the clock starts. Then, for one representative call of each path,
+every SQL statement it ran is captured with CaptureQueriesContext and re-run under
+EXPLAIN (ANALYZE, BUFFERS); the slowest one (the "main" query) is printed in full, the
+others as one line, with the scan nodes found.
 
 Settings: messaging_site.settings.dev with DATABASE_URL pointed at the bench database,
 DATABASE_POOL=off (one persistent connection, as a pooled worker holds) and DEBUG=False
@@ -112,10 +115,20 @@ class Path_:
 
 
 def explain(path: Path_) -> None:
+    from unittest import mock
+
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    with CaptureQueriesContext(connection) as ctx:
+    from chat import listing
+
+    # chat.listing binds its statement on the server, so the captured text holds $1..$n
+    # and cannot be re-run; for EXPLAIN it goes through Django's client-side cursor, which
+    # inlines the values (a custom plan for them, where production reuses a generic one).
+    with (
+        mock.patch.object(listing, "_prepared_cursor", connection.cursor),
+        CaptureQueriesContext(connection) as ctx,
+    ):
         result = path.run(*path.explain_args)
     path.queries = len(ctx.captured_queries)
     path.rows = describe(result)
@@ -160,14 +173,13 @@ def index_verdict(path: Path_) -> str:
 def build_paths(args) -> list[Path_]:
     from django.contrib.auth import get_user_model
     from django.db.models import Count
-    from django.test import RequestFactory
-    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory, force_authenticate
 
     from boards import selectors as board_selectors
     from boards.models import Board, BoardMessage
-    from chat import selectors
+    from chat import listing, selectors
     from chat.models import Conversation, Membership
-    from chat.views import ActivityPagination
+    from chat.views import ConversationListView, InboxView
 
     User = get_user_model()
     rnd = random.Random(args.seed)
@@ -218,35 +230,26 @@ def build_paths(args) -> list[Path_]:
         m = rnd.choice(pool)
         return (m.user, m.conversation_id)
 
-    factory = RequestFactory()
-    inbox_request = Request(factory.get("/api/inbox/", HTTP_HOST="localhost"))
-    list_request = Request(factory.get("/api/conversations/", HTTP_HOST="localhost"))
+    factory = APIRequestFactory()
 
-    # The selectors' signatures move with the code under test: pass the reader's hidden
-    # senders the way InboxView does when the selectors take them.
-    takes_hidden = hasattr(selectors, "hidden_sender_ids")
+    def view_call(view, path):
+        """The whole endpoint in-process: DRF request, the page, JSON bytes (no HTTP)."""
 
-    def inbox(user):
-        """What InboxView.get does before serializing."""
-        extra = {"hidden": selectors.hidden_sender_ids(user)} if takes_hidden else {}
-        page = ActivityPagination().paginate_queryset(
-            selectors.inbox_memberships(user, **extra), inbox_request
-        )
-        selectors.attach_summaries(user=user, memberships=page)
-        messages = selectors.inbox_messages(
-            user=user, conversation_ids=[m.conversation_id for m in page], **extra
-        )
-        for membership in page:
-            membership.messages = messages.get(membership.conversation_id, [])
-        return page
+        def call(user):
+            request = factory.get(path, HTTP_HOST="localhost")
+            force_authenticate(request, user=user)
+            response = view(request)
+            response.render()
+            return response
 
-    def conversation_list(user):
-        """What ConversationListView.get does before serializing."""
-        page = ActivityPagination().paginate_queryset(
-            selectors.memberships_for_user(user), list_request
-        )
-        selectors.attach_summaries(user=user, memberships=page)
-        return page
+        return call
+
+    inbox = view_call(InboxView.as_view(), "/api/inbox/")
+    conversation_list = view_call(ConversationListView.as_view(), "/api/conversations/")
+
+    def inbox_page(user):
+        """The page alone (chat.listing): the statement and the JSON text, no DRF."""
+        return listing.conversation_page(user=user, cursor=None, limit=50, inbox=True)
 
     # Boards: the biggest board (worst case), every topic, its posters, its oldest posts.
     big = Board.objects.annotate(n=Count("messages")).order_by("-n").first()
@@ -266,11 +269,14 @@ def build_paths(args) -> list[Path_]:
             board=board, topic=topic, user_id=user_id, before=before, limit=50
         )
 
-    n_inbox = len(list(selectors.inbox_memberships(bench_user)))
+    def inbox_rows(user):
+        return selectors.memberships_for_user(user).filter(unread__gt=0)
+
+    n_inbox = inbox_rows(bench_user).count()
     n_conv = selectors.memberships_for_user(bench_user).count()
     print(f"{args.user}: {n_conv} conversations, {n_inbox} with unread messages")
     heavy = heaviest_reader()
-    heavy_unread = sum(m.unread for m in selectors.inbox_memberships(heavy))
+    heavy_unread = sum(m.unread for m in inbox_rows(heavy))
     heavy_conv = selectors.memberships_for_user(heavy).count()
     print(f"heaviest reader {heavy.username}: {heavy_conv} conversations, {heavy_unread:,} unread")
 
@@ -285,6 +291,8 @@ def build_paths(args) -> list[Path_]:
         Path_("history_view", "history + membership check (view reads), random", history_view,
               draw_random_view, (sample_member.user, sample_member.conversation_id)),
         Path_("inbox", f"inbox of {args.user} ({n_conv} convs, {n_inbox} unread)", inbox,
+              lambda: (bench_user,), (bench_user,)),
+        Path_("inbox_page", f"inbox page alone (chat.listing), {args.user}", inbox_page,
               lambda: (bench_user,), (bench_user,)),
         Path_("conversations", f"conversation list of {args.user} (first 50)",
               conversation_list, lambda: (bench_user,), (bench_user,)),

@@ -5,7 +5,6 @@ out of history, the inbox, unread counts and last-message previews, so unblockin
 them again.
 """
 
-from django.db import connection
 from django.db.models import (
     Count,
     Exists,
@@ -22,7 +21,7 @@ from django.db.models.functions import Coalesce, Greatest
 from accounts.models import Block
 from messaging_site.errors import Invalid, NotFound
 
-from .models import DELETED_USER, Conversation, Membership, Message
+from .models import Conversation, Membership, Message
 from .services import require_member
 
 Kind = Conversation.Kind
@@ -178,92 +177,6 @@ def attach_summaries(*, user, memberships: list[Membership]) -> list[Membership]
         membership.last_message = messages.get(membership.last_message_id)
         membership.peer = peers.get(membership.conversation_id)
     return memberships
-
-
-def inbox_memberships(user, *, hidden: list[int] | None = None) -> QuerySet[Membership]:
-    """Approved memberships that have unread messages, most recently active first."""
-    return memberships_for_user(user, hidden=hidden).filter(unread__gt=0)
-
-
-# One index range per conversation, stopping after 50 rows: a window function over all
-# unread rows would read every one of them (tens of thousands for a member far behind).
-# The ORM has no LATERAL join, hence raw SQL, kept to this one query.
-INBOX_SQL = """
-SELECT m.id, m.conversation_id, m.seq, m.sender_id,
-       -- A scalar subquery, one index probe a row: as a join, PostgreSQL hashed the whole
-       -- user table once per conversation (10 ms instead of 1 at 2,000 users).
-       (SELECT u.username FROM accounts_user AS u WHERE u.id = m.sender_id),
-       m.text, m.client_id, m.created_at, m.deleted_at
-FROM chat_membership AS mb
-CROSS JOIN LATERAL (
-    SELECT msg.*
-    FROM chat_message AS msg
-    WHERE msg.conversation_id = mb.conversation_id
-      AND msg.seq > mb.read_seq
-      AND msg.deleted_at IS NULL
-      AND (msg.sender_id IS NULL OR NOT (msg.sender_id = ANY(%(hidden)s)))
-    ORDER BY msg.seq
-    LIMIT %(limit)s
-) AS m
-WHERE mb.user_id = %(user)s AND mb.status = 'approved'
-  AND mb.conversation_id = ANY(%(conversations)s)
-ORDER BY m.conversation_id, m.seq
-"""
-
-
-def _timestamp(moment) -> str:
-    """DRF's rendering of an aware UTC datetime (ISO 8601, `Z`), without its per-call
-    timezone machinery: the database hands back UTC, and this runs for every message."""
-    text = moment.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def inbox_messages(
-    *, user, conversation_ids: list[int], hidden: list[int] | None = None
-) -> dict[int, list[dict]]:
-    """Up to 50 unread messages per conversation, oldest first, in one query, already in
-    the REST message shape (chat.serializers.MessageSerializer; a test holds them equal).
-
-    Rows, not model instances: an inbox can hold thousands of messages, and building
-    model objects for them cost three times the query itself (docs/PERFORMANCE.md).
-    """
-    if not conversation_ids:
-        return {}
-    hidden = hidden_sender_ids(user) if hidden is None else hidden
-    params = {
-        "hidden": hidden,
-        "limit": INBOX_MESSAGES,
-        "user": user.pk,
-        "conversations": list(conversation_ids),
-    }
-    grouped: dict[int, list[dict]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(INBOX_SQL, params)
-        for (
-            pk,
-            conversation_id,
-            seq,
-            sender_id,
-            username,
-            text,
-            client_id,
-            created,
-            deleted,
-        ) in cursor.fetchall():
-            grouped.setdefault(conversation_id, []).append(
-                {
-                    "id": pk,
-                    "conversation": conversation_id,
-                    "seq": seq,
-                    "sender": sender_id,
-                    "sender_username": username or DELETED_USER,
-                    "text": text,
-                    "client_id": client_id,
-                    "created_at": _timestamp(created),
-                    "deleted_at": deleted and _timestamp(deleted),
-                }
-            )
-    return grouped
 
 
 def _cursor(value, name: str) -> int | None:

@@ -1,14 +1,20 @@
 """REST for conversations, members and messages (SPEC section 5). Thin: parse, call a
 selector or service, render."""
 
+import json
+from base64 import urlsafe_b64decode, urlsafe_b64encode
+from datetime import datetime
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 
-from messaging_site.pagination import CursorPagination
+from messaging_site.pagination import CursorPagination, PrerenderedJSON
 
-from . import memberships, selectors, services
+from . import listing, memberships, selectors, services
 from .serializers import (
     ConversationCreateSerializer,
     ConversationListItemSerializer,
@@ -28,7 +34,47 @@ from .serializers import (
 
 
 class ActivityPagination(CursorPagination):
+    """Keyset on (activity, conversation id), both in the cursor, so ties need no offset.
+
+    The page itself comes from chat.listing; this class parses and writes the cursor, and
+    describes the envelope in the schema exactly as every other list's.
+    """
+
     ordering = ("-activity", "-conversation_id")
+
+    def page(self, request, *, inbox: bool):
+        self.base_url = request.build_absolute_uri()
+        page = listing.conversation_page(
+            user=request.user,
+            cursor=self._decode(request),
+            limit=self.get_page_size(request),
+            inbox=inbox,
+        )
+        links = {"next": self._link(page.next), "previous": self._link(page.previous)}
+        if isinstance(page.results, str):
+            # Already JSON, from PostgreSQL: only the envelope is written here.
+            head = json.dumps(links)[:-1]
+            return Response(PrerenderedJSON(f'{head}, "results": {page.results}}}'))
+        return Response({**links, "results": page.results})
+
+    def _decode(self, request) -> listing.Cursor | None:
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is None:
+            return None
+        try:
+            activity, conversation_id, reverse = json.loads(urlsafe_b64decode(encoded))
+            return listing.Cursor(
+                datetime.fromisoformat(activity), int(conversation_id), bool(reverse)
+            )
+        except (ValueError, TypeError):
+            raise NotFound(self.invalid_cursor_message) from None
+
+    def _link(self, cursor: listing.Cursor | None) -> str | None:
+        if cursor is None:
+            return None
+        token = [cursor.activity.isoformat(), cursor.conversation_id, int(cursor.reverse)]
+        encoded = urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode())
+        return replace_query_param(self.base_url, self.cursor_query_param, encoded.decode())
 
 
 class MemberPagination(CursorPagination):
@@ -51,9 +97,7 @@ class ConversationListView(GenericAPIView):
     )
     def get(self, request):
         """The caller's conversations, most recently active first, with unread counts."""
-        page = self.paginate_queryset(selectors.memberships_for_user(request.user))
-        selectors.attach_summaries(user=request.user, memberships=page)
-        return self.get_paginated_response(ConversationListItemSerializer(page, many=True).data)
+        return self.paginator.page(request, inbox=False)
 
     @extend_schema(request=ConversationCreateSerializer, responses={201: ConversationSerializer})
     def post(self, request):
@@ -257,23 +301,7 @@ class InboxView(GenericAPIView):
     @extend_schema(responses=InboxItemSerializer(many=True))
     def get(self, request):
         """ "Check messages": each conversation with unread messages, and up to 50 of them."""
-        hidden = selectors.hidden_sender_ids(request.user)
-        page = self.paginate_queryset(selectors.inbox_memberships(request.user, hidden=hidden))
-        selectors.attach_summaries(user=request.user, memberships=page)
-        messages = selectors.inbox_messages(
-            user=request.user, conversation_ids=[m.conversation_id for m in page], hidden=hidden
-        )
-        conversations = ConversationListItemSerializer(page, many=True).data
-        return self.get_paginated_response(
-            [
-                {
-                    "conversation": conversation,
-                    "unread": membership.unread,
-                    "messages": messages.get(membership.conversation_id, []),
-                }
-                for conversation, membership in zip(conversations, page, strict=True)
-            ]
-        )
+        return self.paginator.page(request, inbox=True)
 
 
 class RoomListView(GenericAPIView):

@@ -8,3 +8,7 @@ class CursorPagination(pagination.CursorPagination):
     page_size_query_param = "limit"
     max_page_size = 200
     ordering = "-id"
+
+
+class PrerenderedJSON(str):
+    """A response body already encoded as JSON (see messaging_site.renderers.JSONRenderer)."""

@@ -1,8 +1,11 @@
-"""DRF's HTML pages (browsable API, its login page) under our Content-Security-Policy.
+"""Renderers: JSON that may arrive already encoded, and DRF's HTML pages (browsable API,
+its login page) under our Content-Security-Policy.
 
-Their templates carry inline `style` attributes, so these pages, and only these, allow
+The HTML templates carry inline `style` attributes, so these pages, and only these, allow
 inline styles. Scripts stay limited to our own files everywhere.
 """
+
+import json
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
@@ -10,9 +13,23 @@ from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
 from rest_framework import renderers
 
+from .pagination import PrerenderedJSON
+
 
 def inline_style_policy() -> dict:
     return {**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.UNSAFE_INLINE]}
+
+
+class JSONRenderer(renderers.JSONRenderer):
+    """DRF's, passing a body PostgreSQL already encoded (chat.listing) through untouched,
+    unless it is to be indented (`; indent=4`, and the browsable API's display)."""
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, PrerenderedJSON):
+            if not self.get_indent(accepted_media_type, renderer_context or {}):
+                return data.encode()
+            data = json.loads(data)
+        return super().render(data, accepted_media_type, renderer_context)
 
 
 class BrowsableAPIRenderer(renderers.BrowsableAPIRenderer):
