@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "chat",
     "boards",
     "campaigns",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -148,8 +149,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/api-auth/login/"
-LOGIN_REDIRECT_URL = "/api/"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
 
 # --- Limits -----------------------------------------------------------------------------
 # DRF's JSON parser reads the stream itself and never looks at this; the ASGI

@@ -1,0 +1,430 @@
+/* The conversation page: history, live messages, the composer with its ticks, members.
+ *
+ * Nothing is lost: a message typed while offline waits in `unacked` and is sent (again,
+ * with the same clientId, so never twice) whenever the socket opens, until its ack comes.
+ * Nothing is missed: after every (re)connect, and whenever a frame arrives with a seq
+ * beyond the next one expected, the page asks for everything after `lastSeq` with `sync`.
+ */
+"use strict";
+
+(function () {
+  const Live = window.Live;
+  const page = Live.data;
+  const conversationId = page.conversationId;
+  const me = page.me.id;
+  const list = document.getElementById("messages");
+  const scroller = document.getElementById("scroller");
+  const olderNote = document.getElementById("older");
+  const emptyNote = document.getElementById("no-messages");
+  const notice = document.getElementById("notice");
+  const composer = document.getElementById("composer");
+  const textarea = document.getElementById("composer-text");
+  const memberList = document.getElementById("member-list");
+  const pendingList = document.getElementById("pending-list");
+  const memberBase = document.getElementById("member-url").dataset.base;
+
+  let lastSeq = page.lastSeq;
+  let firstSeq = page.firstSeq;
+  let hasMore = page.hasMore;
+  let readSent = page.readSeq;
+  let member = true;
+  const cursors = page.cursors;
+  const unacked = new Map();
+
+  // --- messages --------------------------------------------------------------------------
+
+  function fromFrame(frame) {
+    return {
+      id: frame.id,
+      seq: frame.seq,
+      sender: frame.userId,
+      username: frame.username,
+      text: frame.message,
+      clientId: frame.clientId,
+      at: frame.timestamp,
+      deleted: Boolean(frame.deleted),
+    };
+  }
+
+  function fromRest(item) {
+    return {
+      id: item.id,
+      seq: item.seq,
+      sender: item.sender,
+      username: item.sender_username,
+      text: item.text,
+      clientId: item.client_id,
+      at: item.created_at,
+      deleted: Boolean(item.deleted_at),
+    };
+  }
+
+  function build(message) {
+    const node = Live.clone("tpl-message");
+    node.classList.toggle("mine", message.sender === me);
+    node.querySelector(".sender").textContent = message.username;
+    node.querySelector(".text").textContent = message.deleted ? "message deleted" : message.text;
+    node.classList.toggle("deleted", Boolean(message.deleted));
+    const time = node.querySelector("time");
+    time.setAttribute("datetime", String(message.at || Date.now()));
+    Live.formatTime(time);
+    if (message.clientId) node.dataset.clientId = message.clientId;
+    setSeq(node, message);
+    return node;
+  }
+
+  function setSeq(node, message) {
+    if (message.seq == null) {
+      delete node.dataset.seq;
+      return;
+    }
+    node.dataset.seq = message.seq;
+    node.dataset.id = message.id;
+    node.dataset.sender = message.sender == null ? "" : message.sender;
+  }
+
+  function bySeq(seq) {
+    return list.querySelector(`li[data-seq="${seq}"]`);
+  }
+
+  function nearBottom() {
+    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80;
+  }
+
+  function scrollToBottom() {
+    scroller.scrollTop = scroller.scrollHeight;
+  }
+
+  /* Put a message in seq order; messages still waiting for their ack stay last. */
+  function insert(message) {
+    if (bySeq(message.seq)) return false;
+    const node = build(message);
+    const after = Array.from(list.children).find(
+      (li) => li.dataset.seq === undefined || Number(li.dataset.seq) > message.seq,
+    );
+    list.insertBefore(node, after || null);
+    emptyNote.hidden = true;
+    paintTick(node);
+    return true;
+  }
+
+  /* lastSeq is the contiguous cursor: every seq up to it is on the page (or hidden from
+     this user, which only a completed sync can tell). */
+  function advance() {
+    while (bySeq(lastSeq + 1)) lastSeq += 1;
+  }
+
+  function maxSeqOnPage() {
+    const seqs = Array.from(list.querySelectorAll("li[data-seq]"), (li) => Number(li.dataset.seq));
+    return Math.max(lastSeq, ...seqs);
+  }
+
+  function receive(message) {
+    const stick = nearBottom();
+    const added = insert(message);
+    advance();
+    // Whoever writes has read everything before (the server moves their cursor with the
+    // send and sends no receipt for it).
+    const writer = cursors[message.sender];
+    if (writer && writer.read < message.seq) {
+      writer.read = writer.delivered = message.seq;
+      paintTicks();
+    }
+    if (added && stick) scrollToBottom();
+    if (message.sender !== me) markRead();
+  }
+
+  let catchingUp = null;
+  function catchUp() {
+    if (!catchingUp) {
+      catchingUp = (async () => {
+        try {
+          for (;;) {
+            const reply = await Live.request({
+              action: "sync", conversationId, afterSeq: lastSeq, limit: 200,
+            });
+            reply.messages.forEach((frame) => receive(fromFrame(frame)));
+            if (reply.messages.length) lastSeq = Math.max(lastSeq, reply.messages.at(-1).seq);
+            if (!reply.hasMore || reply.messages.length === 0) break;
+          }
+          // Everything visible up to now is here; what is still missing is hidden.
+          lastSeq = maxSeqOnPage();
+          markRead();
+        } catch (error) {
+          // Disconnected or refused: the next open catches up again.
+        } finally {
+          catchingUp = null;
+        }
+      })();
+    }
+    return catchingUp;
+  }
+
+  Live.on("message", (frame) => {
+    if (frame.conversationId !== conversationId) return;
+    const gap = frame.seq > lastSeq + 1;
+    receive(fromFrame(frame));
+    if (gap) catchUp();
+  });
+
+  Live.on("messageDeleted", (frame) => {
+    if (frame.conversationId !== conversationId) return;
+    const node = bySeq(frame.seq);
+    if (!node) return;
+    node.classList.add("deleted");
+    node.querySelector(".text").textContent = "message deleted";
+  });
+
+  // --- sending, acks and ticks -----------------------------------------------------------
+
+  function newClientId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return Date.now().toString(36) + Math.random().toString(36).slice(2);
+  }
+
+  function showNotice(text) {
+    notice.textContent = text;
+    notice.hidden = !text;
+  }
+
+  function trySend(clientId) {
+    const entry = unacked.get(clientId);
+    if (!entry || entry.inFlight || !Live.isOpen()) return;
+    entry.inFlight = true;
+    Live.request({ action: "sendMessage", conversationId, message: entry.text, clientId })
+      .then((ack) => {
+        unacked.delete(clientId);
+        setSeq(entry.node, { seq: ack.seq, id: ack.id, sender: me });
+        entry.node.querySelector("time").setAttribute("datetime", String(ack.timestamp));
+        Live.formatTime(entry.node.querySelector("time"));
+        // Others' messages with a lower seq may still be on their way: keep seq order.
+        list.append(entry.node);
+        const later = Array.from(list.children).find(
+          (li) => li !== entry.node && li.dataset.seq !== undefined && Number(li.dataset.seq) > ack.seq,
+        );
+        if (later) list.insertBefore(entry.node, later);
+        advance();
+        paintTick(entry.node);
+      })
+      .catch((error) => {
+        entry.inFlight = false;
+        if (error && error.action === "error") {
+          if (error.code === "rate_limited") {
+            window.setTimeout(() => trySend(clientId), 1500);
+            return;
+          }
+          unacked.delete(clientId);
+          entry.node.classList.add("failed");
+          paintTick(entry.node, "failed");
+          showNotice("Not sent: " + error.message);
+        }
+        // Otherwise the socket went away: sent again on the next open.
+      });
+  }
+
+  function tickState(seq) {
+    const others = Object.values(cursors);
+    if (others.length === 0) return "sent";
+    if (others.every((c) => c.read >= seq)) return "read";
+    if (others.every((c) => Math.max(c.delivered, c.read) >= seq)) return "delivered";
+    return "sent";
+  }
+
+  const TICK = {
+    sending: ["…", "Sending"],
+    sent: ["✓", "Sent"],
+    delivered: ["✓✓", "Delivered"],
+    read: ["✓✓", "Read"],
+    failed: ["!", "Not sent"],
+  };
+
+  function paintTick(node, forced) {
+    if (!node.classList.contains("mine")) return;
+    const tick = node.querySelector(".tick");
+    const state = forced || (node.dataset.seq === undefined ? "sending" : tickState(Number(node.dataset.seq)));
+    if (node.classList.contains("failed") && !forced) return;
+    tick.dataset.state = state;
+    tick.textContent = TICK[state][0];
+    tick.title = TICK[state][1];
+    tick.setAttribute("aria-label", TICK[state][1]);
+  }
+
+  function paintTicks() {
+    list.querySelectorAll("li.mine").forEach((node) => paintTick(node));
+  }
+
+  Live.on("receipt", (frame) => {
+    if (frame.conversationId !== conversationId || frame.userId === me) return;
+    const cursor = cursors[frame.userId] || (cursors[frame.userId] = { delivered: 0, read: 0 });
+    cursor[frame.status] = Math.max(cursor[frame.status] || 0, frame.seq);
+    paintTicks();
+  });
+
+  function submit() {
+    const text = textarea.value;
+    if (!text.trim() || !member) return;
+    showNotice("");
+    const clientId = newClientId();
+    const node = build({ seq: null, sender: me, username: page.me.username, text, clientId, at: Date.now() });
+    list.append(node);
+    emptyNote.hidden = true;
+    paintTick(node);
+    unacked.set(clientId, { text, node, inFlight: false });
+    textarea.value = "";
+    grow();
+    scrollToBottom();
+    trySend(clientId);
+  }
+
+  composer.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submit();
+  });
+
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submit();
+    }
+  });
+
+  function grow() {
+    textarea.style.height = "auto";
+    textarea.style.height = Math.min(textarea.scrollHeight, 200) + "px";
+  }
+  textarea.addEventListener("input", grow);
+
+  // --- reading ---------------------------------------------------------------------------
+
+  let readTimer = null;
+  function markRead() {
+    window.clearTimeout(readTimer);
+    readTimer = window.setTimeout(() => {
+      if (document.visibilityState !== "visible" || lastSeq <= readSent) return;
+      if (Live.send({ action: "read", conversationId, seq: lastSeq })) readSent = lastSeq;
+    }, 150);
+  }
+  document.addEventListener("visibilitychange", markRead);
+
+  // --- older pages -----------------------------------------------------------------------
+
+  let loadingOlder = false;
+  async function loadOlder() {
+    if (!hasMore || loadingOlder) return;
+    loadingOlder = true;
+    olderNote.textContent = "Loading older messages…";
+    try {
+      const response = await fetch(
+        `/api/conversations/${conversationId}/messages/?before_seq=${firstSeq}&limit=50`,
+        { credentials: "same-origin", headers: { Accept: "application/json" } },
+      );
+      if (!response.ok) throw new Error(String(response.status));
+      const body = await response.json();
+      const height = scroller.scrollHeight;
+      const top = list.firstElementChild;
+      body.results.forEach((item) => {
+        if (bySeq(item.seq)) return;
+        const node = build(fromRest(item));
+        list.insertBefore(node, top);
+        paintTick(node);
+      });
+      if (body.results.length) firstSeq = body.results[0].seq;
+      hasMore = body.has_more;
+      scroller.scrollTop += scroller.scrollHeight - height;
+      olderNote.textContent = "Scroll up for older messages";
+      olderNote.hidden = !hasMore;
+    } catch (error) {
+      olderNote.textContent = "Could not load older messages. Scroll up to try again.";
+    } finally {
+      loadingOlder = false;
+    }
+  }
+  scroller.addEventListener("scroll", () => {
+    if (scroller.scrollTop < 150) loadOlder();
+  }, { passive: true });
+
+  // --- members ---------------------------------------------------------------------------
+
+  function memberRow(userId, username, status, role) {
+    const node = Live.clone("tpl-member");
+    node.dataset.user = userId;
+    node.dataset.role = role;
+    node.dataset.status = status;
+    node.querySelector(".name").textContent = username;
+    node.querySelector("[data-role-label]").textContent = role === "admin" ? "admin" : "";
+    const you = node.querySelector(".you");
+    if (you && userId !== me) you.remove();
+    const controls = node.querySelector(".controls");
+    if (controls) {
+      controls.hidden = userId === me;
+      controls.querySelectorAll("form").forEach((form) => {
+        const action = form.dataset.action;
+        form.action = `${memberBase}${userId}/${action}/`;
+        const forPending = action === "approve" || action === "reject";
+        let show = status === "pending" ? forPending : !forPending;
+        if (show && form.dataset.showRole) show = form.dataset.showRole === role;
+        form.hidden = !show;
+      });
+    }
+    return node;
+  }
+
+  function refreshCounts() {
+    const count = document.getElementById("member-count");
+    if (count) count.textContent = memberList.children.length;
+    const noPending = document.getElementById("no-pending");
+    if (noPending && pendingList) noPending.hidden = pendingList.children.length > 0;
+  }
+
+  function upsertMember(userId, username, status, role) {
+    document.querySelectorAll(`li.member[data-user="${userId}"]`).forEach((node) => node.remove());
+    if (status === "approved") memberList.append(memberRow(userId, username, status, role));
+    else if (status === "pending" && pendingList) pendingList.append(memberRow(userId, username, status, role));
+    refreshCounts();
+  }
+
+  Live.on("membership", (frame) => {
+    if (frame.conversationId !== conversationId) return;
+    if (frame.userId === me) {
+      if (frame.status !== "approved") {
+        member = false;
+        composer.querySelectorAll("textarea, button").forEach((node) => { node.disabled = true; });
+        const why = { removed: "You were removed from", banned: "You were banned from", left: "You left" };
+        showNotice(`${why[frame.status] || "You are no longer a member of"} this conversation.`);
+        return;
+      }
+      if (frame.role !== page.role) {
+        window.location.reload(); // your controls change with your role
+        return;
+      }
+    }
+    if (frame.status === "approved" && frame.userId !== me) {
+      cursors[frame.userId] = cursors[frame.userId] || { delivered: lastSeq, read: 0 };
+    } else {
+      delete cursors[frame.userId];
+    }
+    upsertMember(frame.userId, frame.username, frame.status, frame.role);
+    paintTicks();
+  });
+
+  Live.on("joinRequest", (frame) => {
+    if (frame.roomId !== conversationId || !pendingList) return;
+    upsertMember(frame.userId, frame.username, "pending", "member");
+    Live.toast(`${frame.username} asks to join.`);
+  });
+
+  Live.on("error", (frame) => showNotice(frame.message));
+
+  // --- start -----------------------------------------------------------------------------
+
+  Live.onOpen(() => {
+    catchUp();
+    unacked.forEach((entry, clientId) => trySend(clientId));
+  });
+
+  paintTicks();
+  scrollToBottom();
+  grow();
+  if (hasMore && scroller.scrollHeight <= scroller.clientHeight) loadOlder();
+  textarea.focus();
+})();

@@ -1,0 +1,247 @@
+/* The one WebSocket of a page, and what every signed-in page shares.
+ *
+ * Live.on(action, fn)     frames from the server, by `action` (board posts: "type:message")
+ * Live.onOpen(fn)         after every (re)connect: re-subscribe, catch up with `sync`
+ * Live.send(frame)        true if it went out; nothing is queued here, callers that must
+ *                         not lose a frame keep it until its reply (see conversation.js)
+ * Live.request(frame)     a Promise of the reply carrying the same requestId
+ *
+ * Reconnects with exponential backoff and jitter, at once when the browser comes back
+ * online. Message text is always put in the page with textContent, never as HTML.
+ */
+"use strict";
+
+(function () {
+  const dataNode = document.getElementById("page-data");
+  const data = dataNode ? JSON.parse(dataNode.textContent) : {};
+  const statusNode = document.getElementById("connection");
+  const handlers = new Map();
+  const openHooks = [];
+  const waiting = new Map();
+  let socket = null;
+  let attempt = 0;
+  let retryTimer = null;
+  let nextRequest = 1;
+  let online = navigator.onLine !== false;
+
+  function setStatus(state, text) {
+    if (!statusNode) return;
+    statusNode.dataset.state = state;
+    statusNode.textContent = text;
+  }
+
+  function safely(fn, arg) {
+    try {
+      fn(arg);
+    } catch (error) {
+      // One broken handler must not stop the others, nor the socket.
+      window.setTimeout(() => { throw error; });
+    }
+  }
+
+  function connect() {
+    window.clearTimeout(retryTimer);
+    retryTimer = null;
+    if (!online) {
+      setStatus("offline", "Offline");
+      return;
+    }
+    if (socket && socket.readyState <= WebSocket.OPEN) return;
+    setStatus(attempt ? "reconnecting" : "connecting", attempt ? "Reconnecting…" : "Connecting…");
+    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    const ws = new WebSocket(scheme + window.location.host + "/ws/");
+    socket = ws;
+    ws.addEventListener("open", () => {
+      if (socket !== ws) return;
+      attempt = 0;
+      setStatus("live", "Live");
+      openHooks.forEach((hook) => safely(hook));
+    });
+    ws.addEventListener("message", (event) => {
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch (error) {
+        return;
+      }
+      dispatch(frame);
+    });
+    ws.addEventListener("close", (event) => {
+      if (socket !== ws) return;
+      socket = null;
+      waiting.forEach((entry) => entry.reject(new Error("disconnected")));
+      waiting.clear();
+      if (event.code === 4401) {
+        setStatus("offline", "Signed out");
+        window.location.assign("/login/?next=" + encodeURIComponent(window.location.pathname));
+        return;
+      }
+      scheduleReconnect();
+    });
+  }
+
+  function scheduleReconnect() {
+    if (!online) {
+      setStatus("offline", "Offline");
+      return;
+    }
+    const delay = Math.min(15000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
+    attempt += 1;
+    setStatus("reconnecting", "Reconnecting…");
+    retryTimer = window.setTimeout(connect, delay);
+  }
+
+  function dispatch(frame) {
+    const entry = frame.requestId != null && waiting.get(String(frame.requestId));
+    if (entry) {
+      waiting.delete(String(frame.requestId));
+      window.clearTimeout(entry.timer);
+      if (frame.action === "error") entry.reject(frame);
+      else entry.resolve(frame);
+      return;
+    }
+    const key = frame.action || "type:" + frame.type;
+    (handlers.get(key) || []).forEach((fn) => safely(fn, frame));
+  }
+
+  function isOpen() {
+    return socket !== null && socket.readyState === WebSocket.OPEN;
+  }
+
+  function send(frame) {
+    if (!isOpen()) return false;
+    socket.send(JSON.stringify(frame));
+    return true;
+  }
+
+  function request(frame, timeoutMs = 10000) {
+    const requestId = String(frame.requestId || "r" + nextRequest++);
+    return new Promise((resolve, reject) => {
+      if (!send({ ...frame, requestId })) {
+        reject(new Error("disconnected"));
+        return;
+      }
+      const timer = window.setTimeout(() => {
+        waiting.delete(requestId);
+        reject(new Error("timeout"));
+      }, timeoutMs);
+      waiting.set(requestId, { resolve, reject, timer });
+    });
+  }
+
+  function on(action, fn) {
+    if (!handlers.has(action)) handlers.set(action, []);
+    handlers.get(action).push(fn);
+  }
+
+  function onOpen(fn) {
+    openHooks.push(fn);
+    if (isOpen()) safely(fn);
+  }
+
+  window.addEventListener("offline", () => {
+    online = false;
+    setStatus("offline", "Offline");
+    if (socket) socket.close();
+  });
+  window.addEventListener("online", () => {
+    online = true;
+    attempt = 0;
+    connect();
+  });
+
+  // --- shared page helpers ---------------------------------------------------------------
+
+  const sameDay = (a, b) => a.toDateString() === b.toDateString();
+
+  function formatTime(node) {
+    const value = node.getAttribute("datetime");
+    if (!value) return;
+    const when = new Date(/^\d+$/.test(value) ? Number(value) : value);
+    if (Number.isNaN(when.getTime())) return;
+    node.title = when.toLocaleString();
+    node.textContent = sameDay(when, new Date())
+      ? when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+      : when.toLocaleDateString([], { day: "numeric", month: "short" });
+  }
+
+  function formatTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach(formatTime);
+  }
+
+  function clone(templateId) {
+    return document.getElementById(templateId).content.firstElementChild.cloneNode(true);
+  }
+
+  let toastTimer = null;
+  function toast(text, kind = "info") {
+    let node = document.getElementById("toast");
+    if (!node) {
+      node = document.createElement("div");
+      node.id = "toast";
+      node.className = "toast";
+      node.setAttribute("role", "status");
+      node.setAttribute("aria-live", "polite");
+      document.body.append(node);
+    }
+    node.dataset.kind = kind;
+    node.textContent = text;
+    node.hidden = false;
+    window.clearTimeout(toastTimer);
+    toastTimer = window.setTimeout(() => { node.hidden = true; }, 5000);
+  }
+
+  // Forms marked data-live post with fetch; the page then changes through the frames
+  // everyone gets. data-confirm asks first, on any form.
+  document.addEventListener("submit", async (event) => {
+    const form = event.target;
+    if (!(form instanceof HTMLFormElement)) return;
+    if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+      event.preventDefault();
+      return;
+    }
+    if (!("live" in form.dataset)) return;
+    event.preventDefault();
+    const button = form.querySelector("button");
+    if (button) button.disabled = true;
+    try {
+      const response = await fetch(form.action || window.location.href, {
+        method: "POST",
+        body: new FormData(form),
+        headers: { "X-Requested-With": "fetch", Accept: "application/json" },
+        credentials: "same-origin",
+      });
+      const body = await response.json().catch(() => ({}));
+      if (!response.ok || body.ok === false) {
+        const fieldErrors = body.errors ? Object.values(body.errors).flat().join(" ") : "";
+        throw new Error(body.message || fieldErrors || "That did not work. Please try again.");
+      }
+      if ("reset" in form.dataset) form.reset();
+      if (form.dataset.resetField) form.elements[form.dataset.resetField].value = "";
+      if (body.message) toast(body.message);
+      form.dispatchEvent(new CustomEvent("live:done", { bubbles: true, detail: body }));
+    } catch (error) {
+      toast(error.message, "error");
+    } finally {
+      if (button) button.disabled = false;
+    }
+  });
+
+  // Every message someone else sends reaches this user's pages: say it was delivered.
+  const delivered = new Map();
+  let deliverTimer = null;
+  on("message", (frame) => {
+    if (frame.userId === (data.me && data.me.id)) return;
+    delivered.set(frame.conversationId, Math.max(delivered.get(frame.conversationId) || 0, frame.seq));
+    window.clearTimeout(deliverTimer);
+    deliverTimer = window.setTimeout(() => {
+      delivered.forEach((seq, conversationId) => send({ action: "delivered", conversationId, seq }));
+      delivered.clear();
+    }, 200);
+  });
+
+  document.addEventListener("DOMContentLoaded", () => formatTimes(document));
+
+  window.Live = { data, on, onOpen, send, request, isOpen, formatTime, formatTimes, clone, toast };
+  if (statusNode) connect();
+})();

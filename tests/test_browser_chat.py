@@ -1,0 +1,317 @@
+"""The web UI in a real browser: Debian's Chromium through Playwright, two people in two
+browser contexts, against a real Daphne, Redis and PostgreSQL.
+
+Every page a test opens is watched: a JavaScript error, a console error or a
+Content-Security-Policy violation on any of them fails the test. Set UI_SCREENSHOTS=1 to
+write docs/screenshot-conversation.png (used by the README) from the first test.
+"""
+
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from playwright.sync_api import expect
+
+from accounts.services import block_create
+from boards.services import board_create
+from chat import memberships, services
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "a-long-enough-passphrase-42"  # conftest's make_user
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def off_thread(function, /, **kwargs):
+    """Services publish events with async_to_sync, which refuses to run in a thread with a
+    running event loop (Playwright's): call them from a thread of their own."""
+
+    def run():
+        try:
+            return function(**kwargs)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(run).result()
+
+
+class Person:
+    """One user in one browser context, with every page error they hit recorded."""
+
+    def __init__(self, browser, server, user):
+        self.server = server
+        self.user = user
+        self.context = browser.new_context(viewport={"width": 1100, "height": 760})
+        self.page = self.context.new_page()
+        self.errors = []
+        self.dialogs = []
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("dialog", self._dialog)
+        self.page.goto(self.url("/login/"))
+        self.page.fill("#id_username", user.username)
+        self.page.fill("#id_password", PASSWORD)
+        self.page.click("button.primary")
+        self.page.wait_for_url(self.url("/"))
+
+    def _console(self, message):
+        if message.type == "error":
+            self.errors.append(message.text)
+
+    def _dialog(self, dialog):
+        self.dialogs.append(dialog.message)
+        dialog.accept()
+
+    def url(self, path):
+        return f"http://{self.server}{path}"
+
+    def open(self, path):
+        self.page.goto(self.url(path))
+        expect(self.page.locator("#connection")).to_have_attribute("data-state", "live")
+
+    def send(self, text):
+        self.page.fill("#composer-text", text)
+        self.page.press("#composer-text", "Enter")
+
+    def message(self, text):
+        return self.page.locator("#messages li .text", has_text=text)
+
+
+@pytest.fixture
+def people(chromium, daphne_server):
+    made = []
+
+    def make(user):
+        person = Person(chromium, daphne_server, user)
+        made.append(person)
+        return person
+
+    yield make
+    for person in made:
+        person.context.close()
+    for person in made:
+        assert person.errors == [], (person.user.username, person.errors)
+
+
+def test_room_request_approval_and_chat_with_read_ticks(people, alice, bob):
+    a, b = people(alice), people(bob)
+    a.open("/new/")
+    a.page.check("input[value=room]")
+    a.page.fill("#id_name", "Lobby")
+    a.page.click("button.primary")
+    a.page.wait_for_url("**/c/*/")
+    expect(a.page.locator("#connection")).to_have_attribute("data-state", "live")
+
+    b.open("/rooms/")
+    b.page.locator("li.room", has_text="Lobby").get_by_role("button", name="Ask to join").click()
+    expect(b.page.locator("li.room", has_text="Lobby")).to_contain_text("Request pending")
+    expect(b.page.locator("#connection")).to_have_attribute("data-state", "live")
+
+    pending = a.page.locator("#pending-list li", has_text="bob")
+    expect(pending).to_be_visible(timeout=3000)  # live, no reload
+    pending.get_by_role("button", name="Approve").click()
+    expect(a.page.locator("#member-list li", has_text="bob")).to_be_visible()
+    expect(pending).to_have_count(0)
+
+    room_row = b.page.locator("li.room", has_text="Lobby")
+    expect(room_row.get_by_role("link", name="Open")).to_be_visible(timeout=3000)
+    room_row.get_by_role("link", name="Open").click()
+    expect(b.page.locator("#connection")).to_have_attribute("data-state", "live")
+
+    a.send("Hi Bob, welcome!")
+    expect(b.message("Hi Bob, welcome!")).to_be_visible(timeout=1000)
+    b.send("Thanks Alice")
+    expect(a.message("Thanks Alice")).to_be_visible(timeout=1000)
+
+    mine = b.page.locator("#messages li.mine", has_text="Thanks Alice").locator(".tick")
+    expect(mine).to_have_attribute("data-state", "read", timeout=3000)
+    a_tick = a.page.locator("#messages li.mine", has_text="Hi Bob").locator(".tick")
+    expect(a_tick).to_have_attribute("data-state", "read", timeout=3000)
+
+    if os.environ.get("UI_SCREENSHOTS"):
+        for text in ["Shall we meet at 6?", "Works for me 👍\nI'll bring the slides."]:
+            a.send(text)
+            expect(a.message(text.splitlines()[0])).to_be_visible()
+        b.send("See you there")
+        expect(a.message("See you there")).to_be_visible()
+        a.page.screenshot(path=str(DOCS / "screenshot-conversation.png"))
+
+
+@pytest.fixture
+def group(alice, bob):
+    def make():
+        conversation = services.conversation_create(actor=alice, kind="group", name="Team")
+        memberships.membership_add(actor=alice, conversation=conversation, user_id=bob.pk)
+        return conversation
+
+    return off_thread(make)
+
+
+def test_messages_sent_while_offline_arrive_in_order_without_reload(people, alice, bob, group):
+    a, b = people(alice), people(bob)
+    a.open(f"/c/{group.pk}/")
+    b.open(f"/c/{group.pk}/")
+    b.page.evaluate("window.__notReloaded = true")
+
+    b.context.set_offline(True)
+    expect(b.page.locator("#connection")).to_have_attribute("data-state", "offline")
+    texts = [f"while you were away {i}" for i in range(10)]
+    for text in texts:
+        a.send(text)
+    expect(a.page.locator("#messages li.mine .tick[data-state=sent]")).to_have_count(10)
+    b.page.wait_for_timeout(5000)
+    assert b.message("while you were away").count() == 0
+    b.context.set_offline(False)
+
+    expect(b.message("while you were away")).to_have_count(10, timeout=10000)
+    shown = b.page.locator("#messages li .text").all_inner_texts()
+    assert [t for t in shown if t.startswith("while")] == texts
+    assert b.page.evaluate("window.__notReloaded") is True
+
+
+def test_a_message_typed_offline_is_sent_once_when_back(people, alice, bob, group):
+    a, b = people(alice), people(bob)
+    a.open(f"/c/{group.pk}/")
+    b.open(f"/c/{group.pk}/")
+    a.context.set_offline(True)
+    expect(a.page.locator("#connection")).to_have_attribute("data-state", "offline")
+    a.send("written on the train")
+    expect(a.page.locator("#messages li.mine .tick")).to_have_attribute("data-state", "sending")
+    a.context.set_offline(False)
+    expect(b.message("written on the train")).to_have_count(1, timeout=10000)
+    expect(a.page.locator("#messages li.mine .tick")).not_to_have_attribute(
+        "data-state", "sending"
+    )
+    b.page.wait_for_timeout(500)
+    expect(b.message("written on the train")).to_have_count(1)
+
+
+def test_direct_message_shows_when_the_recipient_opens_it(people, alice, bob):
+    a = people(alice)
+    a.open("/direct/")
+    a.page.fill("#id_username", "bob")
+    a.page.fill("#id_text", "Are you free tomorrow?")
+    a.page.click("button.primary")
+    a.page.wait_for_url("**/c/*/")
+    expect(a.message("Are you free tomorrow?")).to_be_visible()
+
+    b = people(bob)  # bob had no page open until now
+    row = b.page.locator("#conversations li", has_text="Are you free tomorrow?")
+    expect(row.locator(".badge")).to_have_text("1")
+    row.click()
+    expect(b.message("Are you free tomorrow?")).to_be_visible()
+    tick = a.page.locator("#messages li.mine .tick")
+    expect(tick).to_have_attribute("data-state", "read", timeout=3000)
+
+
+def test_home_updates_live(people, alice, bob, group):
+    a, b = people(alice), people(bob)
+    b.open("/")
+    a.open(f"/c/{group.pk}/")
+    a.send("news for the home page")
+    row = b.page.locator("#conversations li", has_text="Team")
+    expect(row).to_contain_text("news for the home page", timeout=2000)
+    expect(row.locator(".badge")).to_have_text("1")
+
+
+def test_blocking_refuses_direct_messages_and_hides_room_messages(people, alice, bob, charlie):
+    def setup():
+        room = services.conversation_create(actor=alice, kind="room", name="Plaza")
+        for person in (bob, charlie):
+            memberships.membership_request(actor=person, conversation=room)
+            memberships.membership_approve(actor=alice, conversation=room, user_id=person.pk)
+        message, _ = services.direct_message_send(
+            sender=alice, recipient_id=bob.pk, text="before the block"
+        )
+        return room, message.conversation_id
+
+    room, direct_id = off_thread(setup)
+    a, b = people(alice), people(bob)
+    b.open("/blocks/")
+    b.page.fill("#id_username", "alice")
+    b.page.click("button.primary")
+    expect(b.page.locator("#blocks")).to_contain_text("alice")
+
+    a.open(f"/c/{direct_id}/")
+    a.send("can you hear me?")
+    expect(a.page.locator("#notice")).to_contain_text("Not sent")
+    refused = a.page.locator("#messages li.mine", has_text="can you hear me?")
+    expect(refused).to_have_class(re.compile(r"\bfailed\b"))
+    expect(refused).not_to_have_class(re.compile(r"\bdeleted\b"))
+    a.open("/direct/")
+    a.page.fill("#id_username", "bob")
+    a.page.fill("#id_text", "hello?")
+    a.page.click("button.primary")
+    expect(a.page.locator(".errors")).to_contain_text("blocks")
+
+    b.open(f"/c/{room.pk}/")
+    a.open(f"/c/{room.pk}/")
+    a.send("alice in the plaza")
+    c = people(charlie)
+    c.open(f"/c/{room.pk}/")
+    expect(c.message("alice in the plaza")).to_be_visible()
+    c.send("charlie in the plaza")
+    expect(b.message("charlie in the plaza")).to_be_visible(timeout=2000)
+    assert b.message("alice in the plaza").count() == 0
+    b.page.reload()
+    expect(b.message("charlie in the plaza")).to_be_visible()
+    assert b.message("alice in the plaza").count() == 0
+
+
+def test_board_page_updates_live_and_filters_by_topic(people, alice, bob):
+    board = off_thread(board_create, actor=alice, name="Announcements")
+    a, b = people(alice), people(bob)
+    a.open(f"/boards/{board.pk}/")
+    b.open(f"/boards/{board.pk}/?topic=release")
+    a2 = a.context.new_page()
+    a2.on("console", a._console)
+    a2.goto(a.url(f"/boards/{board.pk}/"))
+    expect(a2.locator("#connection")).to_have_attribute("data-state", "live")
+
+    b.page.fill("#id_data", "6.1 is out")
+    b.page.click("#post-form button.primary")
+    expect(a.page.locator("#posts li", has_text="6.1 is out")).to_be_visible(timeout=1000)
+    expect(b.page.locator("#posts li", has_text="6.1 is out")).to_have_count(1)
+
+    a.page.fill("#id_topic", "lunch")
+    a.page.fill("#id_data", "pizza at noon")
+    a.page.click("#post-form button.primary")
+    expect(a2.locator("#posts li", has_text="pizza at noon")).to_be_visible(timeout=1000)
+    b.page.wait_for_timeout(500)
+    assert b.page.locator("#posts li", has_text="pizza at noon").count() == 0
+
+
+def test_markup_in_a_message_shows_as_text(people, alice, bob, group):
+    evil = "<img src=x onerror=alert(1)> <script>alert(2)</script>"
+    a, b = people(alice), people(bob)
+    a.open(f"/c/{group.pk}/")
+    b.open(f"/c/{group.pk}/")
+    a.send(evil)
+    expect(b.message("onerror")).to_have_text(evil)
+    b.page.reload()
+    expect(b.message("onerror")).to_have_text(evil)
+    b.open("/")
+    expect(b.page.locator("#conversations")).to_contain_text("<img src=x")
+    for person in (a, b):
+        assert person.page.locator("#messages img, #conversations img").count() == 0
+        assert person.dialogs == []
+
+
+def test_every_page_loads_clean(people, alice, bob, group):
+    room = off_thread(services.conversation_create, actor=alice, kind="room", name="Quiet")
+    board = off_thread(board_create, actor=alice, name="General")
+    a = people(alice)
+    for path in ["/", "/rooms/", "/rooms/?q=qu", "/boards/", f"/boards/{board.pk}/", "/blocks/",
+                 "/new/", "/direct/", f"/c/{group.pk}/", f"/c/{room.pk}/"]:  # fmt: skip
+        a.open(path)
+    a.page.set_viewport_size({"width": 390, "height": 800})  # a phone
+    a.open(f"/c/{group.pk}/")
+    expect(a.page.locator("#composer-text")).to_be_visible()
+    a.page.get_by_role("button", name="Log out").click()
+    a.page.wait_for_url(a.url("/login/"))
+    a.page.goto(a.url("/"))
+    a.page.wait_for_url("**/login/?next=/")

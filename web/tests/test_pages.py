@@ -1,0 +1,276 @@
+"""The web UI's pages and forms, through Django's test client: who sees what, what each
+form changes, and that everything a user typed comes back escaped."""
+
+import pytest
+from django.test import Client
+
+from accounts.models import Block, User
+from accounts.services import block_create
+from boards.models import Board, BoardMessage
+from boards.services import board_create
+from chat import memberships, services
+from chat.models import Conversation, Membership, Message
+
+pytestmark = pytest.mark.django_db
+
+XSS = '<img src=x onerror=alert(1)>'
+
+
+@pytest.fixture
+def browser_for():
+    def make(user):
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(user)
+        return client
+
+    return make
+
+
+def _csrf(client, url):
+    """A page's CSRF token, as a browser would get it from the form."""
+    response = client.get(url)
+    return response.cookies["csrftoken"].value if "csrftoken" in response.cookies else (
+        client.cookies["csrftoken"].value
+    )
+
+
+def post(client, url, data=None, page=None, **headers):
+    token = _csrf(client, page or url)
+    return client.post(url, {**(data or {}), "csrfmiddlewaretoken": token}, **headers)
+
+
+@pytest.fixture
+def group(alice, bob):
+    conversation = services.conversation_create(actor=alice, kind="group", name="Team")
+    memberships.membership_add(actor=alice, conversation=conversation, user_id=bob.pk)
+    return conversation
+
+
+@pytest.fixture
+def room(alice):
+    return services.conversation_create(actor=alice, kind="room", name="Lobby")
+
+
+# --- who sees what --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url", ["/", "/rooms/", "/boards/", "/blocks/", "/new/", "/direct/", "/c/1/"]
+)
+def test_pages_need_a_signed_in_user(url):
+    response = Client().get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/?next=")
+
+
+@pytest.mark.parametrize("url", ["/login/", "/signup/"])
+def test_public_pages_render(url):
+    response = Client().get(url)
+    assert response.status_code == 200
+    assert b'name="csrfmiddlewaretoken"' in response.content
+
+
+def test_every_page_renders_for_a_member(browser_for, alice, bob, group, room):
+    services.message_send(sender=alice, conversation=group, text="hello")
+    board = board_create(actor=alice, name="News")
+    client = browser_for(alice)
+    for url in ["/", "/rooms/", "/boards/", "/blocks/", "/new/", "/direct/",
+                f"/c/{group.pk}/", f"/c/{room.pk}/", f"/boards/{board.pk}/"]:  # fmt: skip
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
+        assert b"<script>" not in response.content  # no inline scripts, ever
+
+
+def test_a_stranger_gets_404_for_a_group(browser_for, charlie, group):
+    assert browser_for(charlie).get(f"/c/{group.pk}/").status_code == 404
+    response = post(browser_for(charlie), f"/c/{group.pk}/leave/", page="/")
+    assert response.status_code == 404
+
+
+def test_a_rooms_non_member_sees_only_the_invitation_to_join(browser_for, alice, charlie, room):
+    services.message_send(sender=alice, conversation=room, text="members only")
+    response = browser_for(charlie).get(f"/c/{room.pk}/")
+    assert response.status_code == 200
+    assert b"Ask to join" in response.content
+    assert b"members only" not in response.content
+
+
+def test_conversation_page_renders_history_and_members(browser_for, alice, bob, group):
+    for i in range(3):
+        services.message_send(sender=alice, conversation=group, text=f"m{i}")
+    body = browser_for(bob).get(f"/c/{group.pk}/").content.decode()
+    assert body.index("m0") < body.index("m1") < body.index("m2")
+    assert 'data-user="%d"' % alice.pk in body
+    assert 'id="page-data"' in body
+
+
+# --- escaping -------------------------------------------------------------------------------
+
+
+def test_everything_people_type_is_escaped(browser_for, alice, bob):
+    evil = User.objects.create_user(username="evil", password="x", name=XSS)
+    group = services.conversation_create(actor=alice, kind="group", name=XSS)
+    memberships.membership_add(actor=alice, conversation=group, user_id=bob.pk)
+    services.message_send(sender=alice, conversation=group, text=XSS)
+    services.direct_message_send(sender=evil, recipient_id=bob.pk, text=XSS)
+    board = board_create(actor=alice, name="Board")
+    BoardMessage.objects.create(board=board, user=alice, topic=XSS[:60], data=XSS)
+    client = browser_for(bob)
+    for url in ["/", f"/c/{group.pk}/", f"/boards/{board.pk}/", "/rooms/?q=" + XSS]:
+        body = client.get(url).content.decode()
+        assert "<img" not in body, url
+
+
+# --- forms ----------------------------------------------------------------------------------
+
+
+def test_signup_creates_the_user_and_signs_in():
+    client = Client()
+    response = client.post(
+        "/signup/",
+        {"username": "dora", "name": "Dora", "email": "", "password": "a-long-enough-pass-42"},
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+    assert client.get("/").status_code == 200
+    assert User.objects.filter(username="dora").exists()
+
+
+def test_signup_errors_write_nothing(alice):
+    response = Client().post(
+        "/signup/", {"username": "ALICE", "password": "short"}
+    )
+    assert response.status_code == 200
+    assert b"already" in response.content.lower()
+    assert User.objects.count() == 1
+
+
+def test_login_and_logout(alice):
+    client = Client()
+    response = client.post(
+        "/login/", {"username": "alice", "password": "a-long-enough-passphrase-42"}
+    )
+    assert response.status_code == 302
+    assert client.get("/").status_code == 200
+    assert client.post("/logout/").status_code == 302
+    assert client.get("/").status_code == 302
+
+
+def test_forms_refuse_a_missing_csrf_token(browser_for, alice):
+    response = browser_for(alice).post("/new/", {"kind": "group", "name": "x"})
+    assert response.status_code == 403
+    assert not Conversation.objects.exists()
+
+
+def test_create_a_group_with_members(browser_for, alice, bob, charlie):
+    response = post(
+        browser_for(alice), "/new/", {"kind": "group", "name": "Trip", "members": "bob, CHARLIE"}
+    )
+    group = Conversation.objects.get(name="Trip")
+    assert response["Location"] == f"/c/{group.pk}/"
+    assert set(
+        group.memberships.filter(status="approved").values_list("user__username", flat=True)
+    ) == {"alice", "bob", "charlie"}
+
+
+def test_create_with_an_unknown_member_writes_nothing(browser_for, alice):
+    response = post(browser_for(alice), "/new/", {"kind": "group", "name": "T", "members": "zed"})
+    assert response.status_code == 200
+    assert "Nobody is called “zed”" in response.content.decode()
+    assert not Conversation.objects.exists()
+
+
+def test_direct_message_by_username(browser_for, alice, bob):
+    response = post(browser_for(alice), "/direct/", {"username": "Bob", "text": "hi"})
+    message = Message.objects.get()
+    assert response["Location"] == f"/c/{message.conversation_id}/"
+    assert message.text == "hi"
+
+
+def test_direct_message_to_someone_who_blocks_you_is_refused_clearly(browser_for, alice, bob):
+    block_create(blocker=bob, blocked_id=alice.pk)
+    response = post(browser_for(alice), "/direct/", {"username": "bob", "text": "hi"})
+    assert response.status_code == 200
+    assert "blocks" in response.content.decode()
+    assert not Message.objects.exists()
+
+
+def test_block_and_unblock(browser_for, alice, bob):
+    client = browser_for(alice)
+    post(client, "/blocks/", {"username": "bob"})
+    assert Block.objects.filter(blocker=alice, blocked=bob).exists()
+    assert "bob" in client.get("/blocks/").content.decode()
+    post(client, f"/blocks/{bob.pk}/unblock/", page="/blocks/")
+    assert not Block.objects.exists()
+
+
+def test_join_request_and_live_approval_form(browser_for, alice, charlie, room):
+    post(browser_for(charlie), f"/c/{room.pk}/join/", page="/rooms/")
+    assert Membership.objects.get(conversation=room, user=charlie).status == "pending"
+    page = browser_for(alice).get(f"/c/{room.pk}/").content.decode()
+    assert f"/c/{room.pk}/members/{charlie.pk}/approve/" in page
+    response = post(
+        browser_for(alice),
+        f"/c/{room.pk}/members/{charlie.pk}/approve/",
+        page=f"/c/{room.pk}/",
+        HTTP_X_REQUESTED_WITH="fetch",
+    )
+    assert response.json() == {"ok": True, "message": "charlie was approved."}
+    assert Membership.objects.get(conversation=room, user=charlie).status == "approved"
+
+
+def test_a_non_admin_cannot_approve(browser_for, alice, bob, charlie, room):
+    memberships.membership_request(actor=bob, conversation=room)
+    memberships.membership_approve(actor=alice, conversation=room, user_id=bob.pk)
+    memberships.membership_request(actor=charlie, conversation=room)
+    response = post(
+        browser_for(bob),
+        f"/c/{room.pk}/members/{charlie.pk}/approve/",
+        page=f"/c/{room.pk}/",
+        HTTP_X_REQUESTED_WITH="fetch",
+    )
+    assert response.status_code == 403
+    assert response.json()["code"] == "forbidden"
+    assert Membership.objects.get(conversation=room, user=charlie).status == "pending"
+
+
+def test_leave_a_group(browser_for, bob, group):
+    response = post(browser_for(bob), f"/c/{group.pk}/leave/", page=f"/c/{group.pk}/")
+    assert response["Location"] == "/"
+    assert Membership.objects.get(conversation=group, user=bob).status != "approved"
+
+
+def test_send_without_javascript(browser_for, bob, group):
+    post(browser_for(bob), f"/c/{group.pk}/send/", {"text": "plain form"}, page=f"/c/{group.pk}/")
+    assert Message.objects.get().text == "plain form"
+
+
+def test_empty_message_is_refused_and_writes_nothing(browser_for, bob, group):
+    response = post(
+        browser_for(bob),
+        f"/c/{group.pk}/send/",
+        {"text": "   "},
+        page=f"/c/{group.pk}/",
+        HTTP_X_REQUESTED_WITH="fetch",
+    )
+    assert response.status_code == 400
+    assert not Message.objects.exists()
+
+
+def test_boards_create_post_and_filter(browser_for, alice):
+    client = browser_for(alice)
+    response = post(client, "/boards/", {"name": "Announcements"})
+    board = Board.objects.get()
+    assert response["Location"] == f"/boards/{board.pk}/"
+    post(client, f"/boards/{board.pk}/", {"topic": "news", "data": "first"})
+    post(client, f"/boards/{board.pk}/", {"topic": "chat", "data": "second"})
+    body = client.get(f"/boards/{board.pk}/?topic=news").content.decode()
+    assert "first" in body and "second" not in body
+
+
+def test_posting_on_a_locked_board_is_refused(browser_for, alice):
+    board = Board.objects.create(name="Old", created_by=alice, locked=True)
+    response = post(browser_for(alice), f"/boards/{board.pk}/", {"topic": "t", "data": "d"})
+    assert response.status_code == 200
+    assert not BoardMessage.objects.exists()
