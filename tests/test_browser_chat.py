@@ -15,7 +15,6 @@ import pytest
 from django.db import connection
 from playwright.sync_api import expect
 
-from accounts.services import block_create
 from boards.services import board_create
 from chat import memberships, services
 
@@ -183,9 +182,7 @@ def test_a_message_typed_offline_is_sent_once_when_back(people, alice, bob, grou
     expect(a.page.locator("#messages li.mine .tick")).to_have_attribute("data-state", "sending")
     a.context.set_offline(False)
     expect(b.message("written on the train")).to_have_count(1, timeout=10000)
-    expect(a.page.locator("#messages li.mine .tick")).not_to_have_attribute(
-        "data-state", "sending"
-    )
+    expect(a.page.locator("#messages li.mine .tick")).not_to_have_attribute("data-state", "sending")
     b.page.wait_for_timeout(500)
     expect(b.message("written on the train")).to_have_count(1)
 

@@ -151,7 +151,8 @@ def conversation(request, conversation_id: int):
     pending = [m for m in members if m.status == Membership.Status.PENDING]
     peer = next((m.user for m in approved if m.user_id != request.user.pk), None)
     title = (
-        (peer.name or peer.username) if conversation.kind == Conversation.Kind.DIRECT and peer
+        (peer.name or peer.username)
+        if conversation.kind == Conversation.Kind.DIRECT and peer
         else conversation.name
     )
     last_seq = max([conversation.last_seq, *(m.seq for m in page)])
@@ -248,7 +249,9 @@ def direct(request):
 
 def _conversation_or_404(request, conversation_id: int) -> Conversation:
     try:
-        return selectors.conversation_get_for_user(user=request.user, conversation_id=conversation_id)
+        return selectors.conversation_get_for_user(
+            user=request.user, conversation_id=conversation_id
+        )
     except NotFound:
         raise Http404("No such conversation.") from None
 
