@@ -15,6 +15,7 @@ from . import events
 from .models import Conversation, Membership
 from .services import (
     active_user,
+    conversation_create,
     lock_conversation,
     membership_of,
     require_admin,
@@ -84,6 +85,20 @@ def membership_add(*, actor, conversation: Conversation, user_id: int) -> tuple[
     if membership.status == Status.APPROVED:
         return membership, False
     return _set(membership, conversation, status=Status.APPROVED, role=Role.MEMBER), True
+
+
+@transaction.atomic
+def group_create(*, actor, name: str, user_ids=()) -> Conversation:
+    """A group with its creator as admin and `user_ids` added as members: all or nothing.
+
+    Raises Invalid for the name, NotFound for an unknown or deactivated user; then no
+    group exists.
+    """
+    conversation = conversation_create(actor=actor, kind=Kind.GROUP, name=name)
+    for user_id in dict.fromkeys(user_ids):
+        if user_id != actor.pk:
+            membership_add(actor=actor, conversation=conversation, user_id=user_id)
+    return conversation
 
 
 @transaction.atomic

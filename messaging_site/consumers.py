@@ -179,3 +179,11 @@ class Consumer(AsyncWebsocketConsumer):
     async def session_close(self, event):
         """The user was deactivated: their sockets close (SPEC section 3)."""
         await self.close(code=CLOSE_UNAUTHENTICATED)
+
+
+@action("ping")
+async def ping(consumer, frame):
+    """`{"action":"ping"}` -> `{"action":"pong"}`: a browser cannot see WebSocket-level
+    pings, so a client that wonders whether a quiet socket is still alive (after sleep, a
+    network change) asks. An addition to SPEC section 7; nothing else uses the name."""
+    await consumer.send_json({"action": "pong", "requestId": frame["requestId"]})

@@ -137,6 +137,7 @@ def test_room_request_approval_and_chat_with_read_ticks(people, alice, bob):
             expect(a.message(text.splitlines()[0])).to_be_visible()
         b.send("See you there")
         expect(a.message("See you there")).to_be_visible()
+        a.page.evaluate("document.querySelectorAll('.toast').forEach(t => t.hidden = true)")
         a.page.screenshot(path=str(DOCS / "screenshot-conversation.png"))
 
 
@@ -312,3 +313,38 @@ def test_every_page_loads_clean(people, alice, bob, group):
     a.page.wait_for_url(a.url("/login/"))
     a.page.goto(a.url("/"))
     a.page.wait_for_url("**/login/?next=/")
+
+
+def test_a_lost_ack_neither_duplicates_nor_loses_the_message(people, alice, bob, group):
+    """The message commits but its ack never reaches the page, and the socket drops: after
+    reconnecting, the catch-up and the resend (same clientId) show it exactly once."""
+    a, b = people(alice), people(bob)
+    dropped = []
+
+    def route(client):
+        server = client.connect_to_server()
+        client.on_message(server.send)
+
+        def from_server(message):
+            if '"action":"ack"' in message and not dropped:
+                dropped.append(message)
+                client.close()  # the ack is lost with the connection
+                return
+            client.send(message)
+
+        server.on_message(from_server)
+
+    a.page.route_web_socket("**/ws/", route)
+    a.open(f"/c/{group.pk}/")
+    b.open(f"/c/{group.pk}/")
+    a.send("sent exactly once")
+    expect(b.message("sent exactly once")).to_have_count(1, timeout=3000)
+    expect(a.page.locator("#connection")).to_have_attribute("data-state", "live", timeout=10000)
+    expect(a.page.locator("#messages li.mine .tick")).not_to_have_attribute(
+        "data-state", "sending", timeout=10000
+    )
+    assert dropped
+    expect(a.message("sent exactly once")).to_have_count(1)
+    a.page.wait_for_timeout(1000)
+    expect(a.message("sent exactly once")).to_have_count(1)
+    expect(b.message("sent exactly once")).to_have_count(1)

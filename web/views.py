@@ -16,6 +16,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts import selectors as account_selectors
@@ -39,6 +40,8 @@ from .forms import (
 
 User = get_user_model()
 PAGE = 50
+# A big room's page lists this many members (and pending requests); the count stays exact.
+MEMBERS_SHOWN = 300
 
 
 def _is_fetch(request) -> bool:
@@ -146,8 +149,14 @@ def conversation(request, conversation_id: int):
         return render(request, "web/room_preview.html", {"room": room})
 
     page, has_more = selectors.message_page(user=request.user, conversation=conversation)
-    members = list(selectors.members_visible_to(membership=membership).order_by("joined_at"))
+    visible = selectors.members_visible_to(membership=membership)
+    members = list(visible.order_by("joined_at")[:MEMBERS_SHOWN])
     approved = [m for m in members if m.status == Membership.Status.APPROVED]
+    member_count = (
+        len(approved)
+        if len(members) < MEMBERS_SHOWN
+        else visible.filter(status=Membership.Status.APPROVED).count()
+    )
     pending = [m for m in members if m.status == Membership.Status.PENDING]
     peer = next((m.user for m in approved if m.user_id != request.user.pk), None)
     title = (
@@ -165,9 +174,14 @@ def conversation(request, conversation_id: int):
         readSeq=membership.read_seq,
         hasMore=has_more,
         firstSeq=page[0].seq if page else last_seq + 1,
-        # Others' cursors, for the ticks on one's own messages (receipts update them).
+        # Others' cursors, for the ticks on one's own messages (receipts update them); a
+        # message counts only the members who were there when it was sent.
         cursors={
-            m.user_id: {"delivered": m.delivered_seq, "read": m.read_seq}
+            m.user_id: {
+                "delivered": m.delivered_seq,
+                "read": m.read_seq,
+                "joined": int(m.joined_at.timestamp() * 1000) if m.joined_at else 0,
+            }
             for m in approved
             if m.user_id != request.user.pk
         },
@@ -183,6 +197,8 @@ def conversation(request, conversation_id: int):
             "title": title,
             "peer": peer,
             "approved": approved,
+            "member_count": member_count,
+            "members_cut": len(approved) < member_count,
             "pending": pending,
             "page_data": data,
             "nav": "home",
@@ -212,17 +228,20 @@ def conversation_new(request):
         data = form.cleaned_data
         try:
             people = [_user_named(name) for name in data["members"].replace(",", " ").split()]
-            if people and data["kind"] != Conversation.Kind.GROUP:
+            if data["kind"] == Conversation.Kind.GROUP:
+                conversation = memberships.group_create(
+                    actor=request.user, name=data["name"], user_ids=[p.pk for p in people]
+                )
+            elif people:
                 raise Invalid(fields={"members": ["People are added directly to groups only."]})
-            conversation = services.conversation_create(
-                actor=request.user, kind=data["kind"], name=data["name"]
-            )
-            for person in people:
-                memberships.membership_add(
-                    actor=request.user, conversation=conversation, user_id=person.pk
+            else:
+                conversation = services.conversation_create(
+                    actor=request.user, kind=data["kind"], name=data["name"]
                 )
         except Invalid as error:
             _apply_errors(form, error)
+        except NotFound as error:
+            form.add_error("members", error.message)
         else:
             return redirect("web:conversation", conversation.pk)
     return render(request, "web/conversation_new.html", {"form": form})
@@ -317,8 +336,10 @@ def leave(request, conversation_id: int):
 @require_POST
 def join(request, conversation_id: int):
     conversation = _conversation_or_404(request, conversation_id)
-    back = request.POST.get("next") or reverse("web:rooms")
-    if not back.startswith("/") or back.startswith("//"):
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         back = reverse("web:rooms")
     try:
         membership = memberships.membership_request(actor=request.user, conversation=conversation)
@@ -388,7 +409,7 @@ def boards(request):
 @login_required
 def board(request, board_id: int):
     try:
-        found = board_selectors.board_get(board_id=board_id)
+        found = board_selectors.board_get(board_id=board_id, with_message_count=False)
     except NotFound:
         raise Http404("No such board.") from None
     form = PostForm(request.POST or None, initial={"topic": request.GET.get("topic", "")})

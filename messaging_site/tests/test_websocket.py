@@ -144,6 +144,13 @@ async def test_bad_frames_get_an_error_and_the_socket_stays_open(token, frame, c
     await socket.disconnect()
 
 
+async def test_ping_answers_pong(token):
+    socket = await connected(f"/ws/?token={token}")
+    await socket.send_json_to({"action": "ping", "requestId": "p1"})
+    assert await socket.receive_json_from() == {"action": "pong", "requestId": "p1"}
+    await socket.disconnect()
+
+
 async def test_binary_frames_are_invalid(token):
     socket = await connected(f"/ws/?token={token}")
     await socket.send_to(bytes_data=b"\x00\x01")

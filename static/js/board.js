@@ -8,11 +8,8 @@
   const posts = document.getElementById("posts");
   const empty = document.getElementById("no-posts");
 
-  Live.onOpen(() => Live.send({ action: "subscribe", boardId }));
-
-  Live.on("type:message", (frame) => {
-    const post = frame.message;
-    if (frame.boardId !== boardId || (topic && post.topic !== topic)) return;
+  function show(post) {
+    if (topic && post.topic !== topic) return;
     if (posts.querySelector(`li[data-id="${post.id}"]`)) return;
     const node = Live.clone("tpl-post");
     node.dataset.id = post.id;
@@ -23,7 +20,28 @@
     const time = node.querySelector("time");
     time.setAttribute("datetime", post.createdAt);
     Live.formatTime(time);
-    posts.prepend(node);
+    const older = Array.from(posts.children).find((li) => Number(li.dataset.id) < post.id);
+    posts.insertBefore(node, older || null);
     empty.hidden = true;
+  }
+
+  Live.on("type:message", (frame) => {
+    if (frame.boardId === boardId) show(frame.message);
+  });
+
+  // Subscribe, then fetch the newest page: what was posted before the subscription (since
+  // the page was rendered, or while disconnected) shows up too.
+  Live.onOpen(async () => {
+    Live.send({ action: "subscribe", boardId });
+    const query = topic ? `?topic=${encodeURIComponent(topic)}` : "";
+    const response = await fetch(`/api/boards/${boardId}/messages/${query}`, {
+      credentials: "same-origin",
+      headers: { Accept: "application/json" },
+    });
+    if (!response.ok) return;
+    const body = await response.json();
+    body.results.forEach((item) =>
+      show({ id: item.id, topic: item.topic, data: item.data, username: item.username, createdAt: item.created_at }),
+    );
   });
 })();

@@ -95,14 +95,24 @@
     scroller.scrollTop = scroller.scrollHeight;
   }
 
-  /* Put a message in seq order; messages still waiting for their ack stay last. */
-  function insert(message) {
-    if (bySeq(message.seq)) return false;
-    const node = build(message);
+  /* Seq order; messages still waiting for their ack (no seq yet) stay last. */
+  function place(node, seq) {
     const after = Array.from(list.children).find(
-      (li) => li.dataset.seq === undefined || Number(li.dataset.seq) > message.seq,
+      (li) => li !== node && (li.dataset.seq === undefined || Number(li.dataset.seq) > seq),
     );
     list.insertBefore(node, after || null);
+  }
+
+  function insert(message) {
+    if (bySeq(message.seq)) return false;
+    const mine = message.clientId != null && message.sender === me && unacked.get(message.clientId);
+    if (mine) {
+      // Our own message, committed, whose ack was lost: the bubble already on the page.
+      acknowledged(message.clientId, { seq: message.seq, id: message.id, timestamp: message.at });
+      return false;
+    }
+    const node = build(message);
+    place(node, message.seq);
     emptyNote.hidden = true;
     paintTick(node);
     return true;
@@ -187,25 +197,31 @@
     notice.hidden = !text;
   }
 
+  function acknowledged(clientId, ack) {
+    const entry = unacked.get(clientId);
+    if (!entry) return;
+    unacked.delete(clientId);
+    const shown = bySeq(ack.seq);
+    if (shown && shown !== entry.node) {
+      entry.node.remove(); // already on the page through a catch-up
+      return;
+    }
+    setSeq(entry.node, { seq: ack.seq, id: ack.id, sender: me });
+    const time = entry.node.querySelector("time");
+    time.setAttribute("datetime", String(ack.timestamp));
+    Live.formatTime(time);
+    // Others' messages with a lower seq may still be on their way: keep seq order.
+    place(entry.node, ack.seq);
+    advance();
+    paintTick(entry.node);
+  }
+
   function trySend(clientId) {
     const entry = unacked.get(clientId);
     if (!entry || entry.inFlight || !Live.isOpen()) return;
     entry.inFlight = true;
     Live.request({ action: "sendMessage", conversationId, message: entry.text, clientId })
-      .then((ack) => {
-        unacked.delete(clientId);
-        setSeq(entry.node, { seq: ack.seq, id: ack.id, sender: me });
-        entry.node.querySelector("time").setAttribute("datetime", String(ack.timestamp));
-        Live.formatTime(entry.node.querySelector("time"));
-        // Others' messages with a lower seq may still be on their way: keep seq order.
-        list.append(entry.node);
-        const later = Array.from(list.children).find(
-          (li) => li !== entry.node && li.dataset.seq !== undefined && Number(li.dataset.seq) > ack.seq,
-        );
-        if (later) list.insertBefore(entry.node, later);
-        advance();
-        paintTick(entry.node);
-      })
+      .then((ack) => acknowledged(clientId, ack))
       .catch((error) => {
         entry.inFlight = false;
         if (error && error.action === "error") {
@@ -217,13 +233,26 @@
           entry.node.classList.add("failed");
           paintTick(entry.node, "failed");
           showNotice("Not sent: " + error.message);
+        } else if (error && error.message === "timeout") {
+          // Same clientId: if the first attempt went through, this returns its ack.
+          window.setTimeout(() => trySend(clientId), 1000);
         }
         // Otherwise the socket went away: sent again on the next open.
       });
   }
 
-  function tickState(seq) {
-    const others = Object.values(cursors);
+  // An ack that came after its request timed out.
+  Live.on("ack", (frame) => {
+    if (frame.conversationId === conversationId) acknowledged(frame.clientId, frame);
+  });
+
+  function sentAt(node) {
+    const value = node.querySelector("time").getAttribute("datetime");
+    return /^\d+$/.test(value) ? Number(value) : Date.parse(value);
+  }
+
+  function tickState(seq, at) {
+    const others = Object.values(cursors).filter((c) => !(c.joined > at));
     if (others.length === 0) return "sent";
     if (others.every((c) => c.read >= seq)) return "read";
     if (others.every((c) => Math.max(c.delivered, c.read) >= seq)) return "delivered";
@@ -241,12 +270,15 @@
   function paintTick(node, forced) {
     if (!node.classList.contains("mine")) return;
     const tick = node.querySelector(".tick");
-    const state = forced || (node.dataset.seq === undefined ? "sending" : tickState(Number(node.dataset.seq)));
+    const state =
+      forced || (node.dataset.seq === undefined ? "sending" : tickState(Number(node.dataset.seq), sentAt(node)));
     if (node.classList.contains("failed") && !forced) return;
     tick.dataset.state = state;
-    tick.textContent = TICK[state][0];
     tick.title = TICK[state][1];
-    tick.setAttribute("aria-label", TICK[state][1]);
+    const words = document.createElement("span");
+    words.className = "visually-hidden";
+    words.textContent = TICK[state][1];
+    tick.replaceChildren(TICK[state][0], words);
   }
 
   function paintTicks() {
@@ -254,8 +286,8 @@
   }
 
   Live.on("receipt", (frame) => {
-    if (frame.conversationId !== conversationId || frame.userId === me) return;
-    const cursor = cursors[frame.userId] || (cursors[frame.userId] = { delivered: 0, read: 0 });
+    const cursor = frame.conversationId === conversationId && cursors[frame.userId];
+    if (!cursor) return; // not (or no longer) a member here
     cursor[frame.status] = Math.max(cursor[frame.status] || 0, frame.seq);
     paintTicks();
   });
@@ -322,6 +354,7 @@
       const body = await response.json();
       const height = scroller.scrollHeight;
       const top = list.firstElementChild;
+      list.setAttribute("aria-busy", "true"); // history, not news: not read out
       body.results.forEach((item) => {
         if (bySeq(item.seq)) return;
         const node = build(fromRest(item));
@@ -333,6 +366,7 @@
       scroller.scrollTop += scroller.scrollHeight - height;
       olderNote.textContent = "Scroll up for older messages";
       olderNote.hidden = !hasMore;
+      window.setTimeout(() => list.removeAttribute("aria-busy"));
     } catch (error) {
       olderNote.textContent = "Could not load older messages. Scroll up to try again.";
     } finally {
@@ -351,9 +385,9 @@
     node.dataset.role = role;
     node.dataset.status = status;
     node.querySelector(".name").textContent = username;
+    node.querySelectorAll("[data-who]").forEach((who) => { who.textContent = username; });
     node.querySelector("[data-role-label]").textContent = role === "admin" ? "admin" : "";
-    const you = node.querySelector(".you");
-    if (you && userId !== me) you.remove();
+    node.querySelector(".you").hidden = userId !== me;
     const controls = node.querySelector(".controls");
     if (controls) {
       controls.hidden = userId === me;
@@ -389,17 +423,20 @@
       if (frame.status !== "approved") {
         member = false;
         composer.querySelectorAll("textarea, button").forEach((node) => { node.disabled = true; });
-        const why = { removed: "You were removed from", banned: "You were banned from", left: "You left" };
-        showNotice(`${why[frame.status] || "You are no longer a member of"} this conversation.`);
+        showNotice(
+          frame.status === "banned"
+            ? "You were banned from this conversation."
+            : "You are no longer a member of this conversation.",
+        );
         return;
       }
-      if (frame.role !== page.role) {
-        window.location.reload(); // your controls change with your role
+      if (!member || frame.role !== page.role) {
+        window.location.reload(); // back in, or in another role: the page is built anew
         return;
       }
     }
     if (frame.status === "approved" && frame.userId !== me) {
-      cursors[frame.userId] = cursors[frame.userId] || { delivered: lastSeq, read: 0 };
+      cursors[frame.userId] = cursors[frame.userId] || { delivered: 0, read: 0, joined: Date.now() };
     } else {
       delete cursors[frame.userId];
     }

@@ -87,11 +87,7 @@
 
   Live.on("membership", (frame) => { if (frame.userId === me) reloadSoon(); });
   Live.on("messageDeleted", reloadSoon);
-  Live.on("receipt", (frame) => { if (frame.userId === me) reloadSoon(); });
-
-  let opened = false;
-  Live.onOpen(() => {
-    if (opened) reload(); // catch up after a reconnect
-    opened = true;
-  });
+  // Whatever happened before this socket was up (since the page was rendered, or while
+  // disconnected) is in the list the server gives now.
+  Live.onOpen(reload);
 })();

@@ -139,6 +139,25 @@
     if (isOpen()) safely(fn);
   }
 
+  // A socket can look open and be dead (a laptop woke up, the network changed): when the
+  // page comes back to view, and every 30 s while it is seen, ask; no answer, reconnect.
+  let probing = false;
+  async function probe() {
+    if (!isOpen() || probing || document.visibilityState !== "visible") return;
+    probing = true;
+    const ws = socket;
+    try {
+      await request({ action: "ping" }, 5000);
+    } catch (error) {
+      if (error && error.message === "timeout" && socket === ws) ws.close();
+    } finally {
+      probing = false;
+    }
+  }
+  document.addEventListener("visibilitychange", probe);
+  window.addEventListener("focus", probe);
+  window.setInterval(probe, 30000);
+
   window.addEventListener("offline", () => {
     online = false;
     setStatus("offline", "Offline");
@@ -229,9 +248,10 @@
 
   // Every message someone else sends reaches this user's pages: say it was delivered.
   const delivered = new Map();
+  const me = Number(document.body.dataset.userId);
   let deliverTimer = null;
   on("message", (frame) => {
-    if (frame.userId === (data.me && data.me.id)) return;
+    if (frame.userId === me) return;
     delivered.set(frame.conversationId, Math.max(delivered.get(frame.conversationId) || 0, frame.seq));
     window.clearTimeout(deliverTimer);
     deliverTimer = window.setTimeout(() => {

@@ -2,7 +2,9 @@
 form changes, and that everything a user typed comes back escaped."""
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from accounts.models import Block, User
 from accounts.services import block_create
@@ -10,6 +12,7 @@ from boards.models import Board, BoardMessage
 from boards.services import board_create
 from chat import memberships, services
 from chat.models import Conversation, Membership, Message
+from messaging_site.errors import NotFound
 
 pytestmark = pytest.mark.django_db
 
@@ -275,3 +278,53 @@ def test_posting_on_a_locked_board_is_refused(browser_for, alice):
     response = post(browser_for(alice), f"/boards/{board.pk}/", {"topic": "t", "data": "d"})
     assert response.status_code == 200
     assert not BoardMessage.objects.exists()
+
+
+def test_join_never_redirects_off_site(browser_for, alice, charlie, room):
+    for target in ["https://evil.example/", "//evil.example/", "/\\evil.example"]:
+        response = post(
+            browser_for(charlie), f"/c/{room.pk}/join/", {"next": target}, page="/rooms/"
+        )
+        assert response["Location"] == "/rooms/", target
+
+
+def test_create_group_is_all_or_nothing(browser_for, alice, bob, make_user):
+    gone = make_user("gone")
+    gone.is_active = False
+    gone.save()
+    response = post(browser_for(alice), "/new/", {"kind": "group", "name": "T", "members": "bob"})
+    assert response.status_code == 302
+    with pytest.raises(NotFound):
+        memberships.group_create(actor=alice, name="Half", user_ids=[bob.pk, gone.pk])
+    assert not Conversation.objects.filter(name="Half").exists()
+
+
+# --- query counts: a page of 3 costs what a page of 30 costs ---------------------------------
+
+
+def _queries(client, url) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def test_page_query_counts_do_not_grow(browser_for, alice, bob, make_user):
+    group = services.conversation_create(actor=alice, kind="group", name="G")
+    memberships.membership_add(actor=alice, conversation=group, user_id=bob.pk)
+    board = board_create(actor=alice, name="B")
+    client = browser_for(alice)
+
+    def grow(start, count):
+        for i in range(start, start + count):
+            services.message_send(sender=bob, conversation=group, text=f"m{i}")
+            services.conversation_create(actor=alice, kind="room", name=f"r{i}")
+            BoardMessage.objects.create(board=board, user=bob, topic="t", data=f"d{i}")
+            person = make_user(f"p{i}")
+            memberships.membership_add(actor=alice, conversation=group, user_id=person.pk)
+            block_create(blocker=alice, blocked_id=person.pk)
+
+    urls = ["/", f"/c/{group.pk}/", "/rooms/", f"/boards/{board.pk}/", "/blocks/", "/boards/"]
+    grow(0, 3)
+    few = {url: _queries(client, url) for url in urls}
+    grow(3, 27)
+    assert {url: _queries(client, url) for url in urls} == few
