@@ -348,3 +348,20 @@ def test_a_lost_ack_neither_duplicates_nor_loses_the_message(people, alice, bob,
     a.page.wait_for_timeout(1000)
     expect(a.message("sent exactly once")).to_have_count(1)
     expect(b.message("sent exactly once")).to_have_count(1)
+
+
+def test_scrolling_up_loads_older_messages_in_order(people, alice, bob, group):
+    def fill():
+        for i in range(120):
+            services.message_send(sender=alice, conversation=group, text=f"history {i:03}")
+
+    off_thread(fill)
+    b = people(bob)
+    b.open(f"/c/{group.pk}/")
+    expect(b.message("history")).to_have_count(50)
+    for expected in (100, 120):
+        b.page.locator("#scroller").evaluate("node => { node.scrollTop = 0; }")
+        expect(b.message("history")).to_have_count(expected)
+    shown = b.page.locator("#messages li .text").all_inner_texts()
+    assert shown == [f"history {i:03}" for i in range(120)]
+    expect(b.page.locator("#older")).to_be_hidden()
