@@ -219,3 +219,23 @@ def fresh_channel_layer():
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
+
+
+@pytest.fixture
+def people(chromium, daphne_server):
+    """`people(user)`: that user signed in, in a browser context of their own
+    (tests/browser.py). Any page error any of them hit fails the test."""
+    from tests.browser import Person
+
+    made = []
+
+    def make(user):
+        person = Person(chromium, daphne_server, user)
+        made.append(person)
+        return person
+
+    yield make
+    for person in made:
+        person.context.close()
+    for person in made:
+        assert person.errors == [], (person.user.username, person.errors)

@@ -17,6 +17,7 @@ class SegmentsSerializer(serializers.Serializer):
     units = serializers.IntegerField()
     per_segment = serializers.IntegerField()
     non_gsm_characters = serializers.ListField(child=serializers.CharField())
+    remaining = serializers.IntegerField(help_text="Units still free in the last segment.")
 
 
 class SendInputSerializer(serializers.Serializer):

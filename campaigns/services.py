@@ -219,26 +219,36 @@ def campaign_cancel(*, actor, campaign: Campaign) -> Campaign:
 
 def campaign_progress(*, campaign: Campaign) -> dict:
     """Counts per status, segments in total and sent, and the time left at the set rate."""
+    return campaigns_progress(campaigns=[campaign])[campaign.pk]
+
+
+def campaigns_progress(*, campaigns: list[Campaign]) -> dict[int, dict]:
+    """campaign_progress for several campaigns, in one query."""
     rows = (
-        SmsMessage.objects.filter(campaign=campaign)
-        .values("status")
+        SmsMessage.objects.filter(campaign__in=[c.pk for c in campaigns])
+        .values("campaign", "status")
         .annotate(count=Count("id"), segments=Sum("segments"))
+        .order_by()
     )
-    counts = dict.fromkeys(Status.values, 0)
-    segments = dict.fromkeys(Status.values, 0)
+    counts = {c.pk: dict.fromkeys(Status.values, 0) for c in campaigns}
+    segments = {c.pk: dict.fromkeys(Status.values, 0) for c in campaigns}
     for row in rows:
-        counts[row["status"]] = row["count"]
-        segments[row["status"]] = row["segments"] or 0
-    to_send = segments[Status.QUEUED] + segments[Status.SENDING]
-    running = campaign.status == Campaign.Status.RUNNING
-    return {
-        "counts": counts,
-        "segments_total": sum(segments.values())
-        - segments[Status.SKIPPED]
-        - segments[Status.CANCELLED],
-        "segments_sent": segments[Status.SENT],
-        "eta_seconds": round(to_send / settings.SMS_SEGMENTS_PER_SECOND, 1) if running else None,
-    }
+        counts[row["campaign"]][row["status"]] = row["count"]
+        segments[row["campaign"]][row["status"]] = row["segments"] or 0
+    progress = {}
+    for campaign in campaigns:
+        mine = segments[campaign.pk]
+        to_send = mine[Status.QUEUED] + mine[Status.SENDING]
+        running = campaign.status == Campaign.Status.RUNNING
+        progress[campaign.pk] = {
+            "counts": counts[campaign.pk],
+            "segments_total": sum(mine.values()) - mine[Status.SKIPPED] - mine[Status.CANCELLED],
+            "segments_sent": mine[Status.SENT],
+            "eta_seconds": (
+                round(to_send / settings.SMS_SEGMENTS_PER_SECOND, 1) if running else None
+            ),
+        }
+    return progress
 
 
 # --- opt-outs and re-queues -------------------------------------------------------------

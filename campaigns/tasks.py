@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import sending
+from . import events, sending
 
 
 @shared_task(ignore_result=True)
@@ -19,6 +19,8 @@ def sms_dispatch() -> None:
 
 @shared_task(ignore_result=True)
 def sms_tick() -> None:
-    """Every second (beat): recover what lost workers left, start what became due."""
+    """Every second (beat): recover what lost workers left, start what became due, and
+    tell watchers how their campaigns are doing."""
     sending.sweep()
     sending.dispatch_due()
+    events.publish_progress()

@@ -13,6 +13,7 @@ from django.conf import settings  # noqa: E402
 from django.urls import path  # noqa: E402
 
 import boards.ws  # noqa: E402, F401 - registers its WebSocket actions and relays
+import campaigns.ws  # noqa: E402, F401 - registers watchCampaign and its relay
 import chat.relay  # noqa: E402 - registers its relays and connection state
 import chat.ws  # noqa: E402, F401 - registers its WebSocket actions
 

@@ -34,6 +34,10 @@ def board_group(board_id: int) -> str:
     return f"board.{board_id}"
 
 
+def campaign_group(campaign_id: int) -> str:
+    return f"campaign.{campaign_id}"
+
+
 def send_now(messages: Iterable[tuple[str, dict]]) -> None:
     """Publish (group, event) pairs in order, in one event loop and one Redis pool."""
     batch = list(messages)

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import campaigns, views
 
 app_name = "web"
 
@@ -27,4 +27,12 @@ urlpatterns = [
     path("blocks/<int:user_id>/unblock/", views.unblock, name="unblock"),
     path("boards/", views.boards, name="boards"),
     path("boards/<int:board_id>/", views.board, name="board"),
+    path("campaigns/", campaigns.campaign_list, name="campaigns"),
+    path("campaigns/new/", campaigns.campaign_new, name="campaign_new"),
+    path("campaigns/<int:campaign_id>/", campaigns.campaign_detail, name="campaign"),
+    path("campaigns/<int:campaign_id>/launch/", campaigns.campaign_launch, name="campaign_launch"),
+    path("campaigns/<int:campaign_id>/cancel/", campaigns.campaign_cancel, name="campaign_cancel"),
+    path(
+        "campaigns/<int:campaign_id>/requeue/", campaigns.campaign_requeue, name="campaign_requeue"
+    ),
 ]

@@ -1,14 +1,24 @@
 import importlib
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from django.apps import apps as django_apps
 from django.contrib.auth.models import Group
+from django.db import connection
 
 from campaigns.backends.locmem import LocmemBackend
+from conftest import _database_url
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def ensure_managers_group() -> Group:
@@ -99,3 +109,50 @@ def sink(settings):
     yield server
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def start_workers():
+    """Start real Celery worker processes (two pool processes each) on this test run's
+    queue, sending to `sink`; `beat=True` runs beat in the first one (sms_tick every
+    second: sweeps, dispatch, campaign progress). Stopped after the test."""
+    processes = []
+    schedules = tempfile.TemporaryDirectory()
+
+    def start(sink, *, count=2, limit=45, guard_ms=40, beat=False):
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "messaging_site.settings.test",
+            "DATABASE_URL": _database_url(connection.settings_dict),
+            "DATABASE_POOL": "off",
+            "SMS_BACKEND": "campaigns.backends.http.HttpBackend",
+            "SMS_HTTP_URL": sink.url,
+            "SMS_SEGMENTS_PER_SECOND": str(limit),
+            "SMS_RATE_GUARD_MS": str(guard_ms),
+        }
+        for n in range(count):
+            command = [
+                sys.executable, "-m", "celery", "-A", "messaging_site", "worker",
+                "--concurrency", "2", "--loglevel", "WARNING",
+                "--hostname", f"sms{n}-{uuid.uuid4().hex[:6]}@localhost",
+                "--without-mingle", "--without-gossip",
+            ]  # fmt: skip
+            if beat and n == 0:
+                command += ["--beat", "--schedule", str(Path(schedules.name) / "beat")]
+            processes.append(
+                subprocess.Popen(
+                    command,
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        return processes
+
+    yield start
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=20)
+    schedules.cleanup()

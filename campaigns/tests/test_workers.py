@@ -4,22 +4,14 @@ The global limit holds as the provider measures it: every record arrives exactly
 and no one-second window of arrivals carries more than 45 segments.
 """
 
-import os
-import subprocess
-import sys
 import time
-import uuid
-from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from campaigns import services
 from campaigns.models import SmsMessage
-from conftest import _database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 45
 
 
@@ -43,53 +35,14 @@ def test_window_counter_counts_what_it_should():
 
 
 @pytest.fixture
-def workers(sink, settings):
+def workers(sink, settings, start_workers):
     """Two worker processes (two pool processes each) on this test run's queue."""
     settings.SMS_SEGMENTS_PER_SECOND = LIMIT
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "messaging_site.settings.test",
-        "DATABASE_URL": _database_url(connection.settings_dict),
-        "DATABASE_POOL": "off",
-        "SMS_BACKEND": "campaigns.backends.http.HttpBackend",
-        "SMS_HTTP_URL": sink.url,
-        "SMS_SEGMENTS_PER_SECOND": str(LIMIT),
-        # The guard must cover the spread of grant-to-arrival latency. A loaded test run
-        # on two cores (this suite, PostgreSQL, four worker processes and the sink) has
-        # shown up to ~17 ms; the production default (20 ms) is measured quiet, by
-        # bench/sms_rate.py (docs/PERFORMANCE.md).
-        "SMS_RATE_GUARD_MS": "40",
-    }
-    processes = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "messaging_site",
-                "worker",
-                "--concurrency",
-                "2",
-                "--hostname",
-                f"sms{n}-{uuid.uuid4().hex[:6]}@localhost",
-                "--loglevel",
-                "WARNING",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for n in range(2)
-    ]
-    yield processes
-    for process in processes:
-        process.terminate()
-    for process in processes:
-        process.wait(timeout=20)
+    # The guard must cover the spread of grant-to-arrival latency. A loaded test run on
+    # two cores (this suite, PostgreSQL, four worker processes and the sink) has shown up
+    # to ~17 ms; the production default (20 ms) is measured quiet, by bench/sms_rate.py
+    # (docs/PERFORMANCE.md).
+    return start_workers(sink, count=2, limit=LIMIT, guard_ms=40)
 
 
 def wait_until_done(timeout):

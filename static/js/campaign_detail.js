@@ -1,0 +1,55 @@
+/* A campaign's page: the progress bar, counts and ETA follow `campaignProgress` frames. */
+"use strict";
+
+(function () {
+  const Live = window.Live;
+  const campaignId = Live.data.campaignId;
+  const byId = (id) => document.getElementById(id);
+  const LABELS = { draft: "Draft", running: "Running", completed: "Completed", cancelled: "Cancelled" };
+  let problems = null;
+
+  function duration(seconds) {
+    const whole = Math.ceil(seconds);
+    if (whole < 60) return `${whole} s`;
+    const minutes = Math.floor(whole / 60);
+    if (minutes < 60) return `${minutes} min ${whole % 60} s`;
+    return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+  }
+
+  function showEta(seconds) {
+    byId("eta-wrap").hidden = seconds == null;
+    if (seconds != null) byId("eta").textContent = duration(seconds);
+  }
+
+  function apply(frame) {
+    if (frame.campaignId !== campaignId) return;
+    const status = byId("campaign-status");
+    status.dataset.status = frame.status;
+    status.className = `pill status-${frame.status}`;
+    status.textContent = LABELS[frame.status] || frame.status;
+    const bar = byId("progress-bar");
+    bar.max = Math.max(frame.segmentsTotal, 1);
+    bar.value = frame.segmentsSent;
+    byId("segments-sent").textContent = frame.segmentsSent;
+    byId("segments-total").textContent = frame.segmentsTotal;
+    showEta(frame.etaSeconds);
+    Object.entries(frame.counts).forEach(([name, count]) => {
+      const node = byId(`count-${name}`);
+      if (node) node.textContent = count;
+    });
+    byId("launch-form").hidden = frame.status !== "draft";
+    byId("cancel-form").hidden = frame.status !== "draft" && frame.status !== "running";
+    const failing = frame.counts.failed + frame.counts.dead;
+    if (problems === null) problems = failing;
+    byId("problems-stale").hidden = failing <= problems;
+  }
+
+  Live.on("campaignProgress", apply);
+  Live.onOpen(() => {
+    Live.request({ action: "watchCampaign", campaignId }).then(apply, (error) => {
+      if (error && error.message) Live.toast(error.message, "error");
+    });
+  });
+  const eta = byId("eta").dataset.seconds;
+  showEta(eta === "" ? null : Number(eta));
+})();
