@@ -1,8 +1,7 @@
 """The board side of the WebSocket protocol: subscribe, unsubscribe, live posts."""
 
-from channels.db import database_sync_to_async
-
 from messaging_site.consumers import ON_CONNECT, RELAYS, action
+from messaging_site.db import db_call
 from messaging_site.errors import Invalid
 from messaging_site.realtime import board_group
 
@@ -26,7 +25,7 @@ def _board_id(frame) -> int:
 @action("subscribe")
 async def subscribe(consumer, frame):
     board_id = _board_id(frame)
-    await database_sync_to_async(selectors.board_get)(board_id=board_id, with_message_count=False)
+    await db_call(selectors.board_get)(board_id=board_id, with_message_count=False)
     await consumer.join_group(board_group(board_id))
     consumer.boards.add(board_id)
     await consumer.send_json(

@@ -2,9 +2,8 @@
 
 import json
 
-from channels.db import database_sync_to_async
-
 from messaging_site.consumers import ON_CONNECT, RELAYS, action
+from messaging_site.db import db_call
 from messaging_site.errors import Forbidden, Invalid, NotFound
 from messaging_site.realtime import campaign_group
 
@@ -19,7 +18,7 @@ async def on_connect(consumer) -> None:
 ON_CONNECT.append(on_connect)
 
 
-@database_sync_to_async
+@db_call
 def _first_frame(user, campaign_id: int) -> dict:
     if not user.has_perm("campaigns.send_sms"):
         raise Forbidden("You need the permission to send SMS (campaigns.send_sms).")

@@ -13,11 +13,11 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 
 from accounts.models import Block
 from messaging_site.consumers import ON_CONNECT, RELAYS
+from messaging_site.db import db_call
 from messaging_site.realtime import conversation_group
 
 from . import events
@@ -52,7 +52,7 @@ class ChatState:
 # --- database access (each one call on the database thread) -----------------------------
 
 
-@database_sync_to_async
+@db_call
 def _memberships_and_blocks(user):
     rows = list(
         Membership.objects.filter(user=user, status=Membership.Status.APPROVED).values_list(
@@ -63,12 +63,12 @@ def _memberships_and_blocks(user):
     return rows, blocked
 
 
-@database_sync_to_async
+@db_call
 def _last_seqs(conversation_ids):
     return dict(Conversation.objects.filter(pk__in=conversation_ids).values_list("pk", "last_seq"))
 
 
-@database_sync_to_async
+@db_call
 def _messages_between(conversation_id: int, after: int, upto: int | None):
     messages = Message.objects.filter(conversation_id=conversation_id, seq__gt=after)
     if upto is not None:
@@ -76,7 +76,7 @@ def _messages_between(conversation_id: int, after: int, upto: int | None):
     return list(messages.select_related("sender").order_by("seq")[:FILL_LIMIT])
 
 
-@database_sync_to_async
+@db_call
 def _still_member(user, conversation_id: int) -> bool:
     return Membership.objects.filter(
         user=user, conversation_id=conversation_id, status=Membership.Status.APPROVED

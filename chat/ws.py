@@ -3,10 +3,10 @@ parses its frame, calls the chat services, and answers; what reaches other socke
 through the services' events and chat/relay.py.
 """
 
-from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 
 from messaging_site.consumers import action
+from messaging_site.db import db_call
 from messaging_site.errors import Invalid, NotFound
 
 from . import events, memberships, selectors, services
@@ -16,7 +16,7 @@ User = get_user_model()
 
 
 def _call(function, /, **kwargs):
-    return database_sync_to_async(function)(**kwargs)
+    return db_call(function)(**kwargs)
 
 
 # --- client actions -----------------------------------------------------------------------
@@ -38,12 +38,12 @@ def _text(frame: dict, name: str = "message") -> str:
     return value
 
 
-@database_sync_to_async
+@db_call
 def _conversation_for(user, conversation_id: int) -> Conversation:
     return selectors.conversation_get_for_user(user=user, conversation_id=conversation_id)
 
 
-@database_sync_to_async
+@db_call
 def _target_user_id(value) -> int:
     """targetUserId: an id, or (as the Group Chat design sent it) a username."""
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
@@ -150,7 +150,7 @@ async def send_direct(consumer, frame):
     await _ack(consumer, message, frame["requestId"])
 
 
-@database_sync_to_async
+@db_call
 def _room_members(user, room_id: int) -> dict:
     conversation, membership = selectors.conversation_get_for_member(
         user=user, conversation_id=room_id
@@ -195,7 +195,7 @@ async def read(consumer, frame):
     await _cursor(consumer, frame, services.conversation_mark_read)
 
 
-@database_sync_to_async
+@db_call
 def _history(user, conversation_id, after_seq, limit) -> str:
     conversation, _ = selectors.conversation_get_for_member(
         user=user, conversation_id=conversation_id

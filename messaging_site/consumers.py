@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -113,10 +114,10 @@ class Consumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message):
         # Channels closes stale DB connections before every handler, on the one shared
-        # database thread (channels#2132). Relayed events do no ORM work in the common
-        # case, so only client frames pay that price.
+        # database thread (channels#2132): a hop per frame, connect and disconnect. Every
+        # database call here goes through messaging_site.db, which closes them itself.
         if message["type"].startswith("websocket."):
-            return await super().dispatch(message)
+            return await getattr(self, get_handler_name(message))(message)
         if message["type"] == "session.close":
             return await self.session_close(message)
         relay = RELAYS.get(message["type"])

@@ -15,13 +15,14 @@ would shut token clients out; hence the subclass.
 from urllib.parse import parse_qs
 
 from channels.auth import get_user
-from channels.db import database_sync_to_async
 from channels.middleware import BaseMiddleware
 from channels.security.websocket import OriginValidator
 from channels.sessions import SessionMiddlewareStack
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from rest_framework.authtoken.models import Token
+
+from .db import db_call
 
 
 def _header(scope, name: bytes) -> bytes | None:
@@ -44,7 +45,7 @@ def token_from_scope(scope) -> str | None:
     return None
 
 
-@database_sync_to_async
+@db_call
 def user_for_token(key: str):
     token = Token.objects.select_related("user").filter(key=key).first()
     if token is None or not token.user.is_active:

@@ -1,0 +1,99 @@
+"""Daphne on one address with several processes, to use every core.
+
+Each process gets a listening socket of its own, bound to the same address with
+SO_REUSEPORT, so the kernel spreads new connections evenly across the processes (one
+socket shared by all would favour whichever process is least busy at accept time, and
+Daphne's own default backlog of 50 drops connections in a burst). The sockets are made
+here and handed to Daphne by file descriptor (`-e fd:fileno=N`).
+
+    WEB_PROCESSES=2 HOST=0.0.0.0 PORT=8000 python scripts/serve.py
+
+`scripts/run.py` (`make run`) uses the same functions; Docker's web service runs this.
+Stops every Daphne on SIGINT / SIGTERM, and all of them when one exits.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DAPHNE = Path(sys.executable).parent / "daphne"
+BACKLOG = 4096
+
+
+def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    # IPv4 only: Daphne's fd endpoint (twisted's `fd:` plugin) adopts AF_INET sockets.
+    sockets = []
+    for _ in range(count):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+        sock.set_inheritable(True)
+        sockets.append(sock)
+    return sockets
+
+
+def daphne_command(sock: socket.socket, application: str = "messaging_site.asgi:application"):
+    return [
+        str(DAPHNE),
+        "-e",
+        f"fd:fileno={sock.fileno()}",
+        # Daphne would close every socket after a day by default.
+        "--websocket_timeout",
+        "-1",
+        application,
+    ]
+
+
+def start_web(host: str, port: int, processes: int, env: dict, **popen) -> list[subprocess.Popen]:
+    """N Daphne processes serving host:port; the caller stops them."""
+    sockets = listening_sockets(host, port, processes)
+    children = [
+        subprocess.Popen(
+            daphne_command(sock), env=env, cwd=ROOT, pass_fds=(sock.fileno(),), **popen
+        )
+        for sock in sockets
+    ]
+    for sock in sockets:
+        sock.close()  # the children hold their copies
+    return children
+
+
+def main() -> int:
+    host = os.environ.get("HOST", "127.0.0.1")
+    port = int(os.environ.get("PORT", "8000"))
+    processes = int(os.environ.get("WEB_PROCESSES", "1"))
+    children = start_web(host, port, processes, dict(os.environ))
+    stopping = False
+
+    def on_signal(signum, frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    code = 0
+    while not stopping:
+        for child in children:
+            if child.poll() is not None:
+                code, stopping = child.returncode or 1, True
+        time.sleep(0.2)
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            child.kill()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
