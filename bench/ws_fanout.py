@@ -341,6 +341,7 @@ class Harness:
             if not self.stats.recording and at - start >= warmup:
                 self.stats.recording = True
                 cpu_before, wall_before = self.server.cpu_seconds(), time.perf_counter()
+                client_before = time.process_time()
                 errors_before = sum(self.stats.errors.values())
             sender = self.senders[n % len(self.senders)]
             if sender is not None:
@@ -355,6 +356,7 @@ class Harness:
         self.stats.recording = False
         wall = time.perf_counter() - wall_before
         cpu = (self.server.cpu_seconds() - cpu_before) / wall
+        client_cpu = (time.process_time() - client_before) / wall
         rss = self.server.rss_mb()
         lat = [x * 1000 for x in self.stats.latencies]
         return {
@@ -365,6 +367,7 @@ class Harness:
             "p99_ms": round(pct(lat, 99), 1),
             "max_ms": round(max(lat), 1) if lat else None,
             "server_cpu_cores": round(cpu, 2),
+            "client_cpu_cores": round(client_cpu, 2),
             "server_rss_mb": round(rss, 1),
             "new_errors": sum(self.stats.errors.values()) - errors_before,
         }
@@ -471,6 +474,9 @@ def main() -> None:
     parser.add_argument("--web-processes", type=int, default=2)
     parser.add_argument("--bare-processes", type=int, default=1)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy each server process into this folder (raw stacks)"
+    )
     args = parser.parse_args()
 
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -487,11 +493,36 @@ def main() -> None:
         server = (
             start_ours(args.web_processes) if name == "ours" else start_bare(args.bare_processes)
         )
+        spies = []
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
+            spies = [
+                subprocess.Popen(
+                    [
+                        str(Path(sys.executable).parent / "py-spy"),
+                        "record",
+                        "--nonblocking",
+                        "--format",
+                        "raw",
+                        "--rate",
+                        "200",
+                        "-o",
+                        str(args.profile / f"{name}-{pid}.txt"),
+                        "-p",
+                        str(pid),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for pid in server.pids()
+            ]
         try:
             runner = measure_idle if args.idle else measure
             result = asyncio.run(runner(server, args, layout))
         finally:
             server.stop()
+            for spy in spies:
+                spy.wait(timeout=30)
         print(json.dumps(result, indent=1), flush=True)
         results.append(result)
         time.sleep(2)

@@ -22,7 +22,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from .errors import DomainError
-from .realtime import user_group
+from .realtime import group_add_many, user_group
 
 logger = logging.getLogger(__name__)
 
@@ -83,11 +83,12 @@ class Consumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.throttle = SendThrottle(settings.WS_SEND_RATE, settings.WS_SEND_BURST)
-        await self.join_group(user_group(self.user.pk))
+        await self.join_groups([user_group(self.user.pk)])
         for hook in ON_CONNECT:
             await hook(self)
         await self.accept()
-        self.refresher = asyncio.create_task(self.refresh_groups())
+        if settings.CHANNEL_LAYER == "core":  # pub/sub subscriptions never expire
+            self.refresher = asyncio.create_task(self.refresh_groups())
 
     async def disconnect(self, code):
         if self.refresher is not None:
@@ -96,21 +97,23 @@ class Consumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def join_group(self, group: str) -> None:
-        await self.channel_layer.group_add(group, self.channel_name)
-        self.groups_joined.add(group)
+        await self.join_groups([group])
+
+    async def join_groups(self, groups: list[str]) -> None:
+        await group_add_many(self.channel_layer, groups, self.channel_name)
+        self.groups_joined.update(groups)
 
     async def leave_group(self, group: str) -> None:
         self.groups_joined.discard(group)
         await self.channel_layer.group_discard(group, self.channel_name)
 
     async def refresh_groups(self):
-        """channels-redis forgets a group member `group_expiry` after its group_add, open
+        """RedisChannelLayer forgets a group member `group_expiry` after its group_add, open
         socket or not: add again well before that."""
         interval = max(0.5, settings.CHANNEL_GROUP_EXPIRY / 2)
         while True:
             await asyncio.sleep(interval)
-            for group in list(self.groups_joined):
-                await self.channel_layer.group_add(group, self.channel_name)
+            await group_add_many(self.channel_layer, list(self.groups_joined), self.channel_name)
 
     async def dispatch(self, message):
         # Channels closes stale DB connections before every handler, on the one shared

@@ -304,11 +304,27 @@ async def test_lost_events_are_filled_from_the_database_in_order(alice, bob, roo
     await reader.disconnect()
 
 
-async def test_group_membership_is_refreshed_before_it_expires(alice, bob, room, settings):
-    """channels-redis group expiry at 2 s, a socket held open for 5 s: it still receives."""
+@pytest.mark.parametrize("backend", ["core", "pubsub"])
+async def test_group_membership_is_refreshed_before_it_expires(alice, bob, room, settings, backend):
+    """Group expiry at 2 s (RedisChannelLayer; pub/sub has none), a socket held open for
+    5 s: it still receives."""
+    from channels.layers import channel_layers
+
+    config = {"hosts": settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"][:1],
+              "prefix": settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]}  # fmt: skip
+    if backend == "core":
+        config["group_expiry"] = 2
+    settings.CHANNEL_LAYER = backend
     settings.CHANNEL_GROUP_EXPIRY = 2
-    layer = get_channel_layer()
-    layer.group_expiry = 2
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer"
+            if backend == "core"
+            else "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": config,
+        }
+    }
+    channel_layers.backends.clear()
     reader = await connect(bob)
     await asyncio.sleep(5)
     await call(services.message_send)(sender=alice, conversation=room, text="still here")

@@ -7,6 +7,7 @@ django-environ. `dev`, `test` and `production` only change defaults and add chec
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -109,29 +110,48 @@ CACHES = {
     }
 }
 
-CHANNEL_LAYERS = {
-    "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {
-            # redis-py's asyncio pool stops at 100 connections by default, and a burst of
-            # sockets connecting at once each hold one for group_add.
-            "hosts": [
-                {
-                    "address": REDIS_URL,
-                    "max_connections": env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=1000),
-                }
-            ],
-            "prefix": f"{REDIS_KEY_PREFIX}:asgi",
-            # A socket's group membership lapses this long after its last group_add; the
-            # consumer re-adds at half of it (messaging_site/consumers.py).
-            "group_expiry": env.int("CHANNEL_GROUP_EXPIRY", default=86400),
-            # Per-socket buffer; a socket that falls this far behind loses relayed events,
-            # which its seq cursor then recovers from the database.
-            "capacity": env.int("CHANNEL_CAPACITY", default=500),
-        },
+# "pubsub" (the default): a group_send is one PUBLISH, and each Daphne process hands it to
+# its own sockets; "core": channels-redis' RedisChannelLayer, which stores one copy per
+# member channel and costs a Redis round trip per delivery. Both are at-most-once; the
+# seq cursors make delivery reliable either way. Why pubsub, with figures:
+# docs/REALTIME.md and docs/PERFORMANCE.md ("Real-time").
+CHANNEL_LAYER = env.str("CHANNEL_LAYER", default="pubsub")
+# A socket's group membership lapses this long after its last group_add ("core" only); the
+# consumer re-adds at half of it (messaging_site/consumers.py).
+CHANNEL_GROUP_EXPIRY = env.int("CHANNEL_GROUP_EXPIRY", default=86400)
+if CHANNEL_LAYER == "pubsub":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL}],
+                "prefix": f"{REDIS_KEY_PREFIX}:asgi",
+            },
+        }
     }
-}
-CHANNEL_GROUP_EXPIRY = CHANNEL_LAYERS["default"]["CONFIG"]["group_expiry"]
+elif CHANNEL_LAYER == "core":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                # redis-py's asyncio pool stops at 100 connections by default, and a burst
+                # of sockets connecting at once each hold one for group_add.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "max_connections": env.int("CHANNEL_LAYER_MAX_CONNECTIONS", default=1000),
+                    }
+                ],
+                "prefix": f"{REDIS_KEY_PREFIX}:asgi",
+                "group_expiry": CHANNEL_GROUP_EXPIRY,
+                # Per-socket buffer; a socket that falls this far behind loses relayed
+                # events, which its seq cursor then recovers from the database.
+                "capacity": env.int("CHANNEL_CAPACITY", default=500),
+            },
+        }
+    }
+else:
+    raise ImproperlyConfigured('CHANNEL_LAYER must be "pubsub" or "core".')
 # Per-connection WebSocket send throttle (token bucket): a fast typist and a client
 # replaying an offline outbox both fit.
 WS_SEND_RATE = env.float("WS_SEND_RATE", default=10.0)
