@@ -225,6 +225,16 @@ async def relay_user_frame(consumer, event):
     await consumer.send(text_data=event["text"])
 
 
+async def follow_now(consumer, conversation: Conversation, role: str) -> None:
+    """Follow a conversation this socket just created, before answering: join requests and
+    messages that come right after must not race the creator's own membership event (pub/
+    sub subscriptions take effect when Redis gets to them, not when they are sent)."""
+    consumer.chat.follows[conversation.pk] = Follow(
+        kind=conversation.kind, role=role, cursor=conversation.last_seq
+    )
+    await consumer.join_group(conversation_group(conversation.pk))
+
+
 async def relay_membership(consumer, event):
     """This user's own membership changed: follow or stop following, then tell the socket."""
     conversation_id = event["conversation"]

@@ -9,7 +9,7 @@ from messaging_site.consumers import action
 from messaging_site.db import db_call
 from messaging_site.errors import Invalid, NotFound
 
-from . import events, memberships, selectors, services
+from . import events, memberships, relay, selectors, services
 from .models import Conversation, Membership
 
 User = get_user_model()
@@ -64,6 +64,7 @@ async def _ack(consumer, message, request_id):
 async def create_room(consumer, frame):
     name = _text(frame, "roomName")
     room = await _call(services.conversation_create, actor=consumer.user, kind="room", name=name)
+    await relay.follow_now(consumer, room, Membership.Role.ADMIN)
     await consumer.send_json(
         {
             "action": "roomCreated",
