@@ -444,12 +444,14 @@ async def measure_idle(server: Server, args, layout) -> dict:
             await asyncio.sleep(delay)
         tasks.append(asyncio.create_task(harness._open(url, False)))
     opened = await asyncio.gather(*tasks)
+    connect_seconds = round(time.perf_counter() - start, 2)
     await asyncio.sleep(5)
     after = server.rss_mb()
     connected = sum(1 for ws in opened if ws is not None)
     result = {
         "server": server.name,
         "idle_sockets": connected,
+        "connect_seconds": connect_seconds,
         "errors": dict(harness.stats.errors),
         "rss_before_mb": round(before, 1),
         "rss_after_mb": round(after, 1),

@@ -71,6 +71,22 @@ class SendThrottle:
         return (1 - self.tokens) / self.rate
 
 
+# Handshakes doing their setup at once, per process. Past what the process can serve, more
+# concurrency only makes every handshake slower, until all of them miss Daphne's timeout
+# at once: a burst of 10,000 connects got none through. Waiting their turn, in order,
+# the first ones finish quickly (docs/PERFORMANCE.md, "Real-time").
+CONNECT_CONCURRENCY = 32
+_slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+
+def _connect_slots() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    if loop not in _slots:
+        _slots.clear()  # a new loop (tests run one per test); one lives per server process
+        _slots[loop] = asyncio.Semaphore(CONNECT_CONCURRENCY)
+    return _slots[loop]
+
+
 class Consumer(AsyncWebsocketConsumer):
     async def connect(self):
         self.user = self.scope["user"]
@@ -83,9 +99,10 @@ class Consumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.throttle = SendThrottle(settings.WS_SEND_RATE, settings.WS_SEND_BURST)
-        await self.join_groups([user_group(self.user.pk)])
-        for hook in ON_CONNECT:
-            await hook(self)
+        async with _connect_slots():
+            await self.join_groups([user_group(self.user.pk)])
+            for hook in ON_CONNECT:
+                await hook(self)
         await self.accept()
         if settings.CHANNEL_LAYER == "core":  # pub/sub subscriptions never expire
             self.refresher = asyncio.create_task(self.refresh_groups())

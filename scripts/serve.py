@@ -47,6 +47,10 @@ def daphne_command(sock: socket.socket, application: str = "messaging_site.asgi:
         # Daphne would close every socket after a day by default.
         "--websocket_timeout",
         "-1",
+        # A handshake may wait its turn in a burst (messaging_site/consumers.py) rather
+        # than be dropped after Daphne's default 5 s.
+        "--websocket_connect_timeout",
+        "30",
         application,
     ]
 
