@@ -24,5 +24,7 @@ RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
 
 USER app
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--websocket_timeout", "-1", \
-     "--proxy-headers", "messaging_site.asgi:application"]
+# WEB_PROCESSES Daphne processes (default 2, one per core) on SO_REUSEPORT sockets of one
+# address: scripts/serve.py.
+ENV HOST=0.0.0.0 PORT=8000 WEB_PROCESSES=2 PROXY_HEADERS=1
+CMD ["python", "scripts/serve.py"]

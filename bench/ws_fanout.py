@@ -193,7 +193,7 @@ def wait_for(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing on port {port}")
 
 
-def start_ours(processes: int) -> Server:
+def start_ours(processes: int, *, throttles: bool = False) -> Server:
     from serve import start_web
 
     port = free_port()
@@ -202,7 +202,7 @@ def start_ours(processes: int) -> Server:
         "DJANGO_SETTINGS_MODULE": "messaging_site.settings.dev",
         "DATABASE_URL": DB_URL,
         "DEBUG": "0",
-        "THROTTLES": "off",
+        "THROTTLES": "on" if throttles else "off",
         "PYTHONUNBUFFERED": "1",
     }
     log = open(ROOT / ".bench-ours.log", "w")  # noqa: SIM115 - the children write to it

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from serve import start_web  # scripts/ is on sys.path when this file runs as a script
+
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".run"
 VENV_BIN = Path(sys.executable).parent
@@ -161,21 +163,6 @@ def main() -> int:
         worker_env = {**environ, "DATABASE_POOL": "off"}
         commands = [
             (
-                "web",
-                [
-                    str(VENV_BIN / "daphne"),
-                    "-b",
-                    host,
-                    "-p",
-                    port,
-                    # Daphne would close every socket after a day by default.
-                    "--websocket_timeout",
-                    "-1",
-                    "messaging_site.asgi:application",
-                ],
-                environ,
-            ),
-            (
                 "worker",
                 [
                     str(VENV_BIN / "celery"),
@@ -204,6 +191,14 @@ def main() -> int:
                 worker_env,
             ),
         ]
+        processes = int(os.environ.get("WEB_PROCESSES", "1"))
+        # Daphne processes on SO_REUSEPORT sockets of one address (scripts/serve.py); a
+        # session of their own, as below.
+        web = start_web(host, int(port), processes, environ, start_new_session=True)
+        for n, child in enumerate(web, 1):
+            children.append(child)
+            say(f"web {n}/{processes} started (pid {child.pid})")
+        named = [(f"web {n}", None, None) for n in range(1, processes + 1)]
         for name, command, child_env in commands:
             # A session of its own: the terminal's Ctrl-C reaches only this script, which
             # then stops each child's whole process group in order.
@@ -214,7 +209,7 @@ def main() -> int:
         say(f"serving http://{host}:{port}/ (admin / {'demo-pass-123'}); Ctrl-C stops everything")
         exit_code = 0
         while not stopping:
-            for (name, _, _), child in zip(commands, children, strict=True):
+            for (name, _, _), child in zip(named + commands, children, strict=True):
                 if child.poll() is not None:
                     say(f"{name} exited with {child.returncode}; stopping the rest")
                     exit_code = 1

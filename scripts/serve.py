@@ -51,6 +51,8 @@ def daphne_command(sock: socket.socket, application: str = "messaging_site.asgi:
         # than be dropped after Daphne's default 5 s.
         "--websocket_connect_timeout",
         "30",
+        # Behind a proxy: client addresses from X-Forwarded-For (PROXY_HEADERS=1).
+        *(["--proxy-headers"] if os.environ.get("PROXY_HEADERS") in {"1", "true"} else []),
         application,
     ]
 

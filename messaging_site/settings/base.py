@@ -104,7 +104,7 @@ REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="msg")
 
 CACHES = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "messaging_site.cache.SharedRedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": REDIS_KEY_PREFIX,
     }
