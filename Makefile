@@ -3,7 +3,7 @@ PYTHON ?= python3.12
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format check-python clean
+.PHONY: run test lint format bench check-python clean
 
 run: $(VENV)/.installed
 	$(BIN)/python scripts/run.py
@@ -14,6 +14,13 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# Real-time fan-out against the bare Channels consumer, then REST send latency at 100/s;
+# figures go to docs/PERFORMANCE.md by hand. Needs PostgreSQL and Redis on localhost.
+bench: $(VENV)/.installed-bench
+	$(BIN)/python bench/ws_fanout.py --saturate 5,10,15,20,30,40,50,60
+	$(BIN)/python bench/ws_fanout.py --idle 10000
+	$(BIN)/python bench/rest_send.py
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .
@@ -38,6 +45,10 @@ $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(VENV)/.installed $@
+
+$(VENV)/.installed-bench: pyproject.toml | $(VENV)/bin/python
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	touch $(VENV)/.installed $(VENV)/.installed-dev $@
 
 clean:
 	rm -rf $(VENV) .run staticfiles .pytest_cache .ruff_cache *.egg-info

@@ -44,13 +44,21 @@ def main() -> None:
         subprocess.run(
             [
                 str(Path(sys.executable).parent / "locust"),
-                "-f", str(ROOT / "bench" / "locust_send.py"),
-                "--headless", "--only-summary",
-                "-u", str(args.rate), "-r", str(args.rate),
-                "-t", f"{args.seconds}s",
-                "--host", f"http://127.0.0.1:{server.port}",
-                "--csv", str(out),
-            ],  # fmt: skip
+                "-f",
+                str(ROOT / "bench" / "locust_send.py"),
+                "--headless",
+                "--only-summary",
+                "-u",
+                str(args.rate),
+                "-r",
+                str(args.rate),
+                "-t",
+                f"{args.seconds}s",
+                "--host",
+                f"http://127.0.0.1:{server.port}",
+                "--csv",
+                str(out),
+            ],
             env={**os.environ, "BENCH_ACCOUNTS": file.name},
             check=False,
         )
