@@ -99,10 +99,16 @@ class Consumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.throttle = SendThrottle(settings.WS_SEND_RATE, settings.WS_SEND_BURST)
-        async with _connect_slots():
-            await self.join_groups([user_group(self.user.pk)])
-            for hook in ON_CONNECT:
-                await hook(self)
+        try:
+            async with _connect_slots():
+                await self.join_groups([user_group(self.user.pk)])
+                for hook in ON_CONNECT:
+                    await hook(self)
+        except BaseException:
+            # No disconnect() follows a failed connect: leave the groups joined so far, or
+            # pub/sub would keep them (and the Redis subscription) for the process's life.
+            await self._leave_all()
+            raise
         await self.accept()
         if settings.CHANNEL_LAYER == "core":  # pub/sub subscriptions never expire
             self.refresher = asyncio.create_task(self.refresh_groups())
@@ -110,6 +116,9 @@ class Consumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if self.refresher is not None:
             self.refresher.cancel()
+        await self._leave_all()
+
+    async def _leave_all(self):
         for group in list(getattr(self, "groups_joined", ())):
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -117,8 +126,8 @@ class Consumer(AsyncWebsocketConsumer):
         await self.join_groups([group])
 
     async def join_groups(self, groups: list[str]) -> None:
+        self.groups_joined.update(groups)  # first, so a failure part way is still undone
         await group_add_many(self.channel_layer, groups, self.channel_name)
-        self.groups_joined.update(groups)
 
     async def leave_group(self, group: str) -> None:
         self.groups_joined.discard(group)

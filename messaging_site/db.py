@@ -10,9 +10,18 @@ instead, each with a connection of its own from the pool, and a burst is served 
 parallel. Like Channels' wrapper, each call closes stale connections before and after.
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 from channels.db import database_sync_to_async
+from django.conf import settings
+
+# Fewer threads than the connection pool holds, so the HTTP views (which take connections
+# from the same pool) always find one, and nothing waits out the pool's timeout.
+_executor = ThreadPoolExecutor(
+    max_workers=max(2, settings.DATABASE_POOL_MAX - 2), thread_name_prefix="db-call"
+)
 
 
 def db_call(function):
     """`function` as an awaitable that runs on a pool thread (usable as a decorator)."""
-    return database_sync_to_async(function, thread_sensitive=False)
+    return database_sync_to_async(function, thread_sensitive=False, executor=_executor)

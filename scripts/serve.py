@@ -26,7 +26,17 @@ BACKLOG = 4096
 
 
 def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
-    # IPv4 only: Daphne's fd endpoint (twisted's `fd:` plugin) adopts AF_INET sockets.
+    if ":" in host:
+        # Daphne's fd endpoint (twisted's `fd:` plugin) adopts AF_INET sockets only.
+        raise SystemExit(f"scripts/serve.py listens on IPv4 only; HOST={host!r} is IPv6.")
+    # SO_REUSEPORT would let this bind share the port with a server already on it (say,
+    # one left over by a killed run) and split the traffic with it: fail loudly instead.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise SystemExit(f"{host}:{port} is in use ({error.strerror}).") from None
     sockets = []
     for _ in range(count):
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -60,14 +70,21 @@ def daphne_command(sock: socket.socket, application: str = "messaging_site.asgi:
 def start_web(host: str, port: int, processes: int, env: dict, **popen) -> list[subprocess.Popen]:
     """N Daphne processes serving host:port; the caller stops them."""
     sockets = listening_sockets(host, port, processes)
-    children = [
-        subprocess.Popen(
-            daphne_command(sock), env=env, cwd=ROOT, pass_fds=(sock.fileno(),), **popen
-        )
-        for sock in sockets
-    ]
-    for sock in sockets:
-        sock.close()  # the children hold their copies
+    children = []
+    try:
+        for sock in sockets:
+            children.append(
+                subprocess.Popen(
+                    daphne_command(sock), env=env, cwd=ROOT, pass_fds=(sock.fileno(),), **popen
+                )
+            )
+    except BaseException:
+        for child in children:
+            child.terminate()
+        raise
+    finally:
+        for sock in sockets:
+            sock.close()  # the children hold their copies
     return children
 
 
@@ -75,7 +92,6 @@ def main() -> int:
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "8000"))
     processes = int(os.environ.get("WEB_PROCESSES", "1"))
-    children = start_web(host, port, processes, dict(os.environ))
     stopping = False
 
     def on_signal(signum, frame):
@@ -84,6 +100,7 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    children = start_web(host, port, processes, dict(os.environ))
     code = 0
     while not stopping:
         for child in children:

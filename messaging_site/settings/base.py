@@ -71,6 +71,8 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------
+# Connections per web process (psycopg pool); WebSocket database calls use 2 fewer threads.
+DATABASE_POOL_MAX = env.int("DATABASE_POOL_MAX", default=10)
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/messaging"),
 }
@@ -90,7 +92,7 @@ else:
         _db["OPTIONS"] = {
             "pool": {
                 "min_size": env.int("DATABASE_POOL_MIN", default=2),
-                "max_size": env.int("DATABASE_POOL_MAX", default=10),
+                "max_size": DATABASE_POOL_MAX,
                 "timeout": 10,
             }
         }
