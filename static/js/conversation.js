@@ -411,10 +411,19 @@
   }
 
   function upsertMember(userId, username, status, role) {
-    document.querySelectorAll(`li.member[data-user="${userId}"]`).forEach((node) => node.remove());
-    if (status === "approved") memberList.append(memberRow(userId, username, status, role));
-    else if (status === "pending" && pendingList) pendingList.append(memberRow(userId, username, status, role));
+    const old = document.querySelectorAll(`li.member[data-user="${userId}"]`);
+    const hadFocus = Array.from(old).some((node) => node.contains(document.activeElement));
+    old.forEach((node) => node.remove());
+    let row = null;
+    if (status === "approved") memberList.append((row = memberRow(userId, username, status, role)));
+    else if (status === "pending" && pendingList) pendingList.append((row = memberRow(userId, username, status, role)));
     refreshCounts();
+    if (hadFocus) {
+      // Keep keyboard users where they were: on the member's row, or on the list.
+      const target = row || memberList;
+      target.tabIndex = -1;
+      target.focus();
+    }
   }
 
   Live.on("membership", (frame) => {
