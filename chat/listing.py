@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
-from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.models import Q
+
+from messaging_site.db import prepared_cursor
 
 from . import selectors
 from .models import DELETED_USER, Message
@@ -242,26 +243,9 @@ def _rows_postgresql(*, user, cursor, limit, inbox):
         "limit": limit + 1,
     }
     sql = _STATEMENTS[inbox, bool(cursor and cursor.reverse)]
-    with _prepared_cursor() as db_cursor:
+    with prepared_cursor() as db_cursor:
         db_cursor.execute(sql, params)
         return db_cursor.fetchall()
-
-
-class _PreparingCursor(ServerBindingCursor):
-    def execute(self, query, params=None, *, prepare=None, binary=None):
-        return super().execute(query, params, prepare=True, binary=binary)
-
-
-def _prepared_cursor():
-    """A Django cursor (so the query is logged and counted like any other) over a psycopg
-    cursor that binds on the server and prepares the statement once per connection.
-
-    Planning this statement costs 3 to 6 ms, more than executing it; Django's default
-    cursors bind on the client and never prepare (it keeps poolers like PgBouncer
-    working), so only this statement opts in.
-    """
-    connection.ensure_connection()
-    return connection._prepare_cursor(_PreparingCursor(connection.connection))
 
 
 # --- Other databases: the ORM ------------------------------------------------------------

@@ -6,7 +6,7 @@ lock, which is what makes `seq` gapless and the "last admin" rule race-free.
 """
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, Subquery, Value
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
@@ -14,7 +14,7 @@ from django.utils import timezone
 from accounts.models import Block
 from messaging_site.errors import Blocked, Forbidden, Invalid, NotFound
 
-from . import events
+from . import events, sending
 from .models import Conversation, Membership, Message
 
 User = get_user_model()
@@ -193,44 +193,110 @@ def message_send(
     and then finds the first. Raises Invalid (text, client_id), NotFound / Forbidden for a
     non-member, Blocked for a direct conversation where either person blocks the other.
     """
+    message, created = message_send_to(
+        sender=sender,
+        conversation_id=conversation.pk,
+        text=text,
+        client_id=client_id,
+        origin=origin,
+    )
+    if created:
+        conversation.last_seq = message.seq
+        conversation.last_message_at = message.created_at
+    return message, created
+
+
+def message_send_to(
+    *, sender, conversation_id: int, text, client_id=None, origin: str | None = None
+) -> tuple[Message, bool]:
+    """`message_send` by conversation id, for callers that hold no conversation yet (the
+    REST view, the socket): a missing conversation is NotFound, like one not visible."""
     text = clean_text(text)
     client_id = clean_client_id(client_id)
+    send = _send_postgresql if connection.vendor == "postgresql" else _send_orm
     with transaction.atomic():
-        locked = lock_conversation(conversation)
-        # Under the lock, so a racing first send has committed; before the checks, so a
-        # retry gets its first message back even if membership changed since.
-        retried = _existing_send(locked.pk, sender.pk, client_id)
-        if retried is not None:
-            return retried, False
-        require_member(locked, sender)
-        if locked.kind == Kind.DIRECT:
-            other_id = (
-                locked.direct_high_id if locked.direct_low_id == sender.pk else locked.direct_low_id
-            )
-            if blocking_between(sender.pk, other_id):
-                raise Blocked()
-        now = timezone.now()
-        locked.last_seq += 1
-        locked.last_message_at = now
-        locked.save(update_fields=["last_seq", "last_message_at"])
-        message = Message.objects.create(
-            conversation=locked,
-            seq=locked.last_seq,
-            sender=sender,
-            text=text,
-            client_id=client_id,
-            created_at=now,
+        message, conversation, created = send(sender, conversation_id, text, client_id)
+        if created:
+            events.message_created(message, conversation, origin=origin)
+    return message, created
+
+
+def _send_postgresql(sender, conversation_id, text, client_id):
+    """The lock and one statement (chat/sending.py); the rules are those of `_send_orm`."""
+    now = timezone.now()
+    result = sending.send(
+        conversation_id=conversation_id,
+        sender_id=sender.pk,
+        text=text,
+        client_id=client_id,
+        now=now,
+    )
+    if result.outcome == "missing":
+        raise NotFound("No such conversation.")
+    conversation = Conversation(
+        pk=conversation_id,
+        kind=result.kind,
+        name=result.name,
+        direct_low_id=result.direct_low_id,
+        direct_high_id=result.direct_high_id,
+    )
+    conversation._state.adding = False
+    if result.outcome == "not_member":
+        require_member(conversation, sender)  # raises what this non-member may be told
+    if result.outcome == "blocked":
+        raise Blocked()
+    message = Message(
+        pk=result.id,
+        conversation=conversation,
+        seq=result.seq,
+        sender=sender,
+        text=result.text,
+        client_id=client_id,
+        created_at=result.created_at,
+        deleted_at=result.deleted_at,
+    )
+    message._state.adding = False
+    return message, conversation, result.outcome == "sent"
+
+
+def _send_orm(sender, conversation_id, text, client_id):
+    """The send on databases other than PostgreSQL, in the caller's transaction."""
+    try:
+        locked = Conversation.objects.select_for_update().get(pk=conversation_id)
+    except Conversation.DoesNotExist:
+        raise NotFound("No such conversation.") from None
+    # Under the lock, so a racing first send has committed; before the checks, so a
+    # retry gets its first message back even if membership changed since.
+    retried = _existing_send(locked.pk, sender.pk, client_id)
+    if retried is not None:
+        return retried, locked, False
+    require_member(locked, sender)
+    if locked.kind == Kind.DIRECT:
+        other_id = (
+            locked.direct_high_id if locked.direct_low_id == sender.pk else locked.direct_low_id
         )
-        # Writing implies having read up to here: one's own messages are never unread,
-        # and unread counts stay a subtraction (chat.selectors).
-        Membership.objects.filter(conversation=locked, user=sender).update(
-            read_seq=Greatest(F("read_seq"), Value(message.seq)),
-            delivered_seq=Greatest(F("delivered_seq"), Value(message.seq)),
-        )
-        events.message_created(message, locked, origin=origin)
-    conversation.last_seq = locked.last_seq
-    conversation.last_message_at = locked.last_message_at
-    return message, True
+        if blocking_between(sender.pk, other_id):
+            raise Blocked()
+    now = timezone.now()
+    locked.last_seq += 1
+    locked.last_message_at = now
+    locked.save(update_fields=["last_seq", "last_message_at"])
+    message = Message(
+        conversation=locked,
+        seq=locked.last_seq,
+        sender=sender,
+        text=text,
+        client_id=client_id,
+        created_at=now,
+    )
+    message.save(force_insert=True)
+    # Writing implies having read up to here: one's own messages are never unread,
+    # and unread counts stay a subtraction (chat.selectors).
+    Membership.objects.filter(conversation=locked, user=sender).update(
+        read_seq=Greatest(F("read_seq"), Value(message.seq)),
+        delivered_seq=Greatest(F("delivered_seq"), Value(message.seq)),
+    )
+    return message, locked, True
 
 
 def direct_message_send(

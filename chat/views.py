@@ -7,7 +7,7 @@ from datetime import datetime
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
@@ -263,14 +263,16 @@ class MessageListView(GenericAPIView):
     @extend_schema(responses={201: MessageSerializer, 200: MessageSerializer})
     def post(self, request, conversation_id):
         """Send; a retry with the same client_id returns the first message (200)."""
-        conversation = selectors.conversation_get_for_user(
-            user=request.user, conversation_id=conversation_id
-        )
         data = MessageCreateSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        message, created = services.message_send(
+        if not data.is_valid():
+            # Someone who may not know of the conversation learns nothing from bad input.
+            selectors.conversation_get_for_user(user=request.user, conversation_id=conversation_id)
+            raise ValidationError(data.errors)
+        # The service checks membership under the conversation's lock and answers a
+        # non-member with the same 404 / 403 as the selectors would: no query up front.
+        message, created = services.message_send_to(
             sender=request.user,
-            conversation=conversation,
+            conversation_id=conversation_id,
             text=data.validated_data["text"],
             client_id=data.validated_data.get("client_id"),
         )

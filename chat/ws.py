@@ -110,17 +110,16 @@ async def enter_room(consumer, frame):
 
 async def _send(consumer, frame, conversation_id: int):
     text = _text(frame)
-    conversation = await _conversation_for(consumer.user, conversation_id)
     message, created = await _call(
-        services.message_send,
+        services.message_send_to,
         sender=consumer.user,
-        conversation=conversation,
+        conversation_id=conversation_id,
         text=text,
         client_id=frame.get("clientId"),
         origin=consumer.channel_name,
     )
     if created:
-        consumer.chat.own.setdefault(conversation.pk, set()).add(message.seq)
+        consumer.chat.own.setdefault(conversation_id, set()).add(message.seq)
     await _ack(consumer, message, frame["requestId"])
 
 
