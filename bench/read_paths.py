@@ -126,7 +126,7 @@ def explain(path: Path_) -> None:
     # and cannot be re-run; for EXPLAIN it goes through Django's client-side cursor, which
     # inlines the values (a custom plan for them, where production reuses a generic one).
     with (
-        mock.patch.object(listing, "_prepared_cursor", connection.cursor),
+        mock.patch.object(listing, "prepared_cursor", connection.cursor),
         CaptureQueriesContext(connection) as ctx,
     ):
         result = path.run(*path.explain_args)

@@ -2,10 +2,14 @@
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messaging_site.settings.production")
-django_application = get_asgi_application()
+django.setup(set_prefix=False)
+
+from .http import ASGIHandler  # noqa: E402
+
+django_application = ASGIHandler()
 
 # Imported after Django is set up: these touch models and settings.
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
