@@ -23,11 +23,15 @@ import chat.ws  # noqa: E402, F401 - registers its WebSocket actions
 
 from .asgi_limits import BodySizeLimitMiddleware  # noqa: E402
 from .consumers import Consumer  # noqa: E402
+from .gc_freeze import FreezeAfterWarmUp, freeze  # noqa: E402
 from .websocket import websocket_stack  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": BodySizeLimitMiddleware(django_application, settings.MAX_REQUEST_BODY_BYTES),
-        "websocket": websocket_stack(URLRouter([path("ws/", Consumer.as_asgi())])),
-    }
+application = FreezeAfterWarmUp(
+    ProtocolTypeRouter(
+        {
+            "http": BodySizeLimitMiddleware(django_application, settings.MAX_REQUEST_BODY_BYTES),
+            "websocket": websocket_stack(URLRouter([path("ws/", Consumer.as_asgi())])),
+        }
+    )
 )
+freeze()  # what the imports built; FreezeAfterWarmUp adds what the first requests build
