@@ -24,3 +24,12 @@ class SharedRedisCache(RedisCache):
             with _lock:
                 client = _clients.setdefault(key, self._class(self._servers, **self._options))
         return client
+
+    def redis(self):
+        """This process's one redis-py client for the (first, writable) cache server, for
+        what the cache API cannot say, such as an atomic script (messaging_site.throttling).
+        """
+        client = self._cache
+        if not hasattr(client, "shared_redis"):
+            client.shared_redis = client._client(connection_pool=client._get_connection_pool(True))
+        return client.shared_redis
