@@ -1,12 +1,17 @@
 #!/usr/bin/env python
-"""REST send latency under a fixed load: `--rate` requests a second (default 100), one
-per second from each of `--rate` users, for `--seconds`, measured by Locust (PyPI) against
-the product as deployed (`scripts/serve.py`, 2 Daphne processes, throttles on).
+"""REST send latency under a fixed load: `--rate` Locust users (PyPI), each sending about
+one message a second (Poisson waits: `bench/locust_send.py`), for `--seconds`, against the
+product as deployed (`scripts/serve.py`, 2 Daphne processes, throttles on).
 
-    .venv/bin/pip install locust           # bench only, not a dependency of the product
-    .venv/bin/python bench/rest_send.py    # writes bench/results/rest_send_stats.csv
+    .venv/bin/pip install -e '.[bench]'   # Locust and py-spy: bench only
+    .venv/bin/python bench/rest_send.py   # writes bench/results/rest_send_*.csv
 
-Reuses bench/ws_fanout.py's database (`messaging_wsbench`): users in rooms of 100.
+First a warm-up run (`--warmup` seconds: every user opens its connection and the server's
+connection pool fills), then the measured run. Percentiles are taken from every request
+of the measured run after its first `--settle` seconds, when Locust's 100 users have just
+opened 100 new connections at once; Locust's own table, which includes those seconds, is
+printed too. Server CPU is the Daphne processes' user and system time over the measured
+run. Reuses bench/ws_fanout.py's database (`messaging_wsbench`): users in rooms of 100.
 """
 
 import argparse
@@ -25,10 +30,29 @@ sys.path.insert(0, str(ROOT / "bench"))
 import ws_fanout  # noqa: E402
 
 
+def locust(args, port: int, seconds: int, env: dict, csv_prefix: Path | None = None) -> None:
+    command = [
+        str(Path(sys.executable).parent / "locust"),
+        "-f", str(ROOT / "bench" / "locust_send.py"),
+        "--headless", "--only-summary",
+        "-u", str(args.rate), "-r", str(args.rate), "-t", f"{seconds}s",
+        "--host", f"http://127.0.0.1:{port}",
+    ]  # fmt: skip
+    if csv_prefix is not None:
+        command += ["--csv", str(csv_prefix)]
+    subprocess.run(command, env=env, check=False)
+
+
+def percentile(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, int(len(values) * q))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=int, default=100)
     parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--settle", type=int, default=5)
     parser.add_argument("--web-processes", type=int, default=2)
     args = parser.parse_args()
 
@@ -37,43 +61,32 @@ def main() -> None:
     accounts = [(room, keys[n]) for n in range(1, 101) for room, keys in layout][: args.rate]
     server = ws_fanout.start_ours(args.web_processes, throttles=True)
     out = ROOT / "bench" / "results" / "rest_send"
-    try:
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
-            json.dump(accounts, file)
-        cpu_before, wall_before = server.cpu_seconds(), time.perf_counter()
-        subprocess.run(
-            [
-                str(Path(sys.executable).parent / "locust"),
-                "-f",
-                str(ROOT / "bench" / "locust_send.py"),
-                "--headless",
-                "--only-summary",
-                "-u",
-                str(args.rate),
-                "-r",
-                str(args.rate),
-                "-t",
-                f"{args.seconds}s",
-                "--host",
-                f"http://127.0.0.1:{server.port}",
-                "--csv",
-                str(out),
-            ],
-            env={**os.environ, "BENCH_ACCOUNTS": file.name},
-            check=False,
-        )
-        cpu = (server.cpu_seconds() - cpu_before) / (time.perf_counter() - wall_before)
-    finally:
-        server.stop()
-    with open(f"{out}_stats.csv") as stats:
-        for row in csv.DictReader(stats):
-            if row["Name"].startswith("POST"):
-                print(
-                    f"\n{row['Request Count']} requests, {row['Failure Count']} failures, "
-                    f"{float(row['Requests/s']):.1f}/s; p50 {row['50%']} ms, p95 {row['95%']} "
-                    f"ms, p99 {row['99%']} ms, max {float(row['Max Response Time']):.0f} ms; "
-                    f"server CPU {cpu:.2f} cores"
-                )
+    with tempfile.TemporaryDirectory() as scratch:
+        accounts_file = Path(scratch) / "accounts.json"
+        samples_file = Path(scratch) / "samples.csv"
+        accounts_file.write_text(json.dumps(accounts))
+        env = {**os.environ, "BENCH_ACCOUNTS": str(accounts_file)}
+        try:
+            locust(args, server.port, args.warmup, env)
+            cpu_before, wall_before = server.cpu_seconds(), time.perf_counter()
+            locust(args, server.port, args.seconds, {**env, "BENCH_SAMPLES": str(samples_file)},
+                   csv_prefix=out)  # fmt: skip
+            cpu = (server.cpu_seconds() - cpu_before) / (time.perf_counter() - wall_before)
+        finally:
+            server.stop()
+        with open(samples_file) as file:
+            samples = [(float(at), float(ms), ok == "True") for at, ms, ok in csv.reader(file)]
+    start = min(s[0] for s in samples) + args.settle
+    steady = sorted(ms for at, ms, _ in samples if at >= start)
+    failures = sum(1 for _, _, ok in samples if not ok)
+    seconds = max(s[0] for s in samples) - start
+    print(
+        f"\n{len(samples)} requests, {failures} failures; after the first {args.settle} s: "
+        f"{len(steady)} requests, {len(steady) / seconds:.1f}/s, p50 "
+        f"{percentile(steady, 0.50):.1f} ms, p95 {percentile(steady, 0.95):.1f} ms, p99 "
+        f"{percentile(steady, 0.99):.1f} ms, max {steady[-1]:.1f} ms; server CPU {cpu:.2f} "
+        f"cores ({cpu / (len(samples) / args.seconds) * 1000:.1f} ms a request)"
+    )
 
 
 if __name__ == "__main__":
