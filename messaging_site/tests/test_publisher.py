@@ -1,0 +1,117 @@
+"""Publishing after commit from the server's threads (messaging_site.realtime): in order,
+without holding the committing thread, and never lost to an exception in the caller."""
+
+import asyncio
+import logging
+import threading
+
+import pytest
+import pytest_asyncio
+from channels.layers import get_channel_layer
+
+from messaging_site import realtime
+from messaging_site.db import db_call
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+GROUP = "publisher.test"
+
+
+@pytest_asyncio.fixture
+async def listener():
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(GROUP, channel)
+    yield layer, channel
+    await layer.group_discard(GROUP, channel)
+
+
+@pytest.fixture
+def held(monkeypatch):
+    """Publishes wait until `release` is set: what the committing thread sees of them."""
+    layer = get_channel_layer()
+    real = layer.group_send
+    release = asyncio.Event()
+
+    async def group_send(group, message):
+        await release.wait()
+        await real(group, message)
+
+    monkeypatch.setattr(layer, "group_send", group_send)
+    return release
+
+
+def events(*numbers):
+    return [(GROUP, {"type": "test.event", "n": n}) for n in numbers]
+
+
+async def test_a_commit_does_not_wait_for_its_publish_and_order_holds(listener, held):
+    layer, channel = listener
+
+    @db_call
+    def commit_each():
+        for n in range(20):  # autocommit: each on_commit hook runs at once
+            realtime.send_on_commit(events(n))
+        return "returned"
+
+    # Every publish is held, yet the thread is done: nothing it committed waits on Redis.
+    assert await asyncio.wait_for(commit_each(), timeout=5) == "returned"
+    held.set()
+    received = [(await layer.receive(channel))["n"] for _ in range(20)]
+    assert received == list(range(20))
+
+
+async def test_send_now_waits_for_its_turn_behind_earlier_publishes(listener, held):
+    layer, channel = listener
+    finished = threading.Event()
+
+    @db_call
+    def commit_then_revoke():
+        realtime.send_on_commit(events(1))
+        realtime.send_now(events(2))  # a revocation: out before the thread goes on
+        finished.set()
+
+    task = asyncio.ensure_future(commit_then_revoke())
+    await asyncio.sleep(0.2)
+    assert not finished.is_set()  # held behind event 1, which is held
+    held.set()
+    await asyncio.wait_for(task, timeout=5)
+    assert [(await layer.receive(channel))["n"] for _ in range(2)] == [1, 2]
+
+
+async def test_a_failed_publish_is_logged_and_the_next_still_goes_out(
+    listener, monkeypatch, caplog
+):
+    layer, channel = listener
+    real = layer.group_send
+    calls = []
+
+    async def group_send(group, message):
+        calls.append(message["n"])
+        if message["n"] == 1:
+            raise ConnectionError("redis went away")
+        await real(group, message)
+
+    monkeypatch.setattr(layer, "group_send", group_send)
+
+    @db_call
+    def commit_two():
+        realtime.send_on_commit(events(1))
+        realtime.send_on_commit(events(2))
+
+    with caplog.at_level(logging.ERROR, logger="messaging_site.realtime"):
+        await commit_two()  # the rows are committed: the caller is not told
+        assert (await asyncio.wait_for(layer.receive(channel), timeout=5))["n"] == 2
+    assert calls == [1, 2]
+    assert "publish failed after commit" in caplog.text
+
+
+async def test_outside_the_server_a_publish_is_done_before_the_call_returns(listener):
+    layer, channel = listener
+
+    def plain_thread():  # a Celery task or a management command: no loop to hand over to
+        realtime.send_on_commit(events(7))
+
+    thread = threading.Thread(target=plain_thread)
+    thread.start()
+    await asyncio.get_running_loop().run_in_executor(None, thread.join)
+    assert (await asyncio.wait_for(layer.receive(channel), timeout=5))["n"] == 7
