@@ -281,7 +281,7 @@ def _send_orm(sender, conversation_id, text, client_id):
     locked.last_seq += 1
     locked.last_message_at = now
     locked.save(update_fields=["last_seq", "last_message_at"])
-    message = Message(
+    message = Message.objects.create(
         conversation=locked,
         seq=locked.last_seq,
         sender=sender,
@@ -289,7 +289,6 @@ def _send_orm(sender, conversation_id, text, client_id):
         client_id=client_id,
         created_at=now,
     )
-    message.save(force_insert=True)
     # Writing implies having read up to here: one's own messages are never unread,
     # and unread counts stay a subtraction (chat.selectors).
     Membership.objects.filter(conversation=locked, user=sender).update(

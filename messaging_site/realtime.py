@@ -104,13 +104,11 @@ class _Publisher:
             self.loop.create_task(self._drain())
 
     async def _drain(self) -> None:
-        layer = get_channel_layer()
         try:
             while self.pending:
                 batch, done = self.pending.popleft()
                 try:
-                    for group, event in batch:
-                        await layer.group_send(group, event)
+                    await _publish(batch)
                 except Exception as error:
                     if done is not None:
                         done.set_exception(error)
@@ -153,14 +151,14 @@ def _publisher() -> _Publisher | None:
     return None  # on a loop's own thread: waiting for it there would deadlock
 
 
-def _publish_and_wait(batch: list) -> None:
+async def _publish(batch: list) -> None:
     layer = get_channel_layer()
+    for group, event in batch:
+        await layer.group_send(group, event)
 
-    async def publish():
-        for group, event in batch:
-            await layer.group_send(group, event)
 
-    async_to_sync(publish)()
+def _publish_and_wait(batch: list) -> None:
+    async_to_sync(_publish)(batch)
 
 
 def send_now(messages: Iterable[tuple[str, dict]]) -> None:
