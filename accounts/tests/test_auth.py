@@ -86,6 +86,38 @@ def test_bad_token_is_401(api, alice):
     assert api.get("/api/users/me/").status_code == 401
 
 
+def test_inactive_users_token_is_401_until_removed(client_for, alice):
+    # Deactivation removes the tokens; a token left behind still must not work.
+    client = client_for(alice)
+    alice.is_active = False
+    alice.save(update_fields=["is_active"])
+    response = client.get("/api/users/me/")
+    assert response.status_code == 401
+    assert response.json()["detail"] == "User inactive or deleted."
+    assert response["WWW-Authenticate"] == "Token"
+
+
+def test_token_authentication_is_one_query_and_loads_the_whole_user(
+    client_for, alice, django_assert_num_queries
+):
+    from django.test.client import RequestFactory
+    from rest_framework.request import Request
+
+    from accounts.authentication import TokenAuthentication
+
+    key = alice.auth_token.key
+    http = RequestFactory().get("/", HTTP_AUTHORIZATION=f"Token {key}")
+    with django_assert_num_queries(1):
+        user, token = TokenAuthentication().authenticate(Request(http))
+    assert (user.pk, user.username, user.email, user.is_active) == (
+        alice.pk, "alice", alice.email, True,
+    )  # fmt: skip
+    assert user.check_password(PASSWORD)
+    assert (token.key, token.user_id, token.created) == (key, alice.pk, alice.auth_token.created)
+    assert token.user is user
+    assert client_for(alice).get("/api/users/me/").json()["email"] == alice.email
+
+
 def test_session_auth_works_and_writes_need_csrf(alice, bob):
     browser = Client(enforce_csrf_checks=True)
     assert browser.login(username="alice", password=PASSWORD)

@@ -188,7 +188,7 @@ REST_FRAMEWORK = {
     # Token first: DRF answers 401 (with WWW-Authenticate) instead of 403 only when the
     # first class has an authenticate_header.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
