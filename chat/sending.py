@@ -1,17 +1,21 @@
-"""`message_send` on PostgreSQL: the conversation's row lock, then one statement.
+"""`message_send` on PostgreSQL: one round trip that is a transaction of its own.
 
 Through the ORM a send was nine round trips inside the transaction (lock, retry lookup,
 membership, block check, conversation update, insert, cursor update, BEGIN and COMMIT)
 and about 3 ms of CPU building the queries; the lock was held across all of them, so
-under load the sends of one room queued behind each other's round trips. Here the
-transaction is the lock and one statement: BEGIN, `SELECT … FOR UPDATE`, the statement,
-COMMIT (docs/PERFORMANCE.md, "REST send").
+under load the sends of one room queued behind each other's round trips. Here it is two
+statements, the conversation's row lock (`SELECT … FOR UPDATE`) and one statement that
+checks and writes, sent together in pipeline mode and followed by one Sync. PostgreSQL
+runs the statements between two Syncs as one transaction when no BEGIN opened one, and
+commits it at the Sync: no BEGIN and no COMMIT round trips (docs/PERFORMANCE.md, "REST
+send"). Inside a caller's transaction they simply join it.
 
 Same rules, same order as the ORM path in `chat.services.message_send`, which other
-databases (the SQLite of the `make run` fallback) still take; `chat/tests/test_sending.py`
-runs the rules on both. The statement runs after the lock is granted, so under READ
-COMMITTED it sees every send and every membership change that committed before: a racing
-retry finds its first message, a member removed while we waited is refused.
+databases (the SQLite of the `make run` fallback) still take; the service tests run the
+rules on both. The second statement starts after the lock is granted, so under READ
+COMMITTED it sees every send and every membership change that committed before: a
+racing retry finds its first message, a member removed while we waited is refused. It
+reads the conversation's kind and pair itself, for the same reason.
 """
 
 from __future__ import annotations
@@ -19,19 +23,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection
+
 from messaging_site.db import prepared_cursor
 
 __all__ = ["Outcome", "send"]
 
-_LOCK = """SELECT c.kind, c.name, c.direct_low_id, c.direct_high_id
-FROM chat_conversation AS c WHERE c.id = %(conversation)s FOR UPDATE"""
+_LOCK = "SELECT 1 FROM chat_conversation WHERE id = %(conversation)s FOR UPDATE"
 
 # The checks, in the ORM path's order: a retry (even by someone no longer a member) gets
 # its first message back; then membership; then, in a direct conversation, blocks either
 # way. The writes happen only when all pass; data-modifying CTEs always run, and each of
 # these is gated on the one before it.
 _SEND = """
-WITH existing AS (
+WITH conversation AS (
+    SELECT c.kind, c.name, c.direct_low_id, c.direct_high_id
+    FROM chat_conversation AS c WHERE c.id = %(conversation)s
+),
+existing AS (
     SELECT m.id, m.seq, m.text, m.created_at, m.deleted_at
     FROM chat_message AS m
     WHERE m.conversation_id = %(conversation)s AND m.sender_id = %(sender)s
@@ -39,16 +48,18 @@ WITH existing AS (
 ),
 verdict AS (
     SELECT CASE
+        WHEN NOT EXISTS (SELECT 1 FROM conversation) THEN 'missing'
         WHEN EXISTS (SELECT 1 FROM existing) THEN 'retried'
         WHEN NOT EXISTS (
             SELECT 1 FROM chat_membership AS mb
             WHERE mb.conversation_id = %(conversation)s AND mb.user_id = %(sender)s
               AND mb.status = 'approved'
         ) THEN 'not_member'
-        WHEN %(direct)s AND EXISTS (
-            SELECT 1 FROM accounts_block AS b
-            WHERE (b.blocker_id = %(low)s AND b.blocked_id = %(high)s)
-               OR (b.blocker_id = %(high)s AND b.blocked_id = %(low)s)
+        WHEN EXISTS (
+            SELECT 1 FROM accounts_block AS b, conversation AS c
+            WHERE c.kind = 'direct'
+              AND ((b.blocker_id = c.direct_low_id AND b.blocked_id = c.direct_high_id)
+                OR (b.blocker_id = c.direct_high_id AND b.blocked_id = c.direct_low_id))
         ) THEN 'blocked'
         ELSE 'sent'
     END AS outcome
@@ -76,8 +87,10 @@ cursors AS (
     FROM inserted
     WHERE mb.conversation_id = %(conversation)s AND mb.user_id = %(sender)s
 )
-SELECT verdict.outcome, m.id, m.seq, m.text, m.created_at, m.deleted_at
+SELECT verdict.outcome, c.kind, c.name, c.direct_low_id, c.direct_high_id,
+       m.id, m.seq, m.text, m.created_at, m.deleted_at
 FROM verdict
+LEFT JOIN conversation AS c ON true
 LEFT JOIN (SELECT * FROM inserted UNION ALL SELECT * FROM existing) AS m ON true
 """
 
@@ -102,25 +115,19 @@ class Outcome:
 def send(
     *, conversation_id: int, sender_id: int, text: str, client_id: str | None, now: datetime
 ) -> Outcome:
-    """Run inside a transaction (`transaction.atomic`): the lock lasts until it ends."""
-    with prepared_cursor() as cursor:
-        cursor.execute(_LOCK, {"conversation": conversation_id})
-        row = cursor.fetchone()
-        if row is None:
-            return Outcome("missing")
-        kind, name, low, high = row
-        cursor.execute(
-            _SEND,
-            {
-                "conversation": conversation_id,
-                "sender": sender_id,
-                "text": text,
-                "client_id": client_id,
-                "now": now,
-                "direct": kind == "direct",
-                "low": low,
-                "high": high,
-            },
-        )
-        outcome, *message = cursor.fetchone()
-    return Outcome(outcome, kind, name, low, high, *message)
+    """Outside a transaction (autocommit) the send commits before this returns; inside
+    one, the lock lasts until that transaction ends."""
+    params = {
+        "conversation": conversation_id,
+        "sender": sender_id,
+        "text": text,
+        "client_id": client_id,
+        "now": now,
+    }
+    with prepared_cursor() as lock, prepared_cursor() as statement:
+        with connection.wrap_database_errors, connection.connection.pipeline():
+            lock.execute(_LOCK, params)
+            statement.execute(_SEND, params)
+        # The lock's result, an empty one for a missing conversation, is not needed:
+        # the statement answers "missing" itself.
+        return Outcome(*statement.fetchone())

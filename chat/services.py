@@ -213,16 +213,19 @@ def message_send_to(
     REST view, the socket): a missing conversation is NotFound, like one not visible."""
     text = clean_text(text)
     client_id = clean_client_id(client_id)
-    send = _send_postgresql if connection.vendor == "postgresql" else _send_orm
-    with transaction.atomic():
-        message, conversation, created = send(sender, conversation_id, text, client_id)
-        if created:
-            events.message_created(message, conversation, origin=origin)
+    if connection.vendor == "postgresql":
+        message, conversation, created = _send_postgresql(sender, conversation_id, text, client_id)
+    else:
+        with transaction.atomic():
+            message, conversation, created = _send_orm(sender, conversation_id, text, client_id)
+    if created:
+        # After the commit: at once, or when the caller's transaction commits.
+        events.message_created(message, conversation, origin=origin)
     return message, created
 
 
 def _send_postgresql(sender, conversation_id, text, client_id):
-    """The lock and one statement (chat/sending.py); the rules are those of `_send_orm`."""
+    """One round trip, its own transaction (chat/sending.py); the rules of `_send_orm`."""
     now = timezone.now()
     result = sending.send(
         conversation_id=conversation_id,

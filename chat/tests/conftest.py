@@ -1,4 +1,5 @@
 import pytest
+from django.db import transaction
 
 from chat import memberships, services
 
@@ -29,3 +30,17 @@ def send():
         return message
 
     return send
+
+
+@pytest.fixture(params=["statement", "orm"])
+def send_path(request, monkeypatch):
+    """Runs a test on both send paths: PostgreSQL's pipelined statement (chat/sending.py)
+    and the ORM's, which other databases (the SQLite fallback) take."""
+    if request.param == "orm":
+
+        def orm(*args):
+            with transaction.atomic():
+                return services._send_orm(*args)
+
+        monkeypatch.setattr(services, "_send_postgresql", orm)
+    return request.param

@@ -38,6 +38,7 @@ def crowd(make_user, alice):
     return conversation, senders
 
 
+@pytest.mark.usefixtures("send_path")
 def test_parallel_senders_get_seq_1_to_400_without_gaps(crowd):
     conversation, senders = crowd
     start = threading.Barrier(THREADS)
@@ -61,6 +62,7 @@ def test_parallel_senders_get_seq_1_to_400_without_gaps(crowd):
     assert conversation.last_seq == THREADS * PER_THREAD
 
 
+@pytest.mark.usefixtures("send_path")
 def test_concurrent_sends_with_one_client_id_make_one_message(crowd):
     conversation, senders = crowd
     start = threading.Barrier(THREADS)
@@ -97,6 +99,7 @@ def test_concurrent_first_direct_messages_share_one_conversation(alice, bob):
     assert sorted(Message.objects.values_list("seq", flat=True)) == [1, 2]
 
 
+@pytest.mark.usefixtures("send_path")
 def test_reader_polling_after_seq_never_misses_a_message(crowd):
     conversation, senders = crowd
     writers_done = threading.Event()
@@ -130,3 +133,23 @@ def test_reader_polling_after_seq_never_misses_a_message(crowd):
         writers_done.set()
         seen = reader.result(timeout=60)
     assert seen == list(range(1, total + 1))
+
+
+def test_a_send_outside_a_transaction_has_committed_when_it_returns(crowd):
+    from psycopg.pq import TransactionStatus
+
+    from messaging_site.errors import NotFound
+
+    conversation, senders = crowd
+    with pytest.raises(NotFound):
+        services.message_send_to(sender=senders[0], conversation_id=10**9, text="lost")
+    message, _ = services.message_send(sender=senders[0], conversation=conversation, text="kept")
+    # Nothing left open on this connection: no transaction, no lock.
+    assert connection.connection.info.transaction_status == TransactionStatus.IDLE
+
+    @in_thread
+    def read_elsewhere():
+        return list(Message.objects.values_list("pk", "text"))
+
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(read_elsewhere).result() == [(message.pk, "kept")]

@@ -23,6 +23,7 @@ def role_of(conversation, user):
 # --- sending ------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("send_path")
 def test_seq_counts_up_per_conversation(alice, bob, group, room, send):
     assert [send(alice, group).seq for _ in range(3)] == [1, 2, 3]
     assert send(bob, room).seq == 1
@@ -30,10 +31,12 @@ def test_seq_counts_up_per_conversation(alice, bob, group, room, send):
     assert group.last_seq == 3
 
 
+@pytest.mark.usefixtures("send_path")
 def test_text_is_trimmed(alice, group, send):
     assert send(alice, group, "  hi there \n").text == "hi there"
 
 
+@pytest.mark.usefixtures("send_path")
 @pytest.mark.parametrize("text", ["", "   \n\t", "x" * 10_001, None, 5])
 def test_bad_text_is_refused_and_nothing_written(alice, group, text):
     with pytest.raises(Invalid) as error:
@@ -44,10 +47,12 @@ def test_bad_text_is_refused_and_nothing_written(alice, group, text):
     assert group.last_seq == 0
 
 
+@pytest.mark.usefixtures("send_path")
 def test_ten_thousand_characters_is_the_limit(alice, group, send):
     assert len(send(alice, group, "y" * 10_000).text) == 10_000
 
 
+@pytest.mark.usefixtures("send_path")
 def test_retry_with_same_client_id_returns_the_first_message(alice, group):
     first, created = services.message_send(
         sender=alice, conversation=group, text="once", client_id="c-1"
@@ -61,6 +66,7 @@ def test_retry_with_same_client_id_returns_the_first_message(alice, group):
     assert Message.objects.count() == 1
 
 
+@pytest.mark.usefixtures("send_path")
 def test_client_id_is_per_sender(alice, bob, group):
     services.message_send(sender=alice, conversation=group, text="a", client_id="same")
     _, created = services.message_send(sender=bob, conversation=group, text="b", client_id="same")
@@ -80,6 +86,7 @@ def test_database_refuses_duplicate_seq_and_client_id(alice, group, send):
         Message.objects.create(conversation=group, seq=99, sender=alice, text="x", client_id="k")
 
 
+@pytest.mark.usefixtures("send_path")
 def test_non_members_cannot_send(charlie, group, room):
     with pytest.raises(NotFound):
         services.message_send(sender=charlie, conversation=group, text="hi")
@@ -87,6 +94,7 @@ def test_non_members_cannot_send(charlie, group, room):
         services.message_send(sender=charlie, conversation=room, text="hi")
 
 
+@pytest.mark.usefixtures("send_path")
 def test_pending_member_cannot_send_or_read(alice, charlie, room):
     memberships.membership_request(actor=charlie, conversation=room)
     with pytest.raises(Forbidden):
@@ -118,6 +126,7 @@ def test_database_allows_one_direct_conversation_per_pair(alice, bob):
         Conversation.objects.create(kind="direct", direct_low_id=low, direct_high_id=high)
 
 
+@pytest.mark.usefixtures("send_path")
 @pytest.mark.parametrize("blocker", ["sender", "recipient"])
 def test_blocking_either_way_stops_direct_messages(alice, bob, blocker):
     services.direct_message_send(sender=alice, recipient_id=bob.pk, text="before")
@@ -133,6 +142,7 @@ def test_blocking_either_way_stops_direct_messages(alice, bob, blocker):
     assert Message.objects.count() == 1
 
 
+@pytest.mark.usefixtures("send_path")
 def test_blocked_first_contact_creates_no_conversation(alice, bob):
     block_create(blocker=bob, blocked_id=alice.pk)
     with pytest.raises(Blocked):
@@ -140,6 +150,7 @@ def test_blocked_first_contact_creates_no_conversation(alice, bob):
     assert not Conversation.objects.exists()
 
 
+@pytest.mark.usefixtures("send_path")
 def test_unblocking_lets_direct_messages_through_again(alice, bob):
     block_create(blocker=bob, blocked_id=alice.pk)
     block_delete(blocker=bob, blocked_id=alice.pk)
@@ -301,6 +312,7 @@ def test_moderator_decides_without_being_a_member(alice, bob, charlie, make_user
 # --- cursors and reading ------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("send_path")
 def test_read_cursor_never_moves_back_nor_past_the_end(alice, bob, group, send):
     for _ in range(3):
         send(alice, group)

@@ -73,6 +73,10 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------
 # Connections per web process (psycopg pool); WebSocket database calls use 2 fewer threads.
 DATABASE_POOL_MAX = env.int("DATABASE_POOL_MAX", default=10)
+# psycopg prepares the statements that ask for it (messaging_site.db.prepared_cursor) and,
+# past this many runs, any statement: never, in effect. Django's default, None, turns
+# preparing off altogether, `prepare=True` included.
+PREPARE_THRESHOLD = 2**31
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/messaging"),
 }
@@ -88,13 +92,12 @@ else:
     # every prefork task (celery#10554), which fights a pool, so workers run with
     # DATABASE_POOL=off (set by `make run` and docker-compose).
     _db["CONN_MAX_AGE"] = 0
+    _db["OPTIONS"] = {"prepare_threshold": PREPARE_THRESHOLD}
     if env.bool("DATABASE_POOL", default=True):
-        _db["OPTIONS"] = {
-            "pool": {
-                "min_size": env.int("DATABASE_POOL_MIN", default=2),
-                "max_size": DATABASE_POOL_MAX,
-                "timeout": 10,
-            }
+        _db["OPTIONS"]["pool"] = {
+            "min_size": env.int("DATABASE_POOL_MIN", default=2),
+            "max_size": DATABASE_POOL_MAX,
+            "timeout": 10,
         }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

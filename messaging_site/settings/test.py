@@ -10,7 +10,13 @@ import hashlib
 import os
 
 from .base import *  # noqa: F403
-from .base import BASE_DIR, CELERY_BROKER_TRANSPORT_OPTIONS, CHANNEL_LAYERS, env
+from .base import (
+    BASE_DIR,
+    CELERY_BROKER_TRANSPORT_OPTIONS,
+    CHANNEL_LAYERS,
+    PREPARE_THRESHOLD,
+    env,
+)
 
 TEST_RUN_ID = os.environ.setdefault("TEST_RUN_ID", str(os.getpid()))
 
@@ -23,12 +29,13 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/messaging"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"]["OPTIONS"] = {"prepare_threshold": PREPARE_THRESHOLD}
 # One test database per checkout: two clones testing at once on one machine (a CI run
 # beside a working tree) must not share it, while one clone still reuses its own.
 _checkout = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:8]
 DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{_checkout}"}
 if env.bool("DATABASE_POOL", default=False):
-    DATABASES["default"]["OPTIONS"] = {"pool": {"min_size": 1, "max_size": 10, "timeout": 10}}
+    DATABASES["default"]["OPTIONS"]["pool"] = {"min_size": 1, "max_size": 10, "timeout": 10}
 
 CACHES = {
     "default": {
