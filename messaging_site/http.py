@@ -19,14 +19,25 @@ response stay on the loop, as in Django's handler. What is lost: async views and
 middleware run through `async_to_sync`; none of ours are async.
 """
 
+import asyncio
+from contextlib import closing
+
 from asgiref.sync import sync_to_async
+from django.core import signals
+from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler as DjangoASGIHandler
-from django.db import close_old_connections
+from django.core.handlers.asgi import get_script_prefix
+from django.http import FileResponse
+from django.urls import set_script_prefix
 
 from .db import executor
 from .realtime import bind_loop
 
 __all__ = ["ASGIHandler"]
+
+
+class _Sent(Exception):
+    pass
 
 
 class ASGIHandler(DjangoASGIHandler):
@@ -35,20 +46,58 @@ class ASGIHandler(DjangoASGIHandler):
 
     async def __call__(self, scope, receive, send):
         # Django's handler opens a ThreadSensitiveContext here: a new thread per request.
-        # Nothing thread-sensitive runs in our requests; the signals' receivers that
-        # `handle` still runs that way go to asgiref's one shared thread.
+        # Nothing thread-sensitive runs in our requests.
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         await self.handle(scope, receive, send)
 
-    async def get_response_async(self, request):
-        bind_loop()
-        return await sync_to_async(self._get_response_in_thread, thread_sensitive=False,
-                                   executor=executor)(request)  # fmt: skip
-
-    def _get_response_in_thread(self, request):
-        close_old_connections()
+    async def handle(self, scope, receive, send):
+        """Django's `handle`, except that the request signals and the closing of the
+        response run in the request's own call on the database threads. Django sends
+        each signal from the event loop, a hand-over to asgiref's one shared thread
+        each: two more hand-overs per request, through one thread for all of them."""
         try:
-            return self.get_response(request)
-        finally:
-            close_old_connections()
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        with closing(body_file):
+            set_script_prefix(get_script_prefix(scope))
+            request, error_response = self.create_request(scope, body_file)
+            if request is None:
+                await self.send_response(error_response, send)
+                return
+            bind_loop()
+            respond = sync_to_async(self._respond, thread_sensitive=False, executor=executor)
+            response = None
+            try:
+                try:
+                    # As in Django: a client that goes away stops the wait for the answer.
+                    async with asyncio.TaskGroup() as group:
+                        group.create_task(self.listen_for_disconnect(receive))
+                        response = await respond(request)
+                        await self.send_response(response, send)
+                        raise _Sent
+                except* (_Sent, RequestAborted):
+                    pass
+            except BaseExceptionGroup as group:
+                if len(group.exceptions) == 1:
+                    raise group.exceptions[0] from None
+                raise
+            if response is not None and response.streaming:
+                await sync_to_async(response.close, thread_sensitive=False, executor=executor)()
+
+    def _respond(self, request):
+        # The receivers: close_old_connections (so a connection goes back to the pool as
+        # soon as the response is built) and reset_queries.
+        signals.request_started.send(sender=self.__class__, scope=request.scope)
+        try:
+            response = self.get_response(request)
+        except BaseException:
+            signals.request_finished.send(sender=self.__class__)
+            raise
+        response._handler_class = self.__class__
+        if isinstance(response, FileResponse):
+            response.block_size = self.chunk_size
+        if not response.streaming:
+            response.close()  # sends request_finished; the content is already bytes
+        return response
