@@ -82,13 +82,15 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+def _wait_for_port(
+    port: int, process: subprocess.Popen, host: str = "127.0.0.1", timeout: float = 30
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited early with {process.returncode}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            with socket.create_connection((host, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.1)
@@ -96,12 +98,12 @@ def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30) ->
 
 
 @contextlib.contextmanager
-def _daphne(name: str, **extra_env):
+def _daphne(name: str, *, host: str = "127.0.0.1", port: int | None = None, args=(), **extra_env):
     """A real Daphne process on the test database and Redis, stopped on exit; yields its
     address and pid."""
     from django.db import connection
 
-    port = _free_port()
+    port = port or _free_port()
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "messaging_site.settings.test",
@@ -115,11 +117,12 @@ def _daphne(name: str, **extra_env):
         [
             str(Path(sys.executable).parent / "daphne"),
             "-b",
-            "127.0.0.1",
+            host,
             "-p",
             str(port),
             "--websocket_timeout",
             "-1",
+            *args,
             "messaging_site.asgi:application",
         ],
         env=env,
@@ -128,8 +131,8 @@ def _daphne(name: str, **extra_env):
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait_for_port(port, process)
-        yield f"127.0.0.1:{port}", process.pid
+        _wait_for_port(port, process, host)
+        yield f"{host}:{port}", process.pid
     finally:
         process.terminate()
         try:
