@@ -24,6 +24,7 @@ import chat.ws  # noqa: E402, F401 - registers its WebSocket actions
 from .asgi_limits import BodySizeLimitMiddleware  # noqa: E402
 from .consumers import Consumer  # noqa: E402
 from .gc_freeze import FreezeAfterWarmUp, freeze  # noqa: E402
+from .twisted_http import install as install_twisted_cache  # noqa: E402
 from .websocket import websocket_stack  # noqa: E402
 
 application = FreezeAfterWarmUp(
@@ -34,4 +35,5 @@ application = FreezeAfterWarmUp(
         }
     )
 )
+install_twisted_cache()
 freeze()  # what the imports built; FreezeAfterWarmUp adds what the first requests build
