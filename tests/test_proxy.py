@@ -20,7 +20,7 @@ import websockets
 from django.db import connection
 
 from chat import memberships, services
-from conftest import ROOT, _daphne, _free_port
+from conftest import ROOT, _daphne, _free_port, _stop
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -41,12 +41,7 @@ def _process(command, log: Path, env=None):
         try:
             yield process
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _stop(process)
 
 
 def _get(address: str, path: str, headers=None) -> int:
