@@ -1,4 +1,4 @@
-"""DRF's token authentication, with the lookup of `accounts.selectors.user_for_token`."""
+"""DRF's token authentication, with the lookup of `accounts.tokens.user_for_token`."""
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions

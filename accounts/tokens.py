@@ -26,8 +26,7 @@ _USER_BY_TOKEN = (  # names from model metadata; the key is a parameter
 
 def user_for_token(key: str) -> tuple[User, Token] | None:
     """The user holding API token `key`, active or not (callers decide), and the token."""
-    cursor = prepared_cursor() if connection.vendor == "postgresql" else connection.cursor()
-    with cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(_USER_BY_TOKEN, [key])
         row = cursor.fetchone()
     if row is None:
