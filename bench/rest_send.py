@@ -12,6 +12,13 @@ of the measured run after its first `--settle` seconds, when Locust's 100 users 
 opened 100 new connections at once; Locust's own table, which includes those seconds, is
 printed too. Server CPU is the Daphne processes' user and system time over the measured
 run. Reuses bench/ws_fanout.py's database (`messaging_wsbench`): users in rooms of 100.
+
+`--target asgi|django|drf` runs the same users against a floor instead of the product
+(bench/rest_floor.py): the prescribed stack doing strictly less than a send, under the
+same launcher and process count, so a figure can be read against what this machine
+gives before any of our work.
+
+    .venv/bin/python bench/rest_send.py --target asgi --seconds 40
 """
 
 import argparse
@@ -43,6 +50,27 @@ def locust(args, port: int, seconds: int, env: dict, csv_prefix: Path | None = N
     subprocess.run(command, env=env, check=False)
 
 
+def start_floor(level: str, processes: int) -> ws_fanout.Server:
+    from serve import daphne_command, listening_sockets
+
+    port = ws_fanout.free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "FLOOR_LEVEL": level, "PYTHONUNBUFFERED": "1"}
+    log = open(ROOT / ".bench-floor.log", "w")  # noqa: SIM115 - the children write to it
+    children = []
+    for sock in listening_sockets("127.0.0.1", port, processes):
+        children.append(
+            subprocess.Popen(
+                daphne_command(sock, "bench.rest_floor:application"),
+                env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                pass_fds=(sock.fileno(),),
+            )
+        )  # fmt: skip
+        sock.close()
+    ws_fanout.wait_for(port)
+    time.sleep(1.0)
+    return ws_fanout.Server(level, port, children)
+
+
 def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(len(values) * q))]
 
@@ -54,13 +82,18 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--settle", type=int, default=5)
     parser.add_argument("--web-processes", type=int, default=2)
+    parser.add_argument("--target", choices=["ours", "asgi", "django", "drf"], default="ours")
     args = parser.parse_args()
 
     ws_fanout.prepare(10, 100)
     layout = ws_fanout.ours_layout(10, 100)
     accounts = [(room, keys[n]) for n in range(1, 101) for room, keys in layout][: args.rate]
-    server = ws_fanout.start_ours(args.web_processes, throttles=True)
-    out = ROOT / "bench" / "results" / "rest_send"
+    if args.target == "ours":
+        server = ws_fanout.start_ours(args.web_processes, throttles=True)
+        out = ROOT / "bench" / "results" / "rest_send"
+    else:
+        server = start_floor(args.target, args.web_processes)
+        out = ROOT / "bench" / "results" / f"rest_floor_{args.target}"
     with tempfile.TemporaryDirectory() as scratch:
         accounts_file = Path(scratch) / "accounts.json"
         samples_file = Path(scratch) / "samples.csv"
@@ -81,7 +114,8 @@ def main() -> None:
     failures = sum(1 for _, _, ok in samples if not ok)
     seconds = max(s[0] for s in samples) - start
     print(
-        f"\n{len(samples)} requests, {failures} failures; after the first {args.settle} s: "
+        f"\n{args.target}: {len(samples)} requests, {failures} failures; "
+        f"after the first {args.settle} s: "
         f"{len(steady)} requests, {len(steady) / seconds:.1f}/s, p50 "
         f"{percentile(steady, 0.50):.1f} ms, p95 {percentile(steady, 0.95):.1f} ms, p99 "
         f"{percentile(steady, 0.99):.1f} ms, max {steady[-1]:.1f} ms; server CPU {cpu:.2f} "
