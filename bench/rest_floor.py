@@ -8,6 +8,9 @@ message's JSON) and does strictly less than the one after it:
   of `startproject` that needs no database: parses the JSON, answers with JsonResponse.
 - `drf`: one DRF APIView (no authentication, no throttle, no database): the body through
   a Serializer with the product's two fields, the answer through DRF's Response.
+- `handler`: the same DRF view behind the product's HTTP handler
+  (messaging_site/http.py: the whole request in one call on a thread that outlives it)
+  instead of Django's: the floor of the product's own design.
 
 None of them authenticates, throttles, persists or publishes, which the product does on
 every send; a level's latency is a lower bound for the product's on the same machine.
@@ -63,7 +66,7 @@ else:
             ALLOWED_HOSTS=["*"],
             ROOT_URLCONF=__name__,
             INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth"]
-            + (["rest_framework"] if LEVEL == "drf" else []),
+            + (["rest_framework"] if LEVEL in {"drf", "handler"} else []),
             MIDDLEWARE=[
                 "django.middleware.security.SecurityMiddleware",
                 "django.middleware.common.CommonMiddleware",
@@ -77,6 +80,7 @@ else:
                 "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
                 "UNAUTHENTICATED_USER": None,
             },
+            DATABASE_POOL_MAX=10,  # the product's default: messaging_site.db sizes its threads
         )
         django.setup(set_prefix=False)
 
@@ -91,7 +95,7 @@ else:
         return JsonResponse({**ANSWER, "text": body["text"]}, status=201)
 
     views = {"django": django_send}
-    if LEVEL == "drf":
+    if LEVEL in {"drf", "handler"}:
         from rest_framework import serializers
         from rest_framework.response import Response
         from rest_framework.views import APIView
@@ -106,7 +110,12 @@ else:
                 data.is_valid(raise_exception=True)
                 return Response({**ANSWER, "text": data.validated_data["text"]}, status=201)
 
-        views["drf"] = DRFSend.as_view()
+        views["drf"] = views["handler"] = DRFSend.as_view()
 
     urlpatterns = [path("api/conversations/<int:conversation_id>/messages/", views[LEVEL])]
-    application = get_asgi_application()
+    if LEVEL == "handler":
+        from messaging_site.http import ASGIHandler
+
+        application = ASGIHandler()
+    else:
+        application = get_asgi_application()

@@ -13,7 +13,7 @@ opened 100 new connections at once; Locust's own table, which includes those sec
 printed too. Server CPU is the Daphne processes' user and system time over the measured
 run. Reuses bench/ws_fanout.py's database (`messaging_wsbench`): users in rooms of 100.
 
-`--target asgi|django|drf` runs the same users against a floor instead of the product
+`--target asgi|django|drf|handler` runs the same users against a floor instead of the product
 (bench/rest_floor.py): the prescribed stack doing strictly less than a send, under the
 same launcher and process count, so a figure can be read against what this machine
 gives before any of our work.
@@ -82,7 +82,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--settle", type=int, default=5)
     parser.add_argument("--web-processes", type=int, default=2)
-    parser.add_argument("--target", choices=["ours", "asgi", "django", "drf"], default="ours")
+    targets = ["ours", "asgi", "django", "drf", "handler"]
+    parser.add_argument("--target", choices=targets, default="ours")
     args = parser.parse_args()
 
     ws_fanout.prepare(10, 100)
