@@ -15,12 +15,14 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# Real-time fan-out against the bare Channels consumer, then REST send latency at 100/s;
-# figures go to docs/PERFORMANCE.md by hand. Needs PostgreSQL and Redis on localhost.
+# Real-time fan-out against the bare Channels consumer, then REST send latency at 100/s
+# and the same load on a stock DRF view that does nothing (bench/rest_floor.py); figures
+# go to docs/PERFORMANCE.md by hand. Needs PostgreSQL and Redis on localhost.
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/ws_fanout.py --saturate 5,10,15,20,30,40,50,60
 	$(BIN)/python bench/ws_fanout.py --idle 10000
 	$(BIN)/python bench/rest_send.py
+	$(BIN)/python bench/rest_send.py --target drf
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .

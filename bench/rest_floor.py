@@ -1,6 +1,6 @@
 """The floor under bench/rest_send.py: what the prescribed stack costs before any of our
 work, on the machine at hand. Each level answers the same POST as the product (201 and a
-message's JSON) and does strictly less than the one after it:
+message's JSON) and does strictly less than a send:
 
 - `asgi`: a bare ASGI application under Daphne: reads the body, sends a fixed answer.
   What Daphne and Twisted cost alone.
@@ -14,7 +14,7 @@ message's JSON) and does strictly less than the one after it:
 
 None of them authenticates, throttles, persists or publishes, which the product does on
 every send; a level's latency is a lower bound for the product's on the same machine.
-Run by bench/rest_send.py (`--target asgi|django|drf`) under the same launcher, process
+Run by bench/rest_send.py (`--target asgi|django|drf|handler`) under the same launcher, process
 count and Locust users as the product:
 
     FLOOR_LEVEL=django daphne -b 127.0.0.1 -p 8002 bench.rest_floor:application
@@ -24,10 +24,12 @@ import json
 import os
 
 LEVEL = os.environ.get("FLOOR_LEVEL", "asgi")
-ANSWER = {
+ANSWER = {  # the shape of the product's answer to a send
     "id": 1,
+    "conversation": 1,
     "seq": 1,
-    "sender": {"id": 1, "username": "bench"},
+    "sender": 1,
+    "sender_username": "bench",
     "text": "load test message",
     "client_id": "0" * 32,
     "created_at": "2026-12-01T00:00:00.000000Z",
