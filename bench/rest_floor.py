@@ -14,8 +14,8 @@ message's JSON) and does strictly less than a send:
 
 None of them authenticates, throttles, persists or publishes, which the product does on
 every send; a level's latency is a lower bound for the product's on the same machine.
-Run by bench/rest_send.py (`--target asgi|django|drf|handler`) under the same launcher, process
-count and Locust users as the product:
+Run by bench/rest_send.py (`--target asgi|django|drf|handler`) under the same launcher,
+process count and Locust users as the product:
 
     FLOOR_LEVEL=django daphne -b 127.0.0.1 -p 8002 bench.rest_floor:application
 """

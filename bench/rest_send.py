@@ -51,21 +51,15 @@ def locust(args, port: int, seconds: int, env: dict, csv_prefix: Path | None = N
 
 
 def start_floor(level: str, processes: int) -> ws_fanout.Server:
-    from serve import daphne_command, listening_sockets
+    """bench/rest_floor.py's `level` on the product's launcher, as `ws_fanout.start_ours`."""
+    from serve import start_web
 
     port = ws_fanout.free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "FLOOR_LEVEL": level, "PYTHONUNBUFFERED": "1"}
     log = open(ROOT / ".bench-floor.log", "w")  # noqa: SIM115 - the children write to it
-    children = []
-    for sock in listening_sockets("127.0.0.1", port, processes):
-        children.append(
-            subprocess.Popen(
-                daphne_command(sock, "bench.rest_floor:application"),
-                env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                pass_fds=(sock.fileno(),),
-            )
-        )  # fmt: skip
-        sock.close()
+    children = start_web("127.0.0.1", port, processes, env,
+                         application="bench.rest_floor:application",
+                         stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     ws_fanout.wait_for(port)
     time.sleep(1.0)
     return ws_fanout.Server(level, port, children)

@@ -67,15 +67,28 @@ def daphne_command(sock: socket.socket, application: str = "messaging_site.asgi:
     ]
 
 
-def start_web(host: str, port: int, processes: int, env: dict, **popen) -> list[subprocess.Popen]:
-    """N Daphne processes serving host:port; the caller stops them."""
+def start_web(
+    host: str,
+    port: int,
+    processes: int,
+    env: dict,
+    *,
+    application: str = "messaging_site.asgi:application",
+    **popen,
+) -> list[subprocess.Popen]:
+    """N Daphne processes serving host:port (the product, unless `application` names
+    another ASGI app, as bench/rest_floor.py's floors do); the caller stops them."""
     sockets = listening_sockets(host, port, processes)
     children = []
     try:
         for sock in sockets:
             children.append(
                 subprocess.Popen(
-                    daphne_command(sock), env=env, cwd=ROOT, pass_fds=(sock.fileno(),), **popen
+                    daphne_command(sock, application),
+                    env=env,
+                    cwd=ROOT,
+                    pass_fds=(sock.fileno(),),
+                    **popen,
                 )
             )
     except BaseException:
