@@ -8,7 +8,10 @@ BIN := $(VENV)/bin
 run: $(VENV)/.installed
 	$(BIN)/python scripts/run.py
 
+# scripts/provision.sh: Chromium, HAProxy, dnsmasq, PostgreSQL and Redis, installed and
+# started where missing (as root; anyone else is told the one command that would).
 test: $(VENV)/.installed-dev
+	bash scripts/provision.sh
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
