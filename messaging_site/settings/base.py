@@ -81,24 +81,19 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/messaging"),
 }
 _db = DATABASES["default"]
-if _db["ENGINE"] == "django.db.backends.sqlite3":
-    # The embedded fallback: IMMEDIATE takes the write lock at BEGIN, so two threads racing
-    # for the same conversation wait for each other instead of failing with
-    # "database is locked" when one upgrades a read transaction.
-    _db["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 20}
-else:
-    # Daphne runs the ORM on threads inside one long-lived process: a pool there beats
-    # opening a connection per request. Celery's Django fixup closes connections around
-    # every prefork task (celery#10554), which fights a pool, so workers run with
-    # DATABASE_POOL=off (set by `make run` and docker-compose).
-    _db["CONN_MAX_AGE"] = 0
-    _db["OPTIONS"] = {"prepare_threshold": PREPARE_THRESHOLD}
-    if env.bool("DATABASE_POOL", default=True):
-        _db["OPTIONS"]["pool"] = {
-            "min_size": env.int("DATABASE_POOL_MIN", default=2),
-            "max_size": DATABASE_POOL_MAX,
-            "timeout": 10,
-        }
+# Daphne runs the ORM on threads inside one long-lived process: a pool there beats opening
+# a connection per request. Celery's Django fixup closes connections around every prefork
+# task (celery#10554), which fights a pool, so workers run with DATABASE_POOL=off (set by
+# `make run` and docker-compose).
+_db["CONN_MAX_AGE"] = 0
+# Merged, not replaced: a URL's query (`?host=/socket/dir`) arrives as options.
+_db.setdefault("OPTIONS", {})["prepare_threshold"] = PREPARE_THRESHOLD
+if env.bool("DATABASE_POOL", default=True):
+    _db["OPTIONS"]["pool"] = {
+        "min_size": env.int("DATABASE_POOL_MIN", default=2),
+        "max_size": DATABASE_POOL_MAX,
+        "timeout": 10,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache (throttles), channel layer, Celery broker ---------------------------

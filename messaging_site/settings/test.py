@@ -29,8 +29,7 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/messaging"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = 0
-if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
-    DATABASES["default"]["OPTIONS"] = {"prepare_threshold": PREPARE_THRESHOLD}
+DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = PREPARE_THRESHOLD
 # One test database per checkout: two clones testing at once on one machine (a CI run
 # beside a working tree) must not share it, while one clone still reuses its own.
 _checkout = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:8]
