@@ -1,6 +1,6 @@
 """Account reads, already limited to what the caller may see."""
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from messaging_site.errors import NotFound
 
@@ -25,5 +25,25 @@ def user_get(*, user_id: int) -> User:
     return user
 
 
+def user_get_active(*, user_id: int) -> User:
+    """An active user, someone one may message or add; anyone else is NotFound."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+def user_get_by_username(*, username: str) -> User | None:
+    """The active user called `username`, ignoring case and surrounding spaces."""
+    return user_lookup(username=username).first()
+
+
 def blocks_made_by(*, user: User) -> QuerySet[Block]:
     return Block.objects.filter(blocker=user).select_related("blocked")
+
+
+def blocking_between(*, user_id: int, other_id: int) -> bool:
+    """True while either user blocks the other."""
+    return Block.objects.filter(
+        Q(blocker_id=user_id, blocked_id=other_id) | Q(blocker_id=other_id, blocked_id=user_id)
+    ).exists()

@@ -8,8 +8,8 @@ from django.db import IntegrityError, transaction
 from rest_framework.authtoken.models import Token
 
 from messaging_site.errors import Invalid, NotFound
-from messaging_site.realtime import send_on_commit, user_group
 
+from . import events
 from .models import Block, User
 
 USERNAME_TAKEN = "A user with that username already exists."
@@ -71,7 +71,7 @@ def block_create(*, blocker: User, blocked_id: int) -> tuple[Block, bool]:
         raise NotFound("No such user.")
     block, created = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
     if created:
-        _block_changed(blocker_id=blocker.pk, blocked_id=blocked.pk, blocking=True)
+        events.block_changed(blocker_id=blocker.pk, blocked_id=blocked.pk, blocking=True)
     return block, created
 
 
@@ -81,14 +81,7 @@ def block_delete(*, blocker: User, blocked_id: int) -> None:
         raise NotFound("No such user.")
     deleted, _ = Block.objects.filter(blocker=blocker, blocked_id=blocked_id).delete()
     if deleted:
-        _block_changed(blocker_id=blocker.pk, blocked_id=blocked_id, blocking=False)
-
-
-def _block_changed(**change) -> None:
-    # chat hides blocked senders' messages on live sockets; accounts only announces.
-    from chat.events import block_changed
-
-    transaction.on_commit(lambda: block_changed(**change))
+        events.block_changed(blocker_id=blocker.pk, blocked_id=blocked_id, blocking=False)
 
 
 @transaction.atomic
@@ -103,5 +96,5 @@ def users_deactivate(*, users: Iterable[User]) -> int:
     )
     User.objects.filter(pk__in=changed).update(is_active=False)
     Token.objects.filter(user_id__in=user_ids).delete()
-    send_on_commit((user_group(pk), {"type": "session.close"}) for pk in user_ids)
+    events.users_deactivated(user_ids)
     return len(changed)

@@ -24,6 +24,7 @@ DATABASE_POOL=off (one persistent connection, as a pooled worker holds) and DEBU
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import random
@@ -209,7 +210,7 @@ def build_paths(args) -> list[Path_]:
         )
 
     def history_view(user, conversation_id):
-        conversation, _ = selectors.conversation_get_for_member(
+        conversation, _ = selectors.conversation_for_reader(
             user=user, conversation_id=conversation_id
         )
         return selectors.message_page(user=user, conversation=conversation, limit=50)
@@ -269,15 +270,24 @@ def build_paths(args) -> list[Path_]:
             board=board, topic=topic, user_id=user_id, before=before, limit=50
         )
 
-    def inbox_rows(user):
-        return selectors.memberships_for_user(user).filter(unread__gt=0)
+    def conversations_and_unread(user) -> tuple[int, list[int]]:
+        """How many conversations the user is in, and the unread count of each that has
+        unread messages (every page of the inbox)."""
+        conversations = Membership.objects.filter(user=user, status="approved").count()
+        unread, cursor = [], None
+        while True:
+            page = listing.conversation_page(user=user, cursor=cursor, limit=200, inbox=True)
+            unread += [entry["unread"] for entry in json.loads(page.results)]
+            if page.next is None:
+                return conversations, unread
+            cursor = page.next
 
-    n_inbox = inbox_rows(bench_user).count()
-    n_conv = selectors.memberships_for_user(bench_user).count()
+    n_conv, unread = conversations_and_unread(bench_user)
+    n_inbox = len(unread)
     print(f"{args.user}: {n_conv} conversations, {n_inbox} with unread messages")
     heavy = heaviest_reader()
-    heavy_unread = sum(m.unread for m in inbox_rows(heavy))
-    heavy_conv = selectors.memberships_for_user(heavy).count()
+    heavy_conv, unread = conversations_and_unread(heavy)
+    heavy_unread = sum(unread)
     print(f"heaviest reader {heavy.username}: {heavy_conv} conversations, {heavy_unread:,} unread")
 
     sample_member = pool[0]

@@ -1,10 +1,15 @@
-"""The board frames of SPEC section 7 (the Message Board design's shapes, verbatim)."""
+"""The board frames of docs/PROTOCOL.md ("Boards": the Message Board design's shapes,
+verbatim). Group `board.<id>`: the sockets subscribed to one board."""
 
 import json
 
-from messaging_site.realtime import board_group, send_on_commit
+from messaging_site.realtime import publish_on_commit
 
 from .models import BoardMessage
+
+
+def board_group(board_id: int) -> str:
+    return f"board.{board_id}"
 
 
 def post_frame(message: BoardMessage) -> dict:
@@ -26,4 +31,4 @@ def post_frame(message: BoardMessage) -> dict:
 def posted(message: BoardMessage) -> None:
     """After commit: to every socket subscribed to the board, encoded once."""
     text = json.dumps(post_frame(message), separators=(",", ":"), ensure_ascii=False)
-    send_on_commit([(board_group(message.board_id), {"type": "board.message", "text": text})])
+    publish_on_commit([(board_group(message.board_id), {"type": "board.message", "text": text})])

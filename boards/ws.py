@@ -1,51 +1,60 @@
-"""The board side of the WebSocket protocol: subscribe, unsubscribe, live posts."""
+"""The board side of the WebSocket protocol (docs/PROTOCOL.md, "Boards"): subscribe,
+unsubscribe, live posts."""
 
-from messaging_site.consumers import ON_CONNECT, RELAYS, action
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
 from messaging_site.db import db_call
 from messaging_site.errors import Invalid
-from messaging_site.realtime import board_group
 
 from . import selectors
+from .events import board_group
+
+if TYPE_CHECKING:
+    from messaging_site.consumers import Consumer, Frame
 
 
-async def on_connect(consumer) -> None:
-    consumer.boards = set()
+@dataclass
+class Subscriptions:
+    """The boards one socket is subscribed to; closing the socket drops them all."""
+
+    boards: set[int] = field(default_factory=set)
+
+    @classmethod
+    async def open(cls, socket: Consumer) -> Subscriptions:
+        return cls()
 
 
-ON_CONNECT.append(on_connect)
-
-
-def _board_id(frame) -> int:
+def _board_id(frame: Frame) -> int:
     value = frame.get("boardId")
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise Invalid("`boardId` must be a positive integer.")
     return value
 
 
-@action("subscribe")
-async def subscribe(consumer, frame):
+async def subscribe(socket: Consumer, frame: Frame) -> None:
     board_id = _board_id(frame)
     await db_call(selectors.board_get)(board_id=board_id, with_message_count=False)
-    await consumer.join_group(board_group(board_id))
-    consumer.boards.add(board_id)
-    await consumer.send_json(
+    await socket.join_group(board_group(board_id))
+    socket.state(Subscriptions).boards.add(board_id)
+    await socket.send_json(
         {"action": "subscribed", "boardId": board_id, "requestId": frame["requestId"]}
     )
 
 
-@action("unsubscribe")
-async def unsubscribe(consumer, frame):
+async def unsubscribe(socket: Consumer, frame: Frame) -> None:
     board_id = _board_id(frame)
-    if board_id in consumer.boards:
-        consumer.boards.discard(board_id)
-        await consumer.leave_group(board_group(board_id))
-    await consumer.send_json(
+    subscribed = socket.state(Subscriptions).boards
+    if board_id in subscribed:
+        subscribed.discard(board_id)
+        await socket.leave_group(board_group(board_id))
+    await socket.send_json(
         {"action": "unsubscribed", "boardId": board_id, "requestId": frame["requestId"]}
     )
 
 
-async def relay_post(consumer, event):
-    await consumer.send(text_data=event["text"])
-
-
-RELAYS["board.message"] = relay_post
+async def relay_post(socket: Consumer, event: Frame) -> None:
+    """`board.message`: a new post, to a socket subscribed to its board."""
+    await socket.send(text_data=event["text"])

@@ -1,4 +1,5 @@
-"""The campaign frames of the WebSocket protocol (SPEC section 7): `campaignProgress`.
+"""The campaign frames of the WebSocket protocol (docs/PROTOCOL.md, "Campaigns"):
+`campaignProgress`.
 
 Progress goes out from one place, `publish_progress`, which beat's one-second `sms_tick`
 calls: one frame per running campaign per second, however many texts went out in it,
@@ -11,13 +12,18 @@ from datetime import timedelta
 from django.db.models import Q
 from django.utils import timezone
 
-from messaging_site.realtime import campaign_group, send_now
+from messaging_site.realtime import publish_now
 
 from . import services
 from .models import Campaign
 
 # A campaign that finished this recently is still published, so watchers see its end.
 FINISHED_GRACE = timedelta(seconds=3)
+
+
+def campaign_group(campaign_id: int) -> str:
+    """The sockets watching one campaign (holders of campaigns.send_sms)."""
+    return f"campaign.{campaign_id}"
 
 
 def progress_frame(campaign: Campaign, progress: dict) -> dict:
@@ -46,7 +52,7 @@ def publish_progress() -> int:
         ).order_by("pk")
     )
     progress = services.campaigns_progress(campaigns=campaigns)
-    send_now(
+    publish_now(
         (
             campaign_group(campaign.pk),
             {

@@ -1,21 +1,32 @@
-"""The campaign side of the WebSocket protocol: `watchCampaign` and its progress relay."""
+"""The campaign side of the WebSocket protocol (docs/PROTOCOL.md, "Campaigns"):
+`watchCampaign` and its progress relay."""
+
+from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from messaging_site.consumers import ON_CONNECT, RELAYS, action
 from messaging_site.db import db_call
 from messaging_site.errors import Forbidden, Invalid, NotFound
-from messaging_site.realtime import campaign_group
 
 from . import events
+from .events import campaign_group
 from .models import Campaign
 
+if TYPE_CHECKING:
+    from messaging_site.consumers import Consumer, Frame
 
-async def on_connect(consumer) -> None:
-    consumer.campaigns = set()
 
+@dataclass
+class Watches:
+    """The campaigns one socket watches."""
 
-ON_CONNECT.append(on_connect)
+    campaigns: set[int] = field(default_factory=set)
+
+    @classmethod
+    async def open(cls, socket: Consumer) -> Watches:
+        return cls()
 
 
 @db_call
@@ -28,21 +39,18 @@ def _first_frame(user, campaign_id: int) -> dict:
     return events.current_frame(campaign)
 
 
-@action("watchCampaign")
-async def watch_campaign(consumer, frame):
+async def watch_campaign(socket: Consumer, frame: Frame) -> None:
     """Progress now, then at least once a second while the campaign runs (sms_tick)."""
     campaign_id = frame.get("campaignId")
     if isinstance(campaign_id, bool) or not isinstance(campaign_id, int) or campaign_id < 1:
         raise Invalid("`campaignId` must be a positive integer.")
-    first = await _first_frame(consumer.user, campaign_id)
-    await consumer.join_group(campaign_group(campaign_id))
-    consumer.campaigns.add(campaign_id)
-    await consumer.send(text_data=json.dumps({**first, "requestId": frame["requestId"]}))
+    first = await _first_frame(socket.user, campaign_id)
+    await socket.join_group(campaign_group(campaign_id))
+    socket.state(Watches).campaigns.add(campaign_id)
+    await socket.send(text_data=json.dumps({**first, "requestId": frame["requestId"]}))
 
 
-async def relay_progress(consumer, event):
-    if event["campaign"] in consumer.campaigns:
-        await consumer.send(text_data=event["text"])
-
-
-RELAYS["campaign.progress"] = relay_progress
+async def relay_progress(socket: Consumer, event: Frame) -> None:
+    """`campaign.progress`: once a second per running campaign, to its watchers."""
+    if event["campaign"] in socket.state(Watches).campaigns:
+        await socket.send(text_data=event["text"])

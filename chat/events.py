@@ -1,15 +1,25 @@
-"""Every WebSocket frame the chat app sends, and the channel-layer events that carry them.
+"""Every WebSocket frame the chat app sends, and the channel-layer events that carry them
+(docs/PROTOCOL.md).
 
 Frames are built once per event and encoded once (`text`); each socket forwards the text
 unless its own state says otherwise (an ack instead of its own message, a blocked sender,
 a conversation it left). Events go out through messaging_site.realtime after commit.
+
+Groups: `conv.<id>` holds every socket of every approved member of a conversation. One
+group_send per event, whatever the member count; each socket filters what its user must
+not see (blocked senders) and keeps each conversation's messages in seq order
+(chat/relay.py). docs/REALTIME.md says why this design.
 """
 
 import json
 
-from messaging_site.realtime import conversation_group, send_now, send_on_commit, user_group
+from messaging_site.realtime import publish_before_commit, publish_on_commit, user_group
 
 from .models import DELETED_USER, Conversation, Membership, Message
+
+
+def conversation_group(conversation_id: int) -> str:
+    return f"conv.{conversation_id}"
 
 
 def encode(frame: dict) -> str:
@@ -89,7 +99,7 @@ def history_frame(conversation: Conversation, messages: list[Message], has_more:
 def message_created(message: Message, conversation: Conversation, *, origin: str | None) -> None:
     """After commit: the message to every member socket (the sending one acks instead)."""
     frame = message_frame(message, conversation.kind)
-    send_on_commit(
+    publish_on_commit(
         [
             (
                 conversation_group(conversation.pk),
@@ -113,7 +123,7 @@ def message_deleted(message: Message) -> None:
         "id": message.pk,
         "seq": message.seq,
     }
-    send_on_commit(
+    publish_on_commit(
         [
             (
                 conversation_group(message.conversation_id),
@@ -135,7 +145,7 @@ def membership_changed(membership: Membership, *, since: int) -> None:
     """
     frame = membership_frame(membership)
     text = encode(frame)
-    send_on_commit(
+    publish_on_commit(
         [
             (
                 conversation_group(membership.conversation_id),
@@ -163,13 +173,15 @@ def membership_changed(membership: Membership, *, since: int) -> None:
 
 
 def membership_revoked(conversation: Conversation, user_id: int) -> None:
-    """Right now, under the conversation's row lock and before commit: the user's sockets
-    stop taking this conversation's messages after `last_seq`.
+    """Before commit, under the conversation's row lock: the user's sockets stop taking
+    this conversation's messages after `last_seq`.
 
     Any later message needs the lock to get its seq and is published after its own
     commit, so this event reaches every socket first (one Redis, one group, in order).
+    Should the removal roll back, no membership event confirms it and the sockets resume
+    (chat.relay.relay_revoke).
     """
-    send_now(
+    publish_before_commit(
         [
             (
                 conversation_group(conversation.pk),
@@ -193,7 +205,7 @@ def join_requested(membership: Membership) -> None:
         "username": membership.user.username,
         "roomId": conversation_id,
     }
-    send_on_commit(
+    publish_on_commit(
         [
             (
                 conversation_group(conversation_id),
@@ -221,7 +233,7 @@ def join_response_frame(conversation_id: int, status: str) -> dict:
 
 def join_decided(membership: Membership, *, since: int) -> None:
     """approve / reject: the requester's sockets hear the answer; members the change."""
-    send_on_commit(
+    publish_on_commit(
         [
             (
                 user_group(membership.user_id),
@@ -245,7 +257,7 @@ def receipt(membership: Membership, status: str, seq: int) -> None:
         "status": status,
         "seq": seq,
     }
-    send_on_commit(
+    publish_on_commit(
         [
             (
                 conversation_group(membership.conversation_id),
@@ -254,23 +266,6 @@ def receipt(membership: Membership, status: str, seq: int) -> None:
                     "conversation": membership.conversation_id,
                     "skip_user": membership.user_id,
                     "text": encode(frame),
-                },
-            )
-        ]
-    )
-
-
-def block_changed(*, blocker_id: int, blocked_id: int, blocking: bool) -> None:
-    """Right now (the block row is committed): the blocker's sockets start or stop hiding
-    the other's messages. Sent before any later message of theirs can be published."""
-    send_now(
-        [
-            (
-                user_group(blocker_id),
-                {
-                    "type": "chat.block",
-                    "user": blocked_id,
-                    "blocking": blocking,
                 },
             )
         ]

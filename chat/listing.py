@@ -1,17 +1,15 @@
 """The conversation list and the inbox: one page of a user's conversations, most recently
 active first, keyset-paginated on (activity, conversation id).
 
-On PostgreSQL one prepared statement builds the whole page, JSON included, and the view
-sends that text on as it is. The same page through the ORM and DRF serializers cost p99
-31 ms for an inbox of 34 conversations and 390 messages; most of it was Python building
-and serializing rows, not the database (docs/PERFORMANCE.md, "Inbox in one statement").
-On other databases (the SQLite of the `make run` fallback) the ORM path below builds the
-same page; `chat/tests/test_listing.py` holds the two equal, field by field.
+One prepared statement builds the whole page, JSON included, and the view sends that
+text on as it is. The same page through the ORM and DRF serializers cost p99 31 ms for an
+inbox of 34 conversations and 390 messages; most of it was Python building and
+serializing rows, not the database (docs/PERFORMANCE.md, "Read paths").
 
-Rules, the same on both paths: only approved memberships; `unread` is what comes after
-the read cursor less the reader's own messages, blocked senders' and tombstones; the last
-message is the newest one not from a blocked sender; the inbox lists only conversations
-with unread messages, each with up to 50 of them, oldest first.
+Rules: only approved memberships; `unread` is what comes after the read cursor less the
+reader's own messages, blocked senders' and tombstones; the last message is the newest
+one not from a blocked sender; the inbox lists only conversations with unread messages,
+each with up to 50 of them, oldest first.
 """
 
 from __future__ import annotations
@@ -19,15 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import connection
-from django.db.models import Q
-
 from messaging_site.db import prepared_cursor
 
-from . import selectors
-from .models import DELETED_USER, Message
+from .models import DELETED_USER
 from .selectors import INBOX_MESSAGES
-from .serializers import ConversationListItemSerializer, MessageSerializer
 
 __all__ = ["Cursor", "Page", "conversation_page"]
 
@@ -43,28 +36,18 @@ class Cursor:
 
 @dataclass
 class Page:
-    """`results` is the JSON text of the list (PostgreSQL) or the list itself."""
+    """`results` is the JSON text of the list, as the REST list answers it."""
 
-    results: str | list
+    results: str
     next: Cursor | None
     previous: Cursor | None
 
 
-def conversation_page(
-    *, user, cursor: Cursor | None, limit: int, inbox: bool, portable: bool | None = None
-) -> Page:
-    """One page of the conversation list (`inbox=False`) or of the inbox.
-
-    `portable` forces the ORM path; by default it serves databases other than PostgreSQL.
-    """
-    if portable is None:
-        portable = connection.vendor != "postgresql"
-    if not portable:
-        rows = _rows_postgresql(user=user, cursor=cursor, limit=limit, inbox=inbox)
-        items, following, preceding = _paginate(rows, cursor=cursor, limit=limit)
-        return Page("[" + ",".join(items) + "]", following, preceding)
-    rows = _rows_orm(user=user, cursor=cursor, limit=limit, inbox=inbox)
-    return Page(*_paginate(rows, cursor=cursor, limit=limit))
+def conversation_page(*, user, cursor: Cursor | None, limit: int, inbox: bool) -> Page:
+    """One page of the conversation list (`inbox=False`) or of the inbox."""
+    rows = _rows(user=user, cursor=cursor, limit=limit, inbox=inbox)
+    items, following, preceding = _paginate(rows, cursor=cursor, limit=limit)
+    return Page("[" + ",".join(items) + "]", following, preceding)
 
 
 def _paginate(rows: list[tuple], *, cursor: Cursor | None, limit: int):
@@ -88,7 +71,7 @@ def _paginate(rows: list[tuple], *, cursor: Cursor | None, limit: int):
     return [row[2] for row in rows], following, preceding
 
 
-# --- PostgreSQL: one statement -----------------------------------------------------------
+# --- the statement -------------------------------------------------------------------------
 # The SQL below is assembled from this module's constants only, once, at import (hence
 # S608 off for this file); every value a request supplies is a bound parameter.
 
@@ -235,7 +218,7 @@ _STATEMENTS = {
 }
 
 
-def _rows_postgresql(*, user, cursor, limit, inbox):
+def _rows(*, user, cursor, limit, inbox):
     params = {
         "user": user.pk,
         "activity": cursor.activity if cursor else None,
@@ -246,50 +229,3 @@ def _rows_postgresql(*, user, cursor, limit, inbox):
     with prepared_cursor() as db_cursor:
         db_cursor.execute(sql, params)
         return db_cursor.fetchall()
-
-
-# --- Other databases: the ORM ------------------------------------------------------------
-
-
-def _rows_orm(*, user, cursor, limit, inbox):
-    hidden = selectors.hidden_sender_ids(user)
-    memberships = selectors.memberships_for_user(user, hidden=hidden)
-    if inbox:
-        memberships = memberships.filter(unread__gt=0)
-    if cursor is not None:
-        op = "gt" if cursor.reverse else "lt"
-        memberships = memberships.filter(
-            Q(**{f"activity__{op}": cursor.activity})
-            | Q(activity=cursor.activity, **{f"conversation_id__{op}": cursor.conversation_id})
-        )
-    order = ("activity", "conversation_id")
-    if not (cursor and cursor.reverse):
-        order = tuple("-" + field for field in order)
-    page = list(memberships.order_by(*order)[: limit + 1])
-    selectors.attach_summaries(user=user, memberships=page)
-    items = ConversationListItemSerializer(page, many=True).data
-    if inbox:
-        messages = _unread_messages_orm(page, hidden=hidden)
-        items = [
-            {"conversation": item, "unread": m.unread, "messages": messages[m.conversation_id]}
-            for item, m in zip(items, page, strict=True)
-        ]
-    return [(m.activity, m.conversation_id, item) for m, item in zip(page, items, strict=True)]
-
-
-def _unread_messages_orm(page, *, hidden):
-    """One query per conversation: fine for a development database, and portable."""
-    messages = {}
-    for membership in page:
-        rows = (
-            Message.objects.filter(
-                conversation_id=membership.conversation_id,
-                seq__gt=membership.read_seq,
-                deleted_at__isnull=True,
-            )
-            .exclude(sender_id__in=hidden)
-            .select_related("sender")
-            .order_by("seq")[:INBOX_MESSAGES]
-        )
-        messages[membership.conversation_id] = MessageSerializer(rows, many=True).data
-    return messages

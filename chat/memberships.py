@@ -1,28 +1,25 @@
 """Membership rules: who is in a conversation, in which role, and every change to that.
 
-The states and moves of SPEC section 5. Every change holds the conversation's row lock
-(the same lock sends take), which is what makes the "last admin" rule race-free and
-gives each change a seq boundary for the sockets (chat.events).
+The states and moves of docs/ARCHITECTURE.md ("Memberships"). Every change holds the
+conversation's row lock (the same lock sends take), which is what makes the "last admin"
+rule race-free and gives each change a seq boundary for the sockets (chat.events).
+Callers pass a conversation loaded through chat.selectors; each service locks it again
+and checks under the lock.
 """
 
-from django.contrib.auth import get_user_model
+from collections.abc import Iterable
+
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import selectors as accounts
+from accounts.models import User
 from messaging_site.errors import Conflict, Forbidden, Invalid, NotFound
 
-from . import events
+from . import events, selectors
 from .models import Conversation, Membership
-from .services import (
-    active_user,
-    conversation_create,
-    lock_conversation,
-    membership_of,
-    require_admin,
-    require_not_direct,
-)
+from .services import conversation_create, require_not_direct
 
-User = get_user_model()
 Kind = Conversation.Kind
 Role = Membership.Role
 Status = Membership.Status
@@ -54,6 +51,23 @@ def _set(
     return membership
 
 
+def _membership_of(conversation: Conversation, user_id: int) -> Membership | None:
+    return (
+        Membership.objects.select_related("user", "conversation")
+        .filter(conversation=conversation, user_id=user_id)
+        .first()
+    )
+
+
+def _locked_for_admin(actor: User, conversation: Conversation) -> Conversation:
+    """The conversation locked, once `actor` is known to administer it; not a direct one."""
+    locked = selectors.conversation_for_admin(
+        user=actor, conversation_id=conversation.pk, lock=True
+    )
+    require_not_direct(locked)
+    return locked
+
+
 def _announce(membership: Membership, conversation: Conversation) -> None:
     if membership.status == Status.PENDING:
         events.join_requested(membership)
@@ -62,16 +76,18 @@ def _announce(membership: Membership, conversation: Conversation) -> None:
 
 
 @transaction.atomic
-def membership_add(*, actor, conversation: Conversation, user_id: int) -> tuple[Membership, bool]:
+def membership_add(
+    *, actor: User, conversation: Conversation, user_id: int
+) -> tuple[Membership, bool]:
     """An admin adds a user, approved at once; returns (membership, changed).
 
-    Adding a banned user lifts the ban: it is an admin's explicit decision.
+    Adding a banned user lifts the ban: it is an admin's explicit decision. Raises what
+    `conversation_for_admin` raises, Forbidden for a direct conversation, NotFound for a
+    user who is not active.
     """
-    conversation = lock_conversation(conversation)
-    require_not_direct(conversation)
-    require_admin(conversation, actor)
-    user = active_user(user_id)
-    membership = membership_of(conversation, user.pk)
+    conversation = _locked_for_admin(actor, conversation)
+    user = accounts.user_get_active(user_id=user_id)
+    membership = _membership_of(conversation, user.pk)
     if membership is None:
         membership = Membership.objects.create(
             conversation=conversation,
@@ -88,7 +104,7 @@ def membership_add(*, actor, conversation: Conversation, user_id: int) -> tuple[
 
 
 @transaction.atomic
-def group_create(*, actor, name: str, user_ids=()) -> Conversation:
+def group_create(*, actor: User, name: str, user_ids: Iterable[int] = ()) -> Conversation:
     """A group with its creator as admin and `user_ids` added as members: all or nothing.
 
     Raises Invalid for the name, NotFound for an unknown or deactivated user; then no
@@ -102,16 +118,16 @@ def group_create(*, actor, name: str, user_ids=()) -> Conversation:
 
 
 @transaction.atomic
-def membership_request(*, actor, conversation: Conversation) -> Membership:
+def membership_request(*, actor: User, conversation: Conversation) -> Membership:
     """Ask to join a room. Groups and direct conversations cannot be asked into (NotFound).
 
     Asking again while pending changes nothing; a member gets Conflict; a banned user
     Forbidden. A rejected, removed or departed user may ask again.
     """
-    conversation = lock_conversation(conversation)
+    conversation = selectors.lock_conversation(conversation_id=conversation.pk)
     if conversation.kind != Kind.ROOM:
         raise NotFound("No such conversation.")
-    membership = membership_of(conversation, actor.pk)
+    membership = _membership_of(conversation, actor.pk)
     if membership is None:
         membership = Membership.objects.create(
             conversation=conversation, user=actor, role=Role.MEMBER, status=Status.PENDING
@@ -128,10 +144,11 @@ def membership_request(*, actor, conversation: Conversation) -> Membership:
     return _set(membership, conversation, status=Status.PENDING, role=Role.MEMBER)
 
 
-def _decide(actor, conversation: Conversation, user_id: int, status: str) -> Membership:
-    conversation = lock_conversation(conversation)
-    require_admin(conversation, actor)
-    membership = membership_of(conversation, user_id)
+def _decide(actor: User, conversation: Conversation, user_id: int, status: str) -> Membership:
+    conversation = selectors.conversation_for_admin(
+        user=actor, conversation_id=conversation.pk, lock=True
+    )
+    membership = _membership_of(conversation, user_id)
     if membership is None or membership.status != Status.PENDING:
         raise Conflict("There is no pending request from this user.")
     _set(membership, conversation, status=status, announce=False)
@@ -140,13 +157,13 @@ def _decide(actor, conversation: Conversation, user_id: int, status: str) -> Mem
 
 
 @transaction.atomic
-def membership_approve(*, actor, conversation: Conversation, user_id: int) -> Membership:
+def membership_approve(*, actor: User, conversation: Conversation, user_id: int) -> Membership:
     """An admin approves a pending request. Anything but pending: Conflict."""
     return _decide(actor, conversation, user_id, Status.APPROVED)
 
 
 @transaction.atomic
-def membership_reject(*, actor, conversation: Conversation, user_id: int) -> Membership:
+def membership_reject(*, actor: User, conversation: Conversation, user_id: int) -> Membership:
     """An admin rejects a pending request. Anything but pending: Conflict."""
     return _decide(actor, conversation, user_id, Status.REJECTED)
 
@@ -166,14 +183,14 @@ def _promote_if_adminless(conversation: Conversation) -> Membership | None:
 
 
 @transaction.atomic
-def membership_leave(*, actor, conversation: Conversation) -> Membership:
+def membership_leave(*, actor: User, conversation: Conversation) -> Membership:
     """Leave a group or room (or withdraw a pending request).
 
     When the last admin leaves, the longest-standing member becomes admin. A direct
     conversation cannot be left (Forbidden).
     """
-    conversation = lock_conversation(conversation)
-    membership = membership_of(conversation, actor.pk)
+    conversation = selectors.lock_conversation(conversation_id=conversation.pk)
+    membership = _membership_of(conversation, actor.pk)
     if membership is None or membership.status not in (Status.APPROVED, Status.PENDING):
         if conversation.kind == Kind.ROOM:
             raise Conflict("You are not a member of this room.")
@@ -185,14 +202,12 @@ def membership_leave(*, actor, conversation: Conversation) -> Membership:
 
 
 @transaction.atomic
-def membership_remove(*, actor, conversation: Conversation, user_id: int) -> Membership:
+def membership_remove(*, actor: User, conversation: Conversation, user_id: int) -> Membership:
     """An admin removes a member (or a pending request); removing yourself is leaving."""
     if user_id == actor.pk:
         return membership_leave(actor=actor, conversation=conversation)
-    conversation = lock_conversation(conversation)
-    require_not_direct(conversation)
-    require_admin(conversation, actor)
-    membership = membership_of(conversation, user_id)
+    conversation = _locked_for_admin(actor, conversation)
+    membership = _membership_of(conversation, user_id)
     if membership is None or membership.status not in (Status.APPROVED, Status.PENDING):
         raise NotFound("This user is not a member.")
     _set(membership, conversation, status=Status.REMOVED, role=Role.MEMBER)
@@ -201,18 +216,14 @@ def membership_remove(*, actor, conversation: Conversation, user_id: int) -> Mem
 
 
 @transaction.atomic
-def membership_ban(*, actor, conversation: Conversation, user_id: int) -> Membership:
+def membership_ban(*, actor: User, conversation: Conversation, user_id: int) -> Membership:
     """An admin bans a user (member or not): out, and never again allowed to ask."""
     if user_id == actor.pk:
         raise Invalid(fields={"user_id": ["You cannot ban yourself."]})
-    conversation = lock_conversation(conversation)
-    require_not_direct(conversation)
-    require_admin(conversation, actor)
-    membership = membership_of(conversation, user_id)
+    conversation = _locked_for_admin(actor, conversation)
+    membership = _membership_of(conversation, user_id)
     if membership is None:
-        user = User.objects.filter(pk=user_id).first()
-        if user is None:
-            raise NotFound("No such user.")
+        user = accounts.user_get(user_id=user_id)
         membership = Membership.objects.create(
             conversation=conversation, user=user, role=Role.MEMBER, status=Status.BANNED
         )
@@ -224,14 +235,14 @@ def membership_ban(*, actor, conversation: Conversation, user_id: int) -> Member
 
 
 @transaction.atomic
-def membership_set_role(*, actor, conversation: Conversation, user_id: int, role) -> Membership:
+def membership_set_role(
+    *, actor: User, conversation: Conversation, user_id: int, role: str
+) -> Membership:
     """An admin promotes or demotes an approved member. The last admin cannot be demoted."""
     if role not in (Role.ADMIN, Role.MEMBER):
         raise Invalid(fields={"role": ['Must be "admin" or "member".']})
-    conversation = lock_conversation(conversation)
-    require_not_direct(conversation)
-    require_admin(conversation, actor)
-    membership = membership_of(conversation, user_id)
+    conversation = _locked_for_admin(actor, conversation)
+    membership = _membership_of(conversation, user_id)
     if membership is None or membership.status != Status.APPROVED:
         raise Conflict("Only approved members have a role.")
     if membership.role == role:

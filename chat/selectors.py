@@ -1,28 +1,30 @@
 """Conversation reads, already limited to what the user may see.
 
+Access has one vocabulary, used by every interface and by the services under their lock
+(docs/ARCHITECTURE.md, "Where each rule lives"):
+
+- `conversation_for_viewer`: a conversation the user may know of: any room (rooms are
+  public by name), or one they are an approved member of.
+- `conversation_for_reader`: one they read and write in: an approved member.
+- `conversation_for_admin`: one they decide for: an approved admin, or a site moderator
+  (staff, from Django admin).
+
+Each raises what a user who fails it may be told: NotFound when they may not know the
+conversation exists (exactly as for a missing id), Forbidden when they may (a room).
+
 Blocking is applied here, when reading: messages from users the reader blocks are left
-out of history, the inbox, unread counts and last-message previews, so unblocking shows
-them again.
+out of history (and, in chat.listing, of the inbox, unread counts and last-message
+previews), so unblocking shows them again.
 """
 
-from django.db.models import (
-    Count,
-    Exists,
-    F,
-    IntegerField,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Value,
-)
-from django.db.models.functions import Coalesce, Greatest
+from django.db import connection
+from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 
-from accounts.models import Block
-from messaging_site.errors import Invalid, NotFound
+from accounts.models import Block, User
+from messaging_site.errors import DomainError, Forbidden, Invalid, NotFound
 
 from .models import Conversation, Membership, Message
-from .services import require_member
 
 Kind = Conversation.Kind
 Status = Membership.Status
@@ -31,18 +33,31 @@ DEFAULT_PAGE = 50
 INBOX_MESSAGES = 50
 
 
-def visible_messages(user) -> QuerySet[Message]:
-    """Messages whose sender the user does not block (a vanished sender stays visible)."""
-    return Message.objects.exclude(
-        Exists(Block.objects.filter(blocker=user, blocked_id=OuterRef("sender_id")))
-    )
+# --- access ----------------------------------------------------------------------------------
 
 
-def conversation_get_for_user(*, user, conversation_id: int) -> Conversation:
-    """A conversation the user may know of: any room, or one they are an approved member of.
+def refusal_for_non_member(kind: str) -> DomainError:
+    """What a signed-in user who is not an approved member is told: a room is public by
+    name, so only that they may not (Forbidden); a group or a direct conversation is never
+    confirmed to a stranger (NotFound)."""
+    if kind == Kind.ROOM:
+        return Forbidden("Only approved members of this room may do this.")
+    return NotFound("No such conversation.")
 
-    Anything else is NotFound, exactly as a missing id is.
-    """
+
+def lock_conversation(*, conversation_id: int) -> Conversation:
+    """The conversation, its row locked (`SELECT ... FOR UPDATE`) until the caller's
+    transaction ends: what every change to it and every send serialise on. NotFound when
+    it does not exist. Precondition: inside `transaction.atomic`."""
+    conversation = Conversation.objects.select_for_update().filter(pk=conversation_id).first()
+    if conversation is None:
+        raise NotFound("No such conversation.")
+    return conversation
+
+
+def conversation_for_viewer(*, user: User, conversation_id: int) -> Conversation:
+    """A conversation the user may know of: any room, or one they are an approved member
+    of. Anything else is NotFound, exactly as a missing id is."""
     conversation = (
         Conversation.objects.filter(pk=conversation_id)
         .filter(
@@ -60,12 +75,24 @@ def conversation_get_for_user(*, user, conversation_id: int) -> Conversation:
     return conversation
 
 
-def conversation_get_for_member(*, user, conversation_id: int) -> tuple[Conversation, Membership]:
-    """The conversation and the user's approved membership.
+def conversation_for_reader(
+    *, user: User, conversation_id: int, lock: bool = False
+) -> tuple[Conversation, Membership]:
+    """The conversation and the user's approved membership, or `refusal_for_non_member`.
 
-    A room's non-member gets Forbidden (rooms are public by name); anyone else NotFound.
     One query for a member, the hot path of every history read; more only on refusal.
+    With `lock` (services, inside their transaction) the conversation's row is locked
+    first and the membership read under the lock.
     """
+    if lock:
+        conversation = lock_conversation(conversation_id=conversation_id)
+        membership = Membership.objects.filter(
+            conversation=conversation, user=user, status=Status.APPROVED
+        ).first()
+        if membership is None:
+            raise refusal_for_non_member(conversation.kind)
+        membership.conversation = conversation
+        return conversation, membership
     membership = (
         Membership.objects.select_related("conversation")
         .filter(user=user, conversation_id=conversation_id, status=Status.APPROVED)
@@ -73,23 +100,37 @@ def conversation_get_for_member(*, user, conversation_id: int) -> tuple[Conversa
     )
     if membership is not None:
         return membership.conversation, membership
-    conversation = conversation_get_for_user(user=user, conversation_id=conversation_id)
-    return conversation, require_member(conversation, user)
+    conversation = conversation_for_viewer(user=user, conversation_id=conversation_id)
+    raise refusal_for_non_member(conversation.kind)
 
 
-def conversation_detail(*, user, conversation_id: int) -> Conversation:
-    """Details with `member_count` and the caller's `my_role` / `my_status` (or None)."""
-    conversation = conversation_get_for_user(user=user, conversation_id=conversation_id)
-    mine = Membership.objects.filter(conversation=conversation, user=user)
-    return (
-        Conversation.objects.filter(pk=conversation.pk)
-        .annotate(
-            member_count=_member_count(),
-            my_role=Subquery(mine.values("role")[:1]),
-            my_status=Subquery(mine.values("status")[:1]),
-        )
-        .get()
+def conversation_for_admin(*, user: User, conversation_id: int, lock: bool = False) -> Conversation:
+    """A conversation the user administers: an approved admin of it, or staff (site
+    moderators act from Django admin). A member who is not an admin gets Forbidden; a
+    non-member what `conversation_for_reader` answers."""
+    if user.is_staff:
+        if lock:
+            return lock_conversation(conversation_id=conversation_id)
+        conversation = Conversation.objects.filter(pk=conversation_id).first()
+        if conversation is None:
+            raise NotFound("No such conversation.")
+        return conversation
+    conversation, membership = conversation_for_reader(
+        user=user, conversation_id=conversation_id, lock=lock
     )
+    if membership.role != Membership.Role.ADMIN:
+        raise Forbidden("Only an admin of this conversation may do this.")
+    return conversation
+
+
+def is_reader(*, user_id: int, conversation_id: int) -> bool:
+    """Whether the user is an approved member right now (a socket double-checking)."""
+    return Membership.objects.filter(
+        user_id=user_id, conversation_id=conversation_id, status=Status.APPROVED
+    ).exists()
+
+
+# --- details ---------------------------------------------------------------------------------
 
 
 def _member_count():
@@ -103,80 +144,50 @@ def _member_count():
     return Coalesce(Subquery(approved, output_field=IntegerField()), Value(0))
 
 
-def hidden_sender_ids(user) -> list[int]:
-    """Senders whose messages never count as unread for this user: themself and everyone
-    they block. One small query; the list then goes into index conditions as an array."""
-    return [user.pk, *Block.objects.filter(blocker=user).values_list("blocked_id", flat=True)]
-
-
-def _unread(hidden: list[int]):
-    """Per approved membership row: messages after its read_seq that the user would see.
-
-    A subtraction, not a count of unread rows: `last_seq - read_seq` less what is hidden
-    after the cursor (own messages, blocked senders', tombstones), which two small index
-    ranges find. Counting the unread rows themselves costs as many rows as are unread:
-    ~200 ms for a member 20,000 messages behind (docs/PERFORMANCE.md).
-    """
-    not_seen = (
-        Message.objects.filter(
-            conversation=OuterRef("conversation_id"), seq__gt=OuterRef("read_seq")
-        )
-        .filter(Q(deleted_at__isnull=False) | Q(sender_id__in=hidden))
-        .order_by()
-        .values("conversation")
-        .annotate(count=Count("*"))
-        .values("count")
-    )
-    return Greatest(
-        F("conversation__last_seq")
-        - F("read_seq")
-        - Coalesce(Subquery(not_seen, output_field=IntegerField()), Value(0)),
-        Value(0),
+def _with_viewer(conversations: QuerySet[Conversation], user: User) -> QuerySet[Conversation]:
+    """`member_count`, and the user's `my_role` / `my_status` (None when not a member)."""
+    mine = Membership.objects.filter(conversation=OuterRef("pk"), user=user)
+    return conversations.annotate(
+        member_count=_member_count(),
+        my_role=Subquery(mine.values("role")[:1]),
+        my_status=Subquery(mine.values("status")[:1]),
     )
 
 
-def memberships_for_user(user, *, hidden: list[int] | None = None) -> QuerySet[Membership]:
-    """The user's conversations as their approved memberships, most recently active first,
-    each with `unread`, `activity` and `last_message_id` (the newest message they may see)."""
-    hidden = hidden_sender_ids(user) if hidden is None else hidden
-    blocked = hidden[1:]
-    last_visible = (
-        Message.objects.filter(conversation=OuterRef("conversation_id"))
-        .exclude(sender_id__in=blocked)
-        .order_by("-seq")
-        .values("id")[:1]
-    )
-    return (
-        Membership.objects.filter(user=user, status=Status.APPROVED)
-        .select_related("conversation")
-        .annotate(
-            unread=_unread(hidden),
-            activity=Coalesce("conversation__last_message_at", "conversation__created_at"),
-            last_message_id=Subquery(last_visible),
-        )
-    )
+def conversation_detail(*, user: User, conversation_id: int) -> Conversation:
+    """`conversation_for_viewer`'s conversation, with `member_count` and the caller's
+    `my_role` / `my_status` (or None)."""
+    conversation = conversation_for_viewer(user=user, conversation_id=conversation_id)
+    return _with_viewer(Conversation.objects.filter(pk=conversation.pk), user).get()
 
 
-def attach_summaries(*, user, memberships: list[Membership]) -> list[Membership]:
-    """Load, in two queries for any page size, each row's last message and, for direct
-    conversations, the other person (as `peer`)."""
-    last_ids = [m.last_message_id for m in memberships if m.last_message_id]
-    messages = Message.objects.select_related("sender").in_bulk(last_ids)
-    direct_ids = [m.conversation_id for m in memberships if m.conversation.kind == Kind.DIRECT]
-    peers = (
-        {
-            other.conversation_id: other.user
-            for other in Membership.objects.filter(conversation_id__in=direct_ids)
-            .exclude(user=user)
-            .select_related("user")
-        }
-        if direct_ids
-        else {}
+def rooms_search(*, user: User, search: str = "") -> QuerySet[Conversation]:
+    """Rooms anyone signed in may ask to join, with member counts and the caller's status."""
+    rooms = Conversation.objects.filter(kind=Kind.ROOM)
+    if search.strip():
+        rooms = rooms.filter(name__icontains=search.strip())
+    return _with_viewer(rooms, user)
+
+
+def members_visible_to(*, membership: Membership) -> QuerySet[Membership]:
+    """Approved members; admins also see pending requests.
+    Precondition: `membership` is the reader's approved one (`conversation_for_reader`)."""
+    statuses = [Status.APPROVED]
+    if membership.role == Membership.Role.ADMIN:
+        statuses.append(Status.PENDING)
+    return Membership.objects.filter(
+        conversation_id=membership.conversation_id, status__in=statuses
+    ).select_related("user")
+
+
+# --- messages --------------------------------------------------------------------------------
+
+
+def visible_messages(user: User) -> QuerySet[Message]:
+    """Messages whose sender the user does not block (a vanished sender stays visible)."""
+    return Message.objects.exclude(
+        Exists(Block.objects.filter(blocker=user, blocked_id=OuterRef("sender_id")))
     )
-    for membership in memberships:
-        membership.last_message = messages.get(membership.last_message_id)
-        membership.peer = peers.get(membership.conversation_id)
-    return memberships
 
 
 def _cursor(value, name: str) -> int | None:
@@ -192,19 +203,20 @@ def _cursor(value, name: str) -> int | None:
 
 
 def message_page(
-    *, user, conversation: Conversation, after_seq=None, before_seq=None, limit=None
+    *, user: User, conversation: Conversation, after_seq=None, before_seq=None, limit=None
 ) -> tuple[list[Message], bool]:
     """One page of history in ascending seq, and whether more lies beyond it.
 
     `after_seq`: the messages right after it (catching up); `before_seq`: the ones right
     before it (scrolling back); neither: the newest page. Keyset on (conversation, seq),
-    never OFFSET. Tombstones are included so seq stays gapless for the reader.
-    Precondition: the caller checked the user is an approved member.
+    never OFFSET. Tombstones are included so seq stays gapless for the reader. Raises
+    Invalid for a cursor or limit that is not a whole number in range.
+    Precondition: the user is an approved member (`conversation_for_reader`).
     """
     after = _cursor(after_seq, "after_seq")
     before = _cursor(before_seq, "before_seq")
     size = DEFAULT_PAGE if limit in (None, "") else _cursor(limit, "limit")
-    if not 1 <= size <= MAX_PAGE:
+    if size is None or not 1 <= size <= MAX_PAGE:
         raise Invalid(fields={"limit": [f"Between 1 and {MAX_PAGE}."]})
 
     messages = visible_messages(user).filter(conversation=conversation).select_related("sender")
@@ -217,24 +229,46 @@ def message_page(
     return list(reversed(rows[:size])), len(rows) > size
 
 
-def members_visible_to(*, membership: Membership) -> QuerySet[Membership]:
-    """Approved members; admins also see pending requests."""
-    statuses = [Status.APPROVED]
-    if membership.role == Membership.Role.ADMIN:
-        statuses.append(Status.PENDING)
-    return Membership.objects.filter(
-        conversation_id=membership.conversation_id, status__in=statuses
-    ).select_related("user")
+def messages_between(
+    *, conversation_id: int, after: int, upto: int | None, limit: int
+) -> list[Message]:
+    """Every message (hidden ones too: the caller filters) with after < seq <= upto, in seq
+    order, at most `limit`: what a socket fills a gap with."""
+    messages = Message.objects.filter(conversation_id=conversation_id, seq__gt=after)
+    if upto is not None:
+        messages = messages.filter(seq__lte=upto)
+    return list(messages.select_related("sender").order_by("seq")[:limit])
 
 
-def rooms_search(*, user, search: str = "") -> QuerySet[Conversation]:
-    """Rooms anyone signed in may ask to join, with member counts and the caller's status."""
-    rooms = Conversation.objects.filter(kind=Kind.ROOM)
-    if search.strip():
-        rooms = rooms.filter(name__icontains=search.strip())
-    mine = Membership.objects.filter(conversation=OuterRef("pk"), user=user)
-    return rooms.annotate(
-        member_count=_member_count(),
-        my_status=Subquery(mine.values("status")[:1]),
-        my_role=Subquery(mine.values("role")[:1]),
-    )
+# --- what a socket starts from ---------------------------------------------------------------
+
+# Raw SQL for the two reads every connect makes: through the ORM they cost 1.7 ms of CPU
+# per connect, against 0.3 (docs/PERFORMANCE.md, "Real-time").
+_FOLLOWED_SQL = """
+SELECT m.conversation_id, c.kind, m.role
+FROM chat_membership AS m
+JOIN chat_conversation AS c ON c.id = m.conversation_id
+WHERE m.user_id = %(user)s AND m.status = 'approved'
+UNION ALL
+SELECT b.blocked_id, NULL, NULL FROM accounts_block AS b WHERE b.blocker_id = %(user)s
+"""
+_LAST_SEQS_SQL = "SELECT id, last_seq FROM chat_conversation WHERE id = ANY(%s)"
+
+
+def followed_and_blocked(*, user_id: int) -> tuple[list[tuple[int, str, str]], set[int]]:
+    """(conversation id, kind, role) of each of the user's approved memberships, and the
+    ids of the users they block."""
+    with connection.cursor() as cursor:
+        cursor.execute(_FOLLOWED_SQL, {"user": user_id})
+        rows = cursor.fetchall()
+    followed = [row for row in rows if row[1] is not None]
+    return followed, {row[0] for row in rows if row[1] is None}
+
+
+def last_seqs(*, conversation_ids: list[int]) -> dict[int, int]:
+    """Each conversation's newest seq."""
+    if not conversation_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(_LAST_SEQS_SQL, [conversation_ids])
+        return dict(cursor.fetchall())

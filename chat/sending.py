@@ -10,12 +10,11 @@ runs the statements between two Syncs as one transaction when no BEGIN opened on
 commits it at the Sync: no BEGIN and no COMMIT round trips (docs/PERFORMANCE.md, "REST
 send"). Inside a caller's transaction they simply join it.
 
-Same rules, same order as the ORM path in `chat.services.message_send`, which other
-databases (the SQLite of the `make run` fallback) still take; the service tests run the
-rules on both. The second statement starts after the lock is granted, so under READ
-COMMITTED it sees every send and every membership change that committed before: a
-racing retry finds its first message, a member removed while we waited is refused. It
-reads the conversation's kind and pair itself, for the same reason.
+The rules are those `chat.services.message_send` documents, in its order. The second
+statement starts after the lock is granted, so under READ COMMITTED it sees every send
+and every membership change that committed before: a racing retry finds its first
+message, a member removed while we waited is refused. It reads the conversation's kind
+and pair itself, for the same reason.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ __all__ = ["Outcome", "send"]
 
 _LOCK = "SELECT 1 FROM chat_conversation WHERE id = %(conversation)s FOR UPDATE"
 
-# The checks, in the ORM path's order: a retry (even by someone no longer a member) gets
+# The checks, in order: a retry (even by someone no longer a member) gets
 # its first message back; then membership; then, in a direct conversation, blocks either
 # way. The writes happen only when all pass; data-modifying CTEs always run, and each of
 # these is gated on the one before it.

@@ -51,11 +51,9 @@ class ActivityPagination(CursorPagination):
             inbox=inbox,
         )
         links = {"next": self._link(page.next), "previous": self._link(page.previous)}
-        if isinstance(page.results, str):
-            # Already JSON, from PostgreSQL: only the envelope is written here.
-            head = json.dumps(links)[:-1]
-            return Response(PrerenderedJSON(f'{head}, "results": {page.results}}}'))
-        return Response({**links, "results": page.results})
+        # Already JSON, from PostgreSQL: only the envelope is written here.
+        head = json.dumps(links)[:-1]
+        return Response(PrerenderedJSON(f'{head}, "results": {page.results}}}'))
 
     def _decode(self, request) -> listing.Cursor | None:
         encoded = request.query_params.get(self.cursor_query_param)
@@ -146,7 +144,7 @@ class MemberListView(GenericAPIView):
     @extend_schema(responses=MemberSerializer(many=True))
     def get(self, request, conversation_id):
         """Approved members; admins also see pending requests."""
-        _, membership = selectors.conversation_get_for_member(
+        _, membership = selectors.conversation_for_reader(
             user=request.user, conversation_id=conversation_id
         )
         page = self.paginate_queryset(selectors.members_visible_to(membership=membership))
@@ -155,7 +153,7 @@ class MemberListView(GenericAPIView):
     @extend_schema(request=MemberAddSerializer, responses={201: MemberSerializer})
     def post(self, request, conversation_id):
         """An admin adds a user, approved at once."""
-        conversation = selectors.conversation_get_for_user(
+        conversation = selectors.conversation_for_viewer(
             user=request.user, conversation_id=conversation_id
         )
         data = MemberAddSerializer(data=request.data)
@@ -174,7 +172,7 @@ class MemberDetailView(GenericAPIView):
 
     def delete(self, request, conversation_id, user_id):
         """An admin removes a member, or a member leaves (their own id)."""
-        conversation = selectors.conversation_get_for_user(
+        conversation = selectors.conversation_for_viewer(
             user=request.user, conversation_id=conversation_id
         )
         memberships.membership_remove(
@@ -189,7 +187,7 @@ class JoinView(GenericAPIView):
     @extend_schema(request=None, responses={202: JoinResponseSerializer})
     def post(self, request, conversation_id):
         """Ask to join a room; an admin approves or rejects."""
-        conversation = selectors.conversation_get_for_user(
+        conversation = selectors.conversation_for_viewer(
             user=request.user, conversation_id=conversation_id
         )
         membership = memberships.membership_request(actor=request.user, conversation=conversation)
@@ -209,7 +207,7 @@ class MemberDecisionView(GenericAPIView):
 
     @extend_schema(request=None, responses={200: MemberSerializer})
     def post(self, request, conversation_id, user_id):
-        conversation = selectors.conversation_get_for_user(
+        conversation = selectors.conversation_for_viewer(
             user=request.user, conversation_id=conversation_id
         )
         membership = self.decisions[self.decision](
@@ -224,7 +222,7 @@ class MemberRoleView(GenericAPIView):
     @extend_schema(responses={200: MemberSerializer})
     def post(self, request, conversation_id, user_id):
         """An admin promotes or demotes a member."""
-        conversation = selectors.conversation_get_for_user(
+        conversation = selectors.conversation_for_viewer(
             user=request.user, conversation_id=conversation_id
         )
         data = RoleSerializer(data=request.data)
@@ -251,7 +249,7 @@ class MessageListView(GenericAPIView):
     )
     def get(self, request, conversation_id):
         """History in ascending seq; with no cursor, the newest page."""
-        conversation, _ = selectors.conversation_get_for_member(
+        conversation, _ = selectors.conversation_for_reader(
             user=request.user, conversation_id=conversation_id
         )
         messages, has_more = selectors.message_page(
@@ -271,11 +269,11 @@ class MessageListView(GenericAPIView):
         data = MessageCreateSerializer(data=request.data)
         if not data.is_valid():
             # Someone who may not know of the conversation learns nothing from bad input.
-            selectors.conversation_get_for_user(user=request.user, conversation_id=conversation_id)
+            selectors.conversation_for_viewer(user=request.user, conversation_id=conversation_id)
             raise ValidationError(data.errors)
         # The service checks membership under the conversation's lock and answers a
         # non-member with the same 404 / 403 as the selectors would: no query up front.
-        message, created = services.message_send_to(
+        message, created = services.message_send(
             sender=request.user,
             conversation_id=conversation_id,
             text=data.validated_data["text"],
@@ -290,7 +288,7 @@ class ReadView(GenericAPIView):
     @extend_schema(responses={204: None})
     def post(self, request, conversation_id):
         """Move your read cursor forward to `seq` (never backwards)."""
-        conversation = selectors.conversation_get_for_user(
+        conversation = selectors.conversation_for_viewer(
             user=request.user, conversation_id=conversation_id
         )
         data = ReadSerializer(data=request.data)

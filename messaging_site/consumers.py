@@ -1,54 +1,69 @@
-"""The one WebSocket consumer at /ws/.
+"""The one WebSocket consumer at /ws/ (docs/PROTOCOL.md).
 
-Client frames are JSON objects with an `action`, dispatched through a table that each app
-fills (chat/ws.py, boards/ws.py); every handler calls the app's services, so no rule lives
-here. Channel-layer events go through the apps' relay tables (chat/relay.py, boards/ws.py).
+What a socket serves is not written here: `messaging_site.routing` lists every client
+action and every channel-layer event with the app function that serves it, and the state
+each app keeps per socket, and hands that table to the consumer (`Consumer.as_asgi(
+routes=...)`). Handlers call their app's services, so no rule lives here either.
 
 What this class owns is the connection: authentication, frame limits and error frames, a
 send throttle, the groups the socket belongs to (refreshed so channels-redis's group
-expiry never silently drops a socket that stays open for days), and the per-conversation
-ordering state (chat/relay.py) that makes each socket see each conversation's messages in
-seq order without gaps.
+expiry never silently drops a socket that stays open for days), and the apps' per-socket
+state, opened in the table's order once the user is known.
 """
+
+from __future__ import annotations
 
 import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, Self, TypeVar
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from .errors import DomainError
-from .realtime import group_add_many, user_group
+from .realtime import user_group
 
 logger = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 64 * 1024
 CLOSE_UNAUTHENTICATED = 4401
 
-Handler = Callable[["Consumer", dict], Awaitable[None]]
-HANDLERS: dict[str, Handler] = {}
-# Channel-layer event type -> relay handler, filled by the apps like HANDLERS.
-RELAYS: dict[str, Handler] = {}
-# Actions that write, counted by the per-connection throttle.
-THROTTLED: set[str] = set()
-# Called once the socket is accepted (load state, join groups), in registration order.
-ON_CONNECT: list[Callable[["Consumer"], Awaitable[None]]] = []
+Frame = dict[str, Any]
+# A client action's handler, and a channel-layer event's: (socket, frame or event).
+Handler = Callable[["Consumer", Frame], Awaitable[None]]
 
 
-def action(name: str, *, throttled: bool = False):
-    """Register a handler for a client frame's `action`."""
+class SocketState(Protocol):
+    """What an app keeps per socket (followed conversations, board subscriptions...).
+    `open` runs once the socket's user is known, before any frame is served."""
 
-    def register(handler: Handler) -> Handler:
-        HANDLERS[name] = handler
-        if throttled:
-            THROTTLED.add(name)
-        return handler
+    @classmethod
+    async def open(cls, socket: Consumer) -> Self: ...
 
-    return register
+
+State = TypeVar("State", bound=SocketState)
+
+
+@dataclass(frozen=True)
+class Action:
+    """A client action: its handler, and whether the per-connection throttle counts it."""
+
+    handler: Handler
+    throttled: bool = False
+
+
+@dataclass(frozen=True)
+class SocketRoutes:
+    """Everything one socket serves (messaging_site.routing builds the one instance)."""
+
+    states: tuple[type[SocketState], ...]
+    actions: Mapping[str, Action]
+    relays: Mapping[str, Handler]
 
 
 class SendThrottle:
@@ -88,10 +103,19 @@ def _connect_slots() -> asyncio.Semaphore:
 
 
 class Consumer(AsyncWebsocketConsumer):
+    def __init__(self, *, routes: SocketRoutes):
+        super().__init__()
+        self.routes = routes
+        self.groups_joined: set[str] = set()
+        self.refresher: asyncio.Task | None = None
+        self._states: dict[type, SocketState] = {}
+
+    def state(self, kind: type[State]) -> State:
+        """This socket's state of one app (a class listed in the routes' `states`)."""
+        return self._states[kind]  # type: ignore[return-value]
+
     async def connect(self):
         self.user = self.scope["user"]
-        self.groups_joined: set[str] = set()
-        self.refresher = None
         if not self.user.is_authenticated:
             # Accept first: closing before accepting shows as an HTTP 403, and the client
             # could not tell "who are you?" from "go away".
@@ -102,8 +126,8 @@ class Consumer(AsyncWebsocketConsumer):
         try:
             async with _connect_slots():
                 await self.join_groups([user_group(self.user.pk)])
-                for hook in ON_CONNECT:
-                    await hook(self)
+                for kind in self.routes.states:
+                    self._states[kind] = await kind.open(self)
         except BaseException:
             # No disconnect() follows a failed connect: leave the groups joined so far, or
             # pub/sub would keep them (and the Redis subscription) for the process's life.
@@ -119,7 +143,7 @@ class Consumer(AsyncWebsocketConsumer):
         await self._leave_all()
 
     async def _leave_all(self):
-        for group in list(getattr(self, "groups_joined", ())):
+        for group in list(self.groups_joined):
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def join_group(self, group: str) -> None:
@@ -127,7 +151,8 @@ class Consumer(AsyncWebsocketConsumer):
 
     async def join_groups(self, groups: list[str]) -> None:
         self.groups_joined.update(groups)  # first, so a failure part way is still undone
-        await group_add_many(self.channel_layer, groups, self.channel_name)
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
 
     async def leave_group(self, group: str) -> None:
         self.groups_joined.discard(group)
@@ -139,7 +164,8 @@ class Consumer(AsyncWebsocketConsumer):
         interval = max(0.5, settings.CHANNEL_GROUP_EXPIRY / 2)
         while True:
             await asyncio.sleep(interval)
-            await group_add_many(self.channel_layer, list(self.groups_joined), self.channel_name)
+            for group in list(self.groups_joined):
+                await self.channel_layer.group_add(group, self.channel_name)
 
     async def dispatch(self, message):
         # Channels closes stale DB connections before every handler, on the one shared
@@ -149,7 +175,7 @@ class Consumer(AsyncWebsocketConsumer):
             return await getattr(self, get_handler_name(message))(message)
         if message["type"] == "session.close":
             return await self.session_close(message)
-        relay = RELAYS.get(message["type"])
+        relay = self.routes.relays.get(message["type"])
         if relay is None:
             raise ValueError(f"No relay for event type {message['type']}")
         await relay(self, message)
@@ -179,11 +205,11 @@ class Consumer(AsyncWebsocketConsumer):
         if not isinstance(name, str):
             await self.send_error("invalid", "`action` must be a string.", request_id)
             return
-        handler = HANDLERS.get(name)
-        if handler is None:
+        route = self.routes.actions.get(name)
+        if route is None:
             await self.send_error("unknown_action", f"Unknown action {name[:64]!r}.", request_id)
             return
-        if name in THROTTLED and settings.THROTTLES_ENABLED:
+        if route.throttled and settings.THROTTLES_ENABLED:
             wait = self.throttle.allow()
             if wait is not None:
                 await self.send_error(
@@ -192,7 +218,7 @@ class Consumer(AsyncWebsocketConsumer):
                 return
         frame["requestId"] = request_id
         try:
-            await handler(self, frame)
+            await route.handler(self, frame)
         except DomainError as error:
             await self.send_error(error.code, error.message, request_id)
 
@@ -211,9 +237,8 @@ class Consumer(AsyncWebsocketConsumer):
         await self.close(code=CLOSE_UNAUTHENTICATED)
 
 
-@action("ping")
-async def ping(consumer, frame):
+async def ping(socket: Consumer, frame: Frame) -> None:
     """`{"action":"ping"}` -> `{"action":"pong"}`: a browser cannot see WebSocket-level
     pings, so a client that wonders whether a quiet socket is still alive (after sleep, a
-    network change) asks. An addition to SPEC section 7; nothing else uses the name."""
-    await consumer.send_json({"action": "pong", "requestId": frame["requestId"]})
+    network change) asks (docs/PROTOCOL.md, "Connection")."""
+    await socket.send_json({"action": "pong", "requestId": frame["requestId"]})

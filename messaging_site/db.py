@@ -43,8 +43,7 @@ def db_call(function):
 
 def prepared_cursor():
     """A Django cursor (so the query is logged and counted like any other) over a psycopg
-    cursor that binds on the server and prepares each statement once per connection, on
-    PostgreSQL; on other databases (the SQLite fallback) a plain Django cursor.
+    cursor that binds on the server and prepares each statement once per connection.
 
     Planning the conversation list's statement costs 3 to 6 ms, more than executing it
     (chat/listing.py); a send's statement costs a fraction of a millisecond to plan, but
@@ -53,8 +52,6 @@ def prepared_cursor():
     transaction mode, version 1.21 or newer is needed, as it tracks prepared
     statements), so only these statements opt in.
     """
-    if connection.vendor != "postgresql":
-        return connection.cursor()
     connection.ensure_connection()
     return connection._prepare_cursor(_PreparingCursor(connection.connection))
 

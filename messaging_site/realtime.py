@@ -1,30 +1,27 @@
-"""The one path from a committed write to the channel layer.
+"""The one path from a committed write to the channel layer (docs/ARCHITECTURE.md,
+"The path of a write").
 
-Groups:
-- `user.<id>`: every socket of one user (deactivation, membership changes, blocks,
-  join answers).
-- `conv.<id>`: every socket of every approved member of a conversation. One group_send
-  per event, whatever the member count; each socket filters what its user must not see
-  (blocked senders) and keeps each conversation's messages in seq order
-  (chat/relay.py). docs/REALTIME.md says why this design.
-- `board.<id>`: sockets subscribed to a board.
+Services publish through `publish_on_commit`: nothing is published for a transaction that
+rolls back, and nothing before the rows a client would fetch next are visible. Two other
+doors exist, each named for what it does:
 
-Services call `send_on_commit`: nothing is published for a transaction that rolls back,
-and nothing before the rows a client would fetch next are visible. The one exception is
-`send_now` under a conversation's row lock, for revocations that must reach sockets
-before any later message can be published (chat.services).
+- `publish_now`: at once, and wait until it is out. For code that holds no transaction
+  (beat's campaign progress), so what it announces is committed already.
+- `publish_before_commit`: at once, under a row lock, before the transaction commits.
+  Rollback-unsafe by design: a removal must reach the removed user's sockets before any
+  later message can be published, and a later message needs the lock this transaction
+  holds. Receivers treat such an event as tentative until the committed state confirms
+  it (chat/relay.py, `relay_revoke`).
 
 Inside the server (a view or a socket's database call, on a thread of the event loop's
 process), a commit does not wait for its publish: the batch goes to that loop's
 publisher, which sends batches one after another in the order they were handed over,
-and the thread goes back to work with its database connection free. Waiting cost a
-round trip through the busy event loop while holding the connection: at 100 REST sends a
-second, p99 82 to 93 ms waiting against 33 to 37 ms not (docs/PERFORMANCE.md, "REST
-send"). `send_now` goes through the same queue and waits for its turn, so a revocation
-never overtakes a message committed before it. A publish that fails is logged, not
-raised: the rows are committed, and clients catch up by seq (`sync`). Elsewhere (Celery
-workers, management commands, tests calling services directly) both publish at once and
-wait, as there is no loop to hand over to.
+and the thread goes back to work with its database connection free (docs/PERFORMANCE.md,
+"REST send"). A waiting publish goes through the same queue and waits for its turn, so it
+never overtakes one handed over before it. A publish that fails is logged, not raised:
+the rows are committed, and clients catch up by seq (`sync`). Elsewhere (Celery workers,
+management commands, tests calling services directly) every publish happens at once and
+waits, as there is no loop to hand over to.
 """
 
 import asyncio
@@ -32,7 +29,6 @@ import collections
 import concurrent.futures
 import contextvars
 import logging
-import time
 import weakref
 from collections.abc import Iterable
 
@@ -44,45 +40,9 @@ logger = logging.getLogger(__name__)
 
 
 def user_group(user_id: int) -> str:
+    """Every socket of one user (deactivation, their own membership changes and blocks,
+    join answers); each app names its own groups in its events module."""
     return f"user.{user_id}"
-
-
-def conversation_group(conversation_id: int) -> str:
-    return f"conv.{conversation_id}"
-
-
-def board_group(board_id: int) -> str:
-    return f"board.{board_id}"
-
-
-def campaign_group(campaign_id: int) -> str:
-    return f"campaign.{campaign_id}"
-
-
-async def group_add_many(layer, groups: list[str], channel: str) -> None:
-    """channels-redis' `group_add` for several groups in one pipelined round trip per
-    Redis shard; `group_add` itself makes two round trips per group (ZADD, then EXPIRE).
-    On a burst of 1,000 connects that was most of the event loop's time (py-spy,
-    docs/PERFORMANCE.md). Uses the layer's own key and shard functions (channels-redis 4);
-    any other layer gets plain `group_add` calls."""
-    if not groups:
-        return
-    if not hasattr(layer, "_group_key"):
-        for group in groups:
-            await layer.group_add(group, channel)
-        return
-    shards: dict[int, list[str]] = {}
-    for group in groups:
-        layer.require_valid_group_name(group)  # raises TypeError for a bad name
-        shards.setdefault(layer.consistent_hash(group), []).append(group)
-    now = time.time()
-    for index, names in shards.items():
-        pipeline = layer.connection(index).pipeline(transaction=False)
-        for group in names:
-            key = layer._group_key(group)
-            pipeline.zadd(key, {channel: now})
-            pipeline.expire(key, layer.group_expiry)
-        await pipeline.execute()
 
 
 class _Publisher:
@@ -108,7 +68,7 @@ class _Publisher:
             while self.pending:
                 batch, done = self.pending.popleft()
                 try:
-                    await _publish(batch)
+                    await _send(batch)
                 except Exception as error:
                     if done is not None:
                         done.set_exception(error)
@@ -151,40 +111,55 @@ def _publisher() -> _Publisher | None:
     return None  # on a loop's own thread: waiting for it there would deadlock
 
 
-async def _publish(batch: list) -> None:
+async def _send(batch: list) -> None:
     layer = get_channel_layer()
     for group, event in batch:
         await layer.group_send(group, event)
 
 
 def _publish_and_wait(batch: list) -> None:
-    async_to_sync(_publish)(batch)
+    async_to_sync(_send)(batch)
 
 
-def send_now(messages: Iterable[tuple[str, dict]]) -> None:
-    """Publish (group, event) pairs in order, and wait until they are out."""
-    batch = list(messages)
-    if not batch:
-        return
+def _publish(batch: list, *, wait: bool) -> None:
     publisher = _publisher()
     if publisher is None:
         _publish_and_wait(batch)
-        return
-    done = concurrent.futures.Future()
-    publisher.submit(batch, done)
-    done.result()
-
-
-def _send_after_commit(batch: list) -> None:
-    publisher = _publisher()
-    if publisher is None:
-        _publish_and_wait(batch)
+    elif wait:
+        done: concurrent.futures.Future = concurrent.futures.Future()
+        publisher.submit(batch, done)
+        done.result()
     else:
         publisher.submit(batch, None)
 
 
-def send_on_commit(messages: Iterable[tuple[str, dict]]) -> None:
-    """Publish after the surrounding transaction commits (at once outside of one)."""
-    batch = list(messages)
+Events = Iterable[tuple[str, dict]]
+
+
+def publish_on_commit(events: Events, *, wait: bool = False) -> None:
+    """Publish (group, event) pairs in order after the surrounding transaction commits (at
+    once outside of one). With `wait`, the committing thread goes on only once they are
+    out: what the caller does next is published after them."""
+    batch = list(events)
     if batch:
-        transaction.on_commit(lambda: _send_after_commit(batch))
+        transaction.on_commit(lambda: _publish(batch, wait=wait))
+
+
+def publish_now(events: Events) -> None:
+    """Publish (group, event) pairs in order, at once, and wait until they are out. For
+    callers outside any transaction: what they announce is already committed."""
+    batch = list(events)
+    if batch:
+        _publish(batch, wait=True)
+
+
+def publish_before_commit(events: Events) -> None:
+    """Publish at once, inside the caller's transaction, and wait: rollback-unsafe.
+
+    Precondition: the caller holds the row lock that orders these events before any later
+    write's (a removal holds the conversation's lock, which every send needs). Receivers
+    must treat the events as tentative until the committed state confirms them.
+    """
+    batch = list(events)
+    if batch:
+        _publish(batch, wait=True)

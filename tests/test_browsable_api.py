@@ -22,7 +22,7 @@ def rows(django_user_model):
     )
     bob = django_user_model.objects.create_user(username="bob", password=PASSWORD)
     room = services.conversation_create(actor=alice, kind="room", name="one")
-    services.message_send(sender=alice, conversation=room, text="first")
+    services.message_send(sender=alice, conversation_id=room.pk, text="first")
     services.direct_message_send(sender=bob, recipient_id=alice.pk, text="hello")
     board = board_create(actor=alice, name="news")
     board_post(actor=alice, board=board, topic="t", data="x")

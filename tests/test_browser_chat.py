@@ -279,7 +279,7 @@ def test_a_lost_ack_neither_duplicates_nor_loses_the_message(people, alice, bob,
 def test_scrolling_up_loads_older_messages_in_order(people, alice, bob, group):
     def fill():
         for i in range(120):
-            services.message_send(sender=alice, conversation=group, text=f"history {i:03}")
+            services.message_send(sender=alice, conversation_id=group.pk, text=f"history {i:03}")
 
     off_thread(fill)
     b = people(bob)

@@ -115,7 +115,7 @@ def signup(request):
 @login_required
 def home(request):
     page = listing.conversation_page(user=request.user, cursor=None, limit=PAGE, inbox=False)
-    items = json.loads(page.results) if isinstance(page.results, str) else page.results
+    items = json.loads(page.results)
     return render(
         request,
         "web/home.html",
@@ -138,7 +138,7 @@ def _me(request, **extra) -> dict:
 @login_required
 def conversation(request, conversation_id: int):
     try:
-        conversation, membership = selectors.conversation_get_for_member(
+        conversation, membership = selectors.conversation_for_reader(
             user=request.user, conversation_id=conversation_id
         )
     except NotFound:
@@ -214,7 +214,9 @@ def message_send(request, conversation_id: int):
     back = reverse("web:conversation", args=[conversation.pk])
     try:
         services.message_send(
-            sender=request.user, conversation=conversation, text=request.POST.get("text", "")
+            sender=request.user,
+            conversation_id=conversation.pk,
+            text=request.POST.get("text", ""),
         )
     except DomainError as error:
         return _refused(request, error, back)
@@ -268,9 +270,7 @@ def direct(request):
 
 def _conversation_or_404(request, conversation_id: int) -> Conversation:
     try:
-        return selectors.conversation_get_for_user(
-            user=request.user, conversation_id=conversation_id
-        )
+        return selectors.conversation_for_viewer(user=request.user, conversation_id=conversation_id)
     except NotFound:
         raise Http404("No such conversation.") from None
 

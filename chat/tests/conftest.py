@@ -1,5 +1,4 @@
 import pytest
-from django.db import transaction
 
 from chat import memberships, services
 
@@ -25,22 +24,8 @@ def room(alice, bob):
 def send():
     def send(sender, conversation, text="hello", **kwargs):
         message, _ = services.message_send(
-            sender=sender, conversation=conversation, text=text, **kwargs
+            sender=sender, conversation_id=conversation.pk, text=text, **kwargs
         )
         return message
 
     return send
-
-
-@pytest.fixture(params=["statement", "orm"])
-def send_path(request, monkeypatch):
-    """Runs a test on both send paths: PostgreSQL's pipelined statement (chat/sending.py)
-    and the ORM's, which other databases (the SQLite fallback) take."""
-    if request.param == "orm":
-
-        def orm(*args):
-            with transaction.atomic():
-                return services._send_orm(*args)
-
-        monkeypatch.setattr(services, "_send_postgresql", orm)
-    return request.param

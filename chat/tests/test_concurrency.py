@@ -38,7 +38,6 @@ def crowd(make_user, alice):
     return conversation, senders
 
 
-@pytest.mark.usefixtures("send_path")
 def test_parallel_senders_get_seq_1_to_400_without_gaps(crowd):
     conversation, senders = crowd
     start = threading.Barrier(THREADS)
@@ -47,7 +46,9 @@ def test_parallel_senders_get_seq_1_to_400_without_gaps(crowd):
     def send_many(sender):
         start.wait()
         return [
-            services.message_send(sender=sender, conversation=conversation, text=f"{i}")[0].seq
+            services.message_send(sender=sender, conversation_id=conversation.pk, text=f"{i}")[
+                0
+            ].seq
             for i in range(PER_THREAD)
         ]
 
@@ -62,7 +63,6 @@ def test_parallel_senders_get_seq_1_to_400_without_gaps(crowd):
     assert conversation.last_seq == THREADS * PER_THREAD
 
 
-@pytest.mark.usefixtures("send_path")
 def test_concurrent_sends_with_one_client_id_make_one_message(crowd):
     conversation, senders = crowd
     start = threading.Barrier(THREADS)
@@ -71,7 +71,7 @@ def test_concurrent_sends_with_one_client_id_make_one_message(crowd):
     def send_same(_):
         start.wait()
         message, created = services.message_send(
-            sender=senders[0], conversation=conversation, text="once", client_id="same"
+            sender=senders[0], conversation_id=conversation.pk, text="once", client_id="same"
         )
         return message.pk, created
 
@@ -99,7 +99,6 @@ def test_concurrent_first_direct_messages_share_one_conversation(alice, bob):
     assert sorted(Message.objects.values_list("seq", flat=True)) == [1, 2]
 
 
-@pytest.mark.usefixtures("send_path")
 def test_reader_polling_after_seq_never_misses_a_message(crowd):
     conversation, senders = crowd
     writers_done = threading.Event()
@@ -108,7 +107,7 @@ def test_reader_polling_after_seq_never_misses_a_message(crowd):
     @in_thread
     def write(sender):
         for i in range(20):
-            services.message_send(sender=sender, conversation=conversation, text=f"{i}")
+            services.message_send(sender=sender, conversation_id=conversation.pk, text=f"{i}")
 
     @in_thread
     def read():
@@ -142,8 +141,10 @@ def test_a_send_outside_a_transaction_has_committed_when_it_returns(crowd):
 
     conversation, senders = crowd
     with pytest.raises(NotFound):
-        services.message_send_to(sender=senders[0], conversation_id=10**9, text="lost")
-    message, _ = services.message_send(sender=senders[0], conversation=conversation, text="kept")
+        services.message_send(sender=senders[0], conversation_id=10**9, text="lost")
+    message, _ = services.message_send(
+        sender=senders[0], conversation_id=conversation.pk, text="kept"
+    )
     # Nothing left open on this connection: no transaction, no lock.
     assert connection.connection.info.transaction_status == TransactionStatus.IDLE
 

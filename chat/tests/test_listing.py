@@ -1,6 +1,6 @@
-"""The conversation list and the inbox (chat.listing): the one-statement PostgreSQL page
-equals the ORM page field by field, and the keyset cursor walks both ways without losing
-or repeating a conversation."""
+"""The conversation list and the inbox (chat.listing): what they hold, messages shaped
+exactly as history answers them, and the keyset cursor walking both ways at any page
+size without losing or repeating a conversation."""
 
 import json
 from datetime import UTC, datetime, timedelta
@@ -66,13 +66,11 @@ def world(alice, bob, charlie, make_user, send):
     return {"team": team, "lobby": lobby, "caught_up": caught_up, "empty": empty}
 
 
-def _walk(user, *, inbox, limit, portable):
+def _walk(user, *, inbox, limit):
     """Every page forwards, then every page backwards from the last one."""
     pages, cursor = [], None
     while True:
-        page = listing.conversation_page(
-            user=user, cursor=cursor, limit=limit, inbox=inbox, portable=portable
-        )
+        page = listing.conversation_page(user=user, cursor=cursor, limit=limit, inbox=inbox)
         pages.append(page)
         if page.next is None:
             break
@@ -80,38 +78,39 @@ def _walk(user, *, inbox, limit, portable):
     back = [pages[-1]]
     while back[-1].previous is not None:
         back.append(
-            listing.conversation_page(
-                user=user, cursor=back[-1].previous, limit=limit, inbox=inbox, portable=portable
-            )
+            listing.conversation_page(user=user, cursor=back[-1].previous, limit=limit, inbox=inbox)
         )
     return pages, back
 
 
 def _items(page):
-    return json.loads(page.results) if isinstance(page.results, str) else list(page.results)
+    return json.loads(page.results)
 
 
 @pytest.mark.parametrize("inbox", [False, True], ids=["list", "inbox"])
 @pytest.mark.parametrize("limit", [1, 2, 3, 50])
-def test_postgresql_page_equals_the_orm_page(world, bob, inbox, limit):
-    fast, fast_back = _walk(bob, inbox=inbox, limit=limit, portable=False)
-    slow, slow_back = _walk(bob, inbox=inbox, limit=limit, portable=True)
-    assert isinstance(fast[0].results, str)
-    assert [_items(p) for p in fast] == [_items(p) for p in slow]
-    assert [(p.next, p.previous) for p in fast] == [(p.next, p.previous) for p in slow]
-    assert [_items(p) for p in fast_back] == [_items(p) for p in slow_back]
-
-
-@pytest.mark.parametrize("inbox", [False, True], ids=["list", "inbox"])
-def test_cursor_walks_each_conversation_once_both_ways(world, bob, inbox):
+def test_cursor_walks_each_conversation_once_both_ways(world, bob, inbox, limit):
     whole = _items(listing.conversation_page(user=bob, cursor=None, limit=200, inbox=inbox))
-    ids = [(item["conversation"] if inbox else item)["id"] for item in whole]
-    forward, backward = _walk(bob, inbox=inbox, limit=2, portable=False)
-    walked = [
-        (item["conversation"] if inbox else item)["id"] for p in forward for item in _items(p)
-    ]
-    assert walked == ids
+    forward, backward = _walk(bob, inbox=inbox, limit=limit)
+    assert [item for p in forward for item in _items(p)] == whole
+    assert all(len(_items(p)) == limit for p in forward[:-1])
     assert [_items(p) for p in reversed(backward)] == [_items(p) for p in forward]
+    assert forward[0].previous is None
+    assert backward[-1].previous is None
+
+
+def test_listed_messages_are_shaped_exactly_as_history_answers_them(world, client_for, bob):
+    client = client_for(bob)
+    listed = client.get("/api/conversations/?limit=50").json()["results"]
+    inbox = client.get("/api/inbox/?limit=50").json()["results"]
+    pairs = [(item["id"], item["last_message"]) for item in listed if item["last_message"]]
+    pairs += [(entry["conversation"]["id"], m) for entry in inbox for m in entry["messages"]]
+    assert len(pairs) > 10
+    for conversation_id, message in pairs:
+        page = client.get(
+            f"/api/conversations/{conversation_id}/messages/?after_seq={message['seq'] - 1}&limit=1"
+        ).json()["results"]
+        assert page[0] == message
 
 
 def test_what_the_list_and_the_inbox_hold(world, bob, charlie, alice):

@@ -176,7 +176,7 @@ def _build_world():
         memberships.membership_ban(
             actor=admin, conversation=conversation, user_id=people["banned"].pk
         )
-        services.message_send(sender=people["poster"], conversation=conversation, text="x")
+        services.message_send(sender=people["poster"], conversation_id=conversation.pk, text="x")
     for name in ("pending", "rejected", "target"):
         memberships.membership_request(actor=people[name], conversation=room)
     memberships.membership_reject(actor=admin, conversation=room, user_id=people["rejected"].pk)

@@ -10,9 +10,9 @@ from channels.testing import WebsocketCommunicator
 
 from accounts.services import block_create
 from chat import memberships, services
+from chat.events import conversation_group
 from chat.models import Membership, Message
 from messaging_site.asgi import application
-from messaging_site.realtime import conversation_group
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 call = database_sync_to_async
@@ -118,7 +118,7 @@ async def test_non_admin_cannot_approve_or_list_a_room_he_is_not_in(alice, bob, 
 async def test_stranger_gets_no_frame_of_a_conversation_he_is_not_in(alice, bob, charlie, room):
     stranger = await connect(charlie)
     member = await connect(bob)
-    await call(services.message_send)(sender=alice, conversation=room, text="members only")
+    await call(services.message_send)(sender=alice, conversation_id=room.pk, text="members only")
     await expect(member, action="message", message="members only")
     await nothing(stranger)
     for socket in (stranger, member):
@@ -194,8 +194,8 @@ async def test_blocked_sender_is_not_pushed_in_rooms(alice, bob, charlie, room):
     await call(memberships.membership_add)(actor=alice, conversation=room, user_id=charlie.pk)
     reader = await connect(bob)
     await call(block_create)(blocker=bob, blocked_id=charlie.pk)
-    await call(services.message_send)(sender=charlie, conversation=room, text="hidden")
-    await call(services.message_send)(sender=alice, conversation=room, text="visible")
+    await call(services.message_send)(sender=charlie, conversation_id=room.pk, text="hidden")
+    await call(services.message_send)(sender=alice, conversation_id=room.pk, text="visible")
     await expect(reader, action="message", message="visible", seq=2)
     await nothing(reader)
     await reader.disconnect()
@@ -222,7 +222,7 @@ async def test_receipts_for_delivered_and_read(alice, bob, room):
 
 async def test_sync_returns_history_pages(alice, bob, room):
     for i in range(5):
-        await call(services.message_send)(sender=alice, conversation=room, text=f"m{i}")
+        await call(services.message_send)(sender=alice, conversation_id=room.pk, text=f"m{i}")
     socket = await connect(bob)
     await socket.send_json_to(
         {"action": "sync", "conversationId": room.pk, "afterSeq": 2, "limit": 2, "requestId": "s"}
@@ -253,14 +253,14 @@ async def test_get_members(alice, bob, charlie, room):
 async def test_removed_member_gets_no_later_message_on_any_socket(alice, bob, room):
     tab1 = await connect(bob)
     tab2 = await connect(bob)
-    await call(services.message_send)(sender=alice, conversation=room, text="before")
+    await call(services.message_send)(sender=alice, conversation_id=room.pk, text="before")
     for tab in (tab1, tab2):
         await expect(tab, action="message", message="before")
     await call(memberships.membership_remove)(actor=alice, conversation=room, user_id=bob.pk)
     for tab in (tab1, tab2):
         await expect(tab, action="membership", userId=bob.pk, status="removed")
     for i in range(3):
-        await call(services.message_send)(sender=alice, conversation=room, text=f"after{i}")
+        await call(services.message_send)(sender=alice, conversation_id=room.pk, text=f"after{i}")
     await nothing(tab1)
     await nothing(tab2)
     for tab in (tab1, tab2):
@@ -268,7 +268,7 @@ async def test_removed_member_gets_no_later_message_on_any_socket(alice, bob, ro
 
 
 async def test_message_deleted_frame(alice, bob, room):
-    message, _ = await call(services.message_send)(sender=bob, conversation=room, text="oops")
+    message, _ = await call(services.message_send)(sender=bob, conversation_id=room.pk, text="oops")
     reader = await connect(alice)
     await call(services.message_tombstone)(actor=alice, message=message)
     await expect(reader, action="messageDeleted", conversationId=room.pk, id=message.pk, seq=1)
@@ -285,7 +285,7 @@ async def test_lost_events_are_filled_from_the_database_in_order(alice, bob, roo
         )
     await call(type(room).objects.filter(pk=room.pk).update)(last_seq=3)
     # ...then the fourth arrives through the layer: the socket fills 1..3 first.
-    await call(services.message_send)(sender=alice, conversation=room, text="m4")
+    await call(services.message_send)(sender=alice, conversation_id=room.pk, text="m4")
     seqs = [(await expect(reader, action="message"))["seq"] for _ in range(4)]
     assert seqs == [1, 2, 3, 4]
     # A late duplicate of an old event changes nothing.
@@ -327,7 +327,7 @@ async def test_group_membership_is_refreshed_before_it_expires(alice, bob, room,
     channel_layers.backends.clear()
     reader = await connect(bob)
     await asyncio.sleep(5)
-    await call(services.message_send)(sender=alice, conversation=room, text="still here")
+    await call(services.message_send)(sender=alice, conversation_id=room.pk, text="still here")
     await expect(reader, action="message", message="still here")
     await reader.disconnect()
 
@@ -400,7 +400,7 @@ async def test_dropped_or_late_events_still_arrive_in_order(alice, bob, room, se
     settings.WS_FAULT_DELAY_MS = 200
     reader = await connect(bob)
     for i in range(10):
-        await call(services.message_send)(sender=alice, conversation=room, text=f"m{i}")
+        await call(services.message_send)(sender=alice, conversation_id=room.pk, text=f"m{i}")
     seqs = [(await expect(reader, action="message"))["seq"] for _ in range(10)]
     assert seqs == list(range(1, 11))
     await asyncio.sleep(0.3)  # the late copies arrive, and are dropped as duplicates
@@ -410,7 +410,9 @@ async def test_dropped_or_late_events_still_arrive_in_order(alice, bob, room, se
 
 async def test_a_history_page_stays_under_the_frame_limit(alice, bob, room):
     for i in range(80):
-        await call(services.message_send)(sender=alice, conversation=room, text=f"{i}" + "é" * 9990)
+        await call(services.message_send)(
+            sender=alice, conversation_id=room.pk, text=f"{i}" + "é" * 9990
+        )
     socket = await connect(bob)
     await socket.send_json_to(
         {"action": "sync", "conversationId": room.pk, "afterSeq": 0, "limit": 200}

@@ -50,7 +50,7 @@ async def test_a_commit_does_not_wait_for_its_publish_and_order_holds(listener, 
     @db_call
     def commit_each():
         for n in range(20):  # autocommit: each on_commit hook runs at once
-            realtime.send_on_commit(events(n))
+            realtime.publish_on_commit(events(n))
         return "returned"
 
     # Every publish is held, yet the thread is done: nothing it committed waits on Redis.
@@ -60,14 +60,14 @@ async def test_a_commit_does_not_wait_for_its_publish_and_order_holds(listener, 
     assert received == list(range(20))
 
 
-async def test_send_now_waits_for_its_turn_behind_earlier_publishes(listener, held):
+async def test_a_publish_before_commit_waits_for_its_turn_behind_earlier_publishes(listener, held):
     layer, channel = listener
     finished = threading.Event()
 
     @db_call
     def commit_then_revoke():
-        realtime.send_on_commit(events(1))
-        realtime.send_now(events(2))  # a revocation: out before the thread goes on
+        realtime.publish_on_commit(events(1))
+        realtime.publish_before_commit(events(2))  # a revocation: out before the thread goes on
         finished.set()
 
     task = asyncio.ensure_future(commit_then_revoke())
@@ -95,8 +95,8 @@ async def test_a_failed_publish_is_logged_and_the_next_still_goes_out(
 
     @db_call
     def commit_two():
-        realtime.send_on_commit(events(1))
-        realtime.send_on_commit(events(2))
+        realtime.publish_on_commit(events(1))
+        realtime.publish_on_commit(events(2))
 
     with caplog.at_level(logging.ERROR, logger="messaging_site.realtime"):
         await commit_two()  # the rows are committed: the caller is not told
@@ -109,7 +109,7 @@ async def test_outside_the_server_a_publish_is_done_before_the_call_returns(list
     layer, channel = listener
 
     def plain_thread():  # a Celery task or a management command: no loop to hand over to
-        realtime.send_on_commit(events(7))
+        realtime.publish_on_commit(events(7))
 
     thread = threading.Thread(target=plain_thread)
     thread.start()

@@ -76,7 +76,7 @@ def test_public_pages_render(url):
 
 
 def test_every_page_renders_for_a_member(browser_for, alice, bob, group, room):
-    services.message_send(sender=alice, conversation=group, text="hello")
+    services.message_send(sender=alice, conversation_id=group.pk, text="hello")
     board = board_create(actor=alice, name="News")
     client = browser_for(alice)
     for url in ["/", "/rooms/", "/boards/", "/blocks/", "/new/", "/direct/",
@@ -94,7 +94,7 @@ def test_a_stranger_gets_404_for_a_group(browser_for, charlie, group):
 
 
 def test_a_rooms_non_member_sees_only_the_invitation_to_join(browser_for, alice, charlie, room):
-    services.message_send(sender=alice, conversation=room, text="members only")
+    services.message_send(sender=alice, conversation_id=room.pk, text="members only")
     response = browser_for(charlie).get(f"/c/{room.pk}/")
     assert response.status_code == 200
     assert b"Ask to join" in response.content
@@ -103,7 +103,7 @@ def test_a_rooms_non_member_sees_only_the_invitation_to_join(browser_for, alice,
 
 def test_conversation_page_renders_history_and_members(browser_for, alice, bob, group):
     for i in range(3):
-        services.message_send(sender=alice, conversation=group, text=f"m{i}")
+        services.message_send(sender=alice, conversation_id=group.pk, text=f"m{i}")
     body = browser_for(bob).get(f"/c/{group.pk}/").content.decode()
     assert body.index("m0") < body.index("m1") < body.index("m2")
     assert f'data-user="{alice.pk}"' in body
@@ -117,7 +117,7 @@ def test_everything_people_type_is_escaped(browser_for, alice, bob):
     evil = User.objects.create_user(username="evil", password="x", name=XSS)
     group = services.conversation_create(actor=alice, kind="group", name=XSS)
     memberships.membership_add(actor=alice, conversation=group, user_id=bob.pk)
-    services.message_send(sender=alice, conversation=group, text=XSS)
+    services.message_send(sender=alice, conversation_id=group.pk, text=XSS)
     services.direct_message_send(sender=evil, recipient_id=bob.pk, text=XSS)
     board = board_create(actor=alice, name="Board")
     BoardMessage.objects.create(board=board, user=alice, topic=XSS[:60], data=XSS)
@@ -316,7 +316,7 @@ def test_page_query_counts_do_not_grow(browser_for, alice, bob, make_user):
 
     def grow(start, count):
         for i in range(start, start + count):
-            services.message_send(sender=bob, conversation=group, text=f"m{i}")
+            services.message_send(sender=bob, conversation_id=group.pk, text=f"m{i}")
             services.conversation_create(actor=alice, kind="room", name=f"r{i}")
             BoardMessage.objects.create(board=board, user=bob, topic="t", data=f"d{i}")
             person = make_user(f"p{i}")

@@ -54,7 +54,7 @@ class Command(BaseCommand):
                 (alice, "Welcome to the Lobby!"),
                 (bob, "Hi Alice, glad to be here."),
             ]:
-                chat_services.message_send(sender=sender, conversation=room, text=text)
+                chat_services.message_send(sender=sender, conversation_id=room.pk, text=text)
             self.stdout.write("Demo room 'Lobby' created (carol's request is pending).")
         if not Conversation.objects.filter(
             kind="group", name="Project team", created_by=alice
@@ -65,7 +65,7 @@ class Command(BaseCommand):
             for member in (bob, carol):
                 memberships.membership_add(actor=alice, conversation=group, user_id=member.pk)
             chat_services.message_send(
-                sender=carol, conversation=group, text="Stand-up at ten tomorrow?"
+                sender=carol, conversation_id=group.pk, text="Stand-up at ten tomorrow?"
             )
             chat_services.direct_message_send(
                 sender=bob, recipient_id=alice.pk, text="Got a minute later?"
