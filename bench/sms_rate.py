@@ -152,11 +152,11 @@ def main():
     _, create_peak = tracemalloc.get_traced_memory()
     tracemalloc.reset_peak()
     started = time.perf_counter()
-    services.campaign_launch(actor=actor, campaign=big)
+    services.campaign_launch(campaign=big)
     launch_seconds = time.perf_counter() - started
     _, launch_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    services.campaign_cancel(actor=actor, campaign=big)
+    services.campaign_cancel(campaign=big)
 
     # One line per attempt, with its latency and how long it waited for the limiter.
     worker_log = open(args.worker_log, "w")  # noqa: SIM115 - closed after the run
@@ -205,7 +205,7 @@ def main():
             message=body,
             recipients=[number(args.launch_size + n) for n in range(count)],
         )
-        services.campaign_launch(actor=actor, campaign=campaign)
+        services.campaign_launch(campaign=campaign)
         print(
             f"sending {total} segments in {count} messages through "
             f"{args.workers} workers x {args.concurrency} at {limit}/s ...",

@@ -4,16 +4,13 @@ unsubscribe, live posts."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from messaging_site.consumers import Consumer, Frame
 from messaging_site.db import db_call
 from messaging_site.errors import Invalid
 
 from . import selectors
 from .events import board_group
-
-if TYPE_CHECKING:
-    from messaging_site.consumers import Consumer, Frame
 
 
 @dataclass

@@ -15,7 +15,7 @@ def cancel_campaigns(modeladmin, request, queryset):
     done = 0
     for campaign in queryset:
         try:
-            services.campaign_cancel(actor=request.user, campaign=campaign)
+            services.campaign_cancel(campaign=campaign)
             done += 1
         except DomainError as error:
             modeladmin.message_user(request, f"{campaign}: {error.message}", messages.WARNING)

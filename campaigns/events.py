@@ -7,18 +7,11 @@ to the sockets that asked with `watchCampaign` (holders of `campaigns.send_sms`)
 """
 
 import json
-from datetime import timedelta
-
-from django.db.models import Q
-from django.utils import timezone
 
 from messaging_site.realtime import publish_now
 
-from . import services
+from . import selectors
 from .models import Campaign
-
-# A campaign that finished this recently is still published, so watchers see its end.
-FINISHED_GRACE = timedelta(seconds=3)
 
 
 def campaign_group(campaign_id: int) -> str:
@@ -39,19 +32,14 @@ def progress_frame(campaign: Campaign, progress: dict) -> dict:
 
 
 def current_frame(campaign: Campaign) -> dict:
-    return progress_frame(campaign, services.campaign_progress(campaign=campaign))
+    return progress_frame(campaign, selectors.campaign_progress(campaign=campaign))
 
 
 def publish_progress() -> int:
     """Every running (or just finished) campaign's progress to its watchers. Returns how
     many campaigns were published."""
-    recent = timezone.now() - FINISHED_GRACE
-    campaigns = list(
-        Campaign.objects.filter(
-            Q(status=Campaign.Status.RUNNING) | Q(finished_at__gte=recent)
-        ).order_by("pk")
-    )
-    progress = services.campaigns_progress(campaigns=campaigns)
+    campaigns = selectors.campaigns_in_progress()
+    progress = selectors.campaigns_progress(campaigns=campaigns)
     publish_now(
         (
             campaign_group(campaign.pk),

@@ -1,10 +1,12 @@
 from rest_framework.permissions import IsAuthenticated
 
+from .selectors import NOT_A_SENDER, can_send_sms
+
 
 class CanSendSms(IsAuthenticated):
-    """Members of "Campaign managers" (or anyone granted campaigns.send_sms; superusers)."""
+    """REST's door to campaigns.selectors.can_send_sms, the one check."""
 
-    message = "You need the permission to send SMS (campaigns.send_sms)."
+    message = NOT_A_SENDER
 
     def has_permission(self, request, view):
-        return super().has_permission(request, view) and request.user.has_perm("campaigns.send_sms")
+        return super().has_permission(request, view) and can_send_sms(request.user)

@@ -29,9 +29,10 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .backends import OutboundSms, PermanentError, TransientError, get_backend
+from . import queue, selectors
+from .backends import BaseBackend, OutboundSms, PermanentError, TransientError, get_backend
 from .limiter import get_limiter
-from .models import Campaign, OptOut, SmsMessage
+from .models import Campaign, SmsMessage
 
 logger = logging.getLogger("campaigns.send")
 Status = SmsMessage.Status
@@ -61,9 +62,8 @@ def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
 
 
 def dispatch_due(*, limit: int | None = None) -> list[int]:
-    """Mark due records as dispatched and, after commit, enqueue one task for each."""
-    from .tasks import send_sms
-
+    """Mark due records as dispatched and, after commit, enqueue one task for each;
+    returns their ids."""
     now = timezone.now()
     in_flight = SmsMessage.objects.filter(
         Q(status=Status.SENDING) | Q(status=Status.QUEUED, dispatched_at__isnull=False)
@@ -84,11 +84,11 @@ def dispatch_due(*, limit: int | None = None) -> list[int]:
         )
         if ids:
             SmsMessage.objects.filter(id__in=ids).update(dispatched_at=now)
-            transaction.on_commit(lambda: [send_sms.delay(pk) for pk in ids])
+            queue.send_on_commit(ids)
     return ids
 
 
-def _finish(message_id: int, token: uuid.UUID, **changes) -> bool:
+def _finish(message_id: int, token: uuid.UUID, **changes: object) -> bool:
     """Record an outcome, only if our claim still stands."""
     changes.setdefault("lease_expires_at", None)
     changes.setdefault("lease_token", None)
@@ -122,7 +122,7 @@ def attempt(*, message_id: int) -> str | None:
         return None
     message = SmsMessage.objects.get(pk=message_id)
 
-    if OptOut.objects.filter(number=message.to).exists():
+    if selectors.opted_out([message.to]):
         _finish(message_id, token, status=Status.SKIPPED, last_error="opted out")
         _log(message, "skipped", 0.0)
         _complete_campaign(message.campaign_id)
@@ -149,7 +149,7 @@ def attempt(*, message_id: int) -> str | None:
     return outcome
 
 
-def _call_provider(backend, sms: OutboundSms, attempts: int) -> tuple[str, dict]:
+def _call_provider(backend: BaseBackend, sms: OutboundSms, attempts: int) -> tuple[str, dict]:
     try:
         provider_id = backend.send(sms)
     except TransientError as error:

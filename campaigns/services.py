@@ -1,6 +1,8 @@
 """Campaign and SMS rules: numbers, bodies, campaigns, opt-outs, re-queues, idempotency.
 
-Delivery itself (claims, the limiter, retries) lives in campaigns/sending.py.
+Delivery itself (claims, the limiter, retries) lives in campaigns/sending.py; reads, and
+who may make them, in campaigns/selectors.py. The permission to send SMS is checked by
+the entry points, with `selectors.can_send_sms`, before any of these is called.
 """
 
 import hashlib
@@ -11,11 +13,13 @@ from itertools import islice
 import phonenumbers
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Q
 from django.utils import timezone
 
+from accounts.models import User
 from messaging_site.errors import Conflict, Invalid, NotFound
 
+from . import queue, selectors
 from .models import Campaign, IdempotentRequest, OptOut, SmsMessage
 from .segments import SegmentInfo, analyze_for_sending
 
@@ -25,7 +29,7 @@ BATCH_SIZE = 5000
 Status = SmsMessage.Status
 
 
-def normalize_number(value) -> str | None:
+def normalize_number(value: object) -> str | None:
     """The E.164 form of a phone number, or None when it is not a valid one."""
     if not isinstance(value, str) or not value.strip():
         return None
@@ -38,7 +42,7 @@ def normalize_number(value) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def normalize_numbers(values, *, field: str) -> list[str]:
+def normalize_numbers(values: object, *, field: str) -> list[str]:
     """Valid, normalised, duplicates dropped (first kept), or Invalid naming every bad entry."""
     if not isinstance(values, list | tuple) or not values:
         raise Invalid(fields={field: ["Give at least one phone number."]})
@@ -54,7 +58,7 @@ def normalize_numbers(values, *, field: str) -> list[str]:
     return list(numbers)
 
 
-def prepare_body(message, *, smart_encoding: bool = False) -> tuple[str, SegmentInfo]:
+def prepare_body(message: object, *, smart_encoding: bool = False) -> tuple[str, SegmentInfo]:
     """The body to send and its segments, or Invalid for an empty or over-long message."""
     if not isinstance(message, str) or not message.strip():
         raise Invalid(fields={"message": ["A message needs some text."]})
@@ -63,13 +67,16 @@ def prepare_body(message, *, smart_encoding: bool = False) -> tuple[str, Segment
     return analyze_for_sending(message, smart_encoding=smart_encoding)
 
 
-def _opted_out(numbers: list[str]) -> set[str]:
-    return set(OptOut.objects.filter(number__in=numbers).values_list("number", flat=True))
-
-
-def _records(numbers: list[str], *, body: str, segments: int, actor, campaign=None):
+def _records(
+    numbers: list[str],
+    *,
+    body: str,
+    segments: int,
+    actor: User,
+    campaign: Campaign | None = None,
+) -> list[SmsMessage]:
     """Unsaved records for these numbers: `queued`, or `skipped` when opted out."""
-    opted_out = _opted_out(numbers)
+    opted_out = selectors.opted_out(numbers)
     return [
         SmsMessage(
             campaign=campaign,
@@ -90,16 +97,10 @@ def _batches(items: Iterable, size: int) -> Iterator[list]:
         yield batch
 
 
-def _dispatch_on_commit() -> None:
-    from .tasks import sms_dispatch
-
-    transaction.on_commit(sms_dispatch.delay)
-
-
 # --- direct sends ---------------------------------------------------------------------
 
 
-def sms_send(*, actor, message, to, smart_encoding: bool = False) -> dict:
+def sms_send(*, actor: User, message: str, to: list[str], smart_encoding: bool = False) -> dict:
     """Queue one text to each number (duplicates once, opted-out ones `skipped`).
 
     Raises Invalid for a bad body or any bad number; nothing is queued then.
@@ -111,7 +112,7 @@ def sms_send(*, actor, message, to, smart_encoding: bool = False) -> dict:
         rows = SmsMessage.objects.bulk_create(
             _records(numbers, body=body, segments=info.segments, actor=actor)
         )
-        _dispatch_on_commit()
+        queue.dispatch_on_commit()
     return {
         "encoding": info.encoding,
         "segments": info.segments,
@@ -119,7 +120,13 @@ def sms_send(*, actor, message, to, smart_encoding: bool = False) -> dict:
     }
 
 
-def idempotent(*, user, key: str | None, request_data, produce: Callable[[], tuple[int, dict]]):
+def idempotent(
+    *,
+    user: User,
+    key: str | None,
+    request_data: object,
+    produce: Callable[[], tuple[int, dict]],
+) -> tuple[int, dict]:
     """Run `produce` once per (user, Idempotency-Key); a retry gets the first answer back.
 
     Returns (status_code, body). The answer is stored in the same transaction as the work,
@@ -160,7 +167,9 @@ def idempotent(*, user, key: str | None, request_data, produce: Callable[[], tup
 # --- campaigns ------------------------------------------------------------------------
 
 
-def campaign_create(*, actor, name, message, recipients, smart_encoding: bool = False) -> Campaign:
+def campaign_create(
+    *, actor: User, name: str, message: str, recipients: list[str], smart_encoding: bool = False
+) -> Campaign:
     """A draft campaign with one queued record per distinct recipient (opted-out ones
     `skipped`), inserted in batches. Invalid (name, message, any bad number): nothing
     written."""
@@ -187,23 +196,24 @@ def campaign_create(*, actor, name, message, recipients, smart_encoding: bool = 
     return campaign
 
 
-def campaign_launch(*, actor, campaign: Campaign) -> Campaign:
-    """Start sending a draft (Conflict otherwise). Records are claimed in batches by the
-    dispatcher, so launch itself is one UPDATE whatever the size."""
+def campaign_launch(*, campaign: Campaign) -> Campaign:
+    """Start sending a draft (Conflict otherwise); returns the campaign as it now is.
+    Records are claimed in batches by the dispatcher, so launch itself is one UPDATE
+    whatever the size."""
     with transaction.atomic():
         launched = Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.DRAFT).update(
             status=Campaign.Status.RUNNING, launched_at=timezone.now()
         )
         if not launched:
             raise Conflict("Only a draft campaign can be launched.")
-        _dispatch_on_commit()
-    campaign.refresh_from_db()
-    return campaign
+        queue.dispatch_on_commit()
+    return Campaign.objects.select_related("created_by").get(pk=campaign.pk)
 
 
-def campaign_cancel(*, actor, campaign: Campaign) -> Campaign:
+def campaign_cancel(*, campaign: Campaign) -> Campaign:
     """Stop a draft or running campaign: its queued records become `cancelled`. A record
-    already with the provider finishes. Finished campaigns: Conflict."""
+    already with the provider finishes. Finished campaigns: Conflict. Returns the
+    campaign as it now is."""
     with transaction.atomic():
         cancelled = Campaign.objects.filter(
             pk=campaign.pk, status__in=[Campaign.Status.DRAFT, Campaign.Status.RUNNING]
@@ -213,63 +223,32 @@ def campaign_cancel(*, actor, campaign: Campaign) -> Campaign:
         SmsMessage.objects.filter(campaign=campaign, status=Status.QUEUED).update(
             status=Status.CANCELLED, dispatched_at=None, updated_at=timezone.now()
         )
-    campaign.refresh_from_db()
-    return campaign
-
-
-def campaign_progress(*, campaign: Campaign) -> dict:
-    """Counts per status, segments in total and sent, and the time left at the set rate."""
-    return campaigns_progress(campaigns=[campaign])[campaign.pk]
-
-
-def campaigns_progress(*, campaigns: list[Campaign]) -> dict[int, dict]:
-    """campaign_progress for several campaigns, in one query."""
-    rows = (
-        SmsMessage.objects.filter(campaign__in=[c.pk for c in campaigns])
-        .values("campaign", "status")
-        .annotate(count=Count("id"), segments=Sum("segments"))
-        .order_by()
-    )
-    counts = {c.pk: dict.fromkeys(Status.values, 0) for c in campaigns}
-    segments = {c.pk: dict.fromkeys(Status.values, 0) for c in campaigns}
-    for row in rows:
-        counts[row["campaign"]][row["status"]] = row["count"]
-        segments[row["campaign"]][row["status"]] = row["segments"] or 0
-    progress = {}
-    for campaign in campaigns:
-        mine = segments[campaign.pk]
-        to_send = mine[Status.QUEUED] + mine[Status.SENDING]
-        running = campaign.status == Campaign.Status.RUNNING
-        progress[campaign.pk] = {
-            "counts": counts[campaign.pk],
-            "segments_total": sum(mine.values()) - mine[Status.SKIPPED] - mine[Status.CANCELLED],
-            "segments_sent": mine[Status.SENT],
-            "eta_seconds": (
-                round(to_send / settings.SMS_SEGMENTS_PER_SECOND, 1) if running else None
-            ),
-        }
-    return progress
+    return Campaign.objects.select_related("created_by").get(pk=campaign.pk)
 
 
 # --- opt-outs and re-queues -------------------------------------------------------------
 
 
-def optout_add(*, number, source: str = "api") -> tuple[OptOut, bool]:
+def optout_add(*, number: str, source: str = "api") -> tuple[OptOut, bool]:
+    """Put a number on the opt-out list (again is harmless); Invalid for a bad number."""
     normalized = normalize_number(number)
     if normalized is None:
         raise Invalid(fields={"number": [f"{number!r} is not a valid phone number."]})
     return OptOut.objects.get_or_create(number=normalized, defaults={"source": source})
 
 
-def optout_remove(*, number) -> None:
+def optout_remove(*, number: str) -> None:
+    """Take a number off the list; NotFound when it is not on it."""
     normalized = normalize_number(number)
     deleted, _ = OptOut.objects.filter(number=normalized or number).delete()
     if not deleted:
         raise NotFound("This number is not on the opt-out list.")
 
 
-def sms_requeue(*, messages) -> int:
-    """Give failed and dead records a fresh set of attempts."""
+def sms_requeue(*, messages: Iterable[SmsMessage]) -> int:
+    """Give failed and dead records a fresh set of attempts; returns how many. Records of
+    a cancelled or draft campaign, and records in any other state, are left alone."""
+    ids = [message.pk for message in messages]
     with transaction.atomic():
         # A subquery, not a join, so the status condition stays in the UPDATE's own WHERE.
         open_campaigns = Campaign.objects.filter(
@@ -277,7 +256,7 @@ def sms_requeue(*, messages) -> int:
         ).values("id")
         count = SmsMessage.objects.filter(
             Q(campaign_id__isnull=True) | Q(campaign_id__in=open_campaigns),
-            pk__in=[m.pk for m in messages],
+            pk__in=ids,
             status__in=[Status.FAILED, Status.DEAD],
         ).update(
             status=Status.QUEUED,
@@ -288,9 +267,9 @@ def sms_requeue(*, messages) -> int:
         )
         Campaign.objects.filter(
             status=Campaign.Status.COMPLETED,
-            messages__pk__in=[m.pk for m in messages],
+            messages__pk__in=ids,
             messages__status=Status.QUEUED,
         ).update(status=Campaign.Status.RUNNING, finished_at=None)
         if count:
-            _dispatch_on_commit()
+            queue.dispatch_on_commit()
     return count

@@ -6,10 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from messaging_site.errors import NotFound
-
-from . import services
-from .models import Campaign, OptOut, SmsMessage
+from . import selectors, services
 from .permissions import CanSendSms
 from .serializers import (
     CampaignDetailSerializer,
@@ -72,17 +69,15 @@ class CampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     lookup_value_regex = r"\d+"
 
     def get_queryset(self):
-        return Campaign.objects.select_related("created_by")
+        return selectors.campaigns_for_sender(user=self.request.user)
 
     def _detail(self, campaign, code=status.HTTP_200_OK):
-        campaign.__dict__.update(services.campaign_progress(campaign=campaign))
-        return Response(CampaignDetailSerializer(campaign).data, status=code)
+        """The campaign and its progress: CampaignDetailSerializer's shape."""
+        progress = selectors.campaign_progress(campaign=campaign)
+        return Response({**CampaignSerializer(campaign).data, **progress}, status=code)
 
-    def _campaign(self, pk) -> Campaign:
-        campaign = self.get_queryset().filter(pk=pk).first()
-        if campaign is None:
-            raise NotFound("No such campaign.")
-        return campaign
+    def _campaign(self, pk):
+        return selectors.campaign_for_sender(user=self.request.user, campaign_id=int(pk))
 
     @extend_schema(request=CampaignInputSerializer, responses={201: CampaignDetailSerializer})
     def create(self, request):
@@ -100,13 +95,13 @@ class CampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(request=None, responses={202: CampaignDetailSerializer})
     @action(detail=True, methods=["post"])
     def launch(self, request, pk):
-        campaign = services.campaign_launch(actor=request.user, campaign=self._campaign(pk))
+        campaign = services.campaign_launch(campaign=self._campaign(pk))
         return self._detail(campaign, status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses=CampaignDetailSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk):
-        campaign = services.campaign_cancel(actor=request.user, campaign=self._campaign(pk))
+        campaign = services.campaign_cancel(campaign=self._campaign(pk))
         return self._detail(campaign)
 
     @extend_schema(parameters=[SmsStatusQuerySerializer], responses=SmsMessageSerializer(many=True))
@@ -114,9 +109,9 @@ class CampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def messages(self, request, pk):
         query = SmsStatusQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        messages = SmsMessage.objects.filter(campaign=self._campaign(pk))
-        if "status" in query.validated_data:
-            messages = messages.filter(status=query.validated_data["status"])
+        messages = selectors.campaign_messages(
+            campaign=self._campaign(pk), status=query.validated_data.get("status")
+        )
         page = self.paginate_queryset(messages)
         return self.get_paginated_response(SmsMessageSerializer(page, many=True).data)
 
@@ -124,7 +119,7 @@ class CampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 class OptOutViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     permission_classes = [CanSendSms]
     serializer_class = OptOutSerializer
-    queryset = OptOut.objects.all()
+    queryset = selectors.opt_outs()
     lookup_field = "number"
     lookup_value_regex = r"[^/]+"
 

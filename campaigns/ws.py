@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from messaging_site.consumers import Consumer, Frame
 from messaging_site.db import db_call
-from messaging_site.errors import Forbidden, Invalid, NotFound
+from messaging_site.errors import Invalid
 
-from . import events
+from . import events, selectors
 from .events import campaign_group
-from .models import Campaign
-
-if TYPE_CHECKING:
-    from messaging_site.consumers import Consumer, Frame
 
 
 @dataclass
@@ -31,11 +27,7 @@ class Watches:
 
 @db_call
 def _first_frame(user, campaign_id: int) -> dict:
-    if not user.has_perm("campaigns.send_sms"):
-        raise Forbidden("You need the permission to send SMS (campaigns.send_sms).")
-    campaign = Campaign.objects.filter(pk=campaign_id).first()
-    if campaign is None:
-        raise NotFound("No such campaign.")
+    campaign = selectors.campaign_for_sender(user=user, campaign_id=campaign_id)
     return events.current_frame(campaign)
 
 

@@ -14,18 +14,15 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+from messaging_site.consumers import Consumer, Frame
 from messaging_site.db import db_call
 
 from . import events, selectors
 from .events import conversation_group
 from .models import Conversation, Membership
-
-if TYPE_CHECKING:
-    from messaging_site.consumers import Consumer, Frame
 
 FILL_LIMIT = 500
 # A revocation not confirmed by its membership event within this long was rolled back.

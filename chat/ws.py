@@ -5,18 +5,14 @@ what reaches other sockets goes through the services' events and chat/relay.py.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from accounts import selectors as accounts
+from messaging_site.consumers import Consumer, Frame
 from messaging_site.db import db_call
 from messaging_site.errors import Invalid, NotFound
 
 from . import events, memberships, relay, selectors, services
 from .models import Conversation, Membership
 from .relay import ChatState
-
-if TYPE_CHECKING:
-    from messaging_site.consumers import Consumer, Frame
 
 
 def _call(function, /, **kwargs):

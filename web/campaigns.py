@@ -2,20 +2,22 @@
 gets 403. Thin, like web/views.py: the rules live in campaigns.services."""
 
 import csv
+import functools
 import io
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from campaigns import services
-from campaigns.models import Campaign, SmsMessage
+from campaigns import selectors, services
+from campaigns.models import Campaign
 from campaigns.services import MAX_BODY_LENGTH, MAX_NAME_LENGTH
-from messaging_site.errors import DomainError, Invalid
+from messaging_site.errors import DomainError, Invalid, NotFound
 
 from .views import _apply_errors, _me
 
@@ -24,7 +26,15 @@ PROBLEMS_SHOWN = 100
 
 
 def send_sms_required(view):
-    return login_required(permission_required("campaigns.send_sms", raise_exception=True)(view))
+    """Signed in (else the login page), and campaigns.selectors.can_send_sms (else 403)."""
+
+    @functools.wraps(view)
+    def checked(request, *args, **kwargs):
+        if not selectors.can_send_sms(request.user):
+            raise PermissionDenied(selectors.NOT_A_SENDER)
+        return view(request, *args, **kwargs)
+
+    return login_required(checked)
 
 
 class CampaignForm(forms.Form):
@@ -78,8 +88,8 @@ def _progress_percent(progress: dict) -> int:
 
 @send_sms_required
 def campaign_list(request):
-    campaigns = list(Campaign.objects.select_related("created_by").order_by("-pk")[:LISTED])
-    progress = services.campaigns_progress(campaigns=campaigns)
+    campaigns = list(selectors.campaigns_for_sender(user=request.user).order_by("-pk")[:LISTED])
+    progress = selectors.campaigns_progress(campaigns=campaigns)
     rows = [
         (campaign, progress[campaign.pk], _progress_percent(progress[campaign.pk]))
         for campaign in campaigns
@@ -110,20 +120,18 @@ def campaign_new(request):
     )
 
 
-def _campaign(campaign_id: int) -> Campaign:
-    campaign = Campaign.objects.select_related("created_by").filter(pk=campaign_id).first()
-    if campaign is None:
-        raise Http404("No such campaign.")
-    return campaign
+def _campaign(request, campaign_id: int) -> Campaign:
+    try:
+        return selectors.campaign_for_sender(user=request.user, campaign_id=campaign_id)
+    except NotFound:
+        raise Http404("No such campaign.") from None
 
 
 @send_sms_required
 def campaign_detail(request, campaign_id: int):
-    campaign = _campaign(campaign_id)
-    progress = services.campaign_progress(campaign=campaign)
-    problems = SmsMessage.objects.filter(
-        campaign=campaign, status__in=[SmsMessage.Status.FAILED, SmsMessage.Status.DEAD]
-    ).order_by("pk")[:PROBLEMS_SHOWN]
+    campaign = _campaign(request, campaign_id)
+    progress = selectors.campaign_progress(campaign=campaign)
+    problems = selectors.campaign_problems(campaign=campaign)[:PROBLEMS_SHOWN]
     return render(
         request,
         "web/campaigns/detail.html",
@@ -139,7 +147,7 @@ def campaign_detail(request, campaign_id: int):
 
 
 def _act(request, campaign_id: int, act, done: str):
-    campaign = _campaign(campaign_id)
+    campaign = _campaign(request, campaign_id)
     try:
         act(campaign)
     except DomainError as error:
@@ -155,7 +163,7 @@ def campaign_launch(request, campaign_id: int):
     return _act(
         request,
         campaign_id,
-        lambda campaign: services.campaign_launch(actor=request.user, campaign=campaign),
+        lambda campaign: services.campaign_launch(campaign=campaign),
         "Launched: sending has started.",
     )
 
@@ -166,7 +174,7 @@ def campaign_cancel(request, campaign_id: int):
     return _act(
         request,
         campaign_id,
-        lambda campaign: services.campaign_cancel(actor=request.user, campaign=campaign),
+        lambda campaign: services.campaign_cancel(campaign=campaign),
         "Cancelled: nothing more will be sent.",
     )
 
@@ -177,9 +185,7 @@ def campaign_requeue(request, campaign_id: int):
     """Re-queue one failed or dead text (`message`), or all of them."""
 
     def requeue(campaign):
-        problems = SmsMessage.objects.filter(
-            campaign=campaign, status__in=[SmsMessage.Status.FAILED, SmsMessage.Status.DEAD]
-        )
+        problems = selectors.campaign_problems(campaign=campaign)
         if request.POST.get("message"):
             try:
                 problems = problems.filter(pk=int(request.POST["message"]))

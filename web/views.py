@@ -10,7 +10,7 @@ answered with JSON instead of a redirect (see `_done`).
 import json
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model, login
+from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseRedirect, JsonResponse
@@ -38,7 +38,6 @@ from .forms import (
     UsernameForm,
 )
 
-User = get_user_model()
 PAGE = 50
 # A big room's page lists this many members (and pending requests); the count stays exact.
 MEMBERS_SHOWN = 300
@@ -79,7 +78,7 @@ def _apply_errors(form, error: Invalid) -> None:
 
 
 def _user_named(username: str):
-    user = User.objects.filter(username__iexact=username.strip(), is_active=True).first()
+    user = account_selectors.user_get_by_username(username=username)
     if user is None:
         raise Invalid(fields={"username": [f"Nobody is called “{username.strip()}”."]})
     return user

@@ -206,7 +206,7 @@ def test_launch_of_a_big_campaign_is_one_update(manager, fast_sms, django_assert
     assert campaign.messages.count() == 2000
     # savepoint, one UPDATE, release, the refresh: nothing per recipient
     with django_assert_max_num_queries(4):
-        services.campaign_launch(actor=manager, campaign=campaign)
+        services.campaign_launch(campaign=campaign)
 
 
 def test_the_managers_group_holds_exactly_the_send_permission(manager):

@@ -218,7 +218,7 @@ def test_dispatch_respects_the_in_flight_cap(manager, fast_sms, settings):
 def test_dispatch_skips_draft_and_cancelled_campaigns(manager, fast_sms):
     campaign = services.campaign_create(actor=manager, name="c", message="m", recipients=[NUMBER])
     assert sending.dispatch_due() == []
-    services.campaign_launch(actor=manager, campaign=campaign)
+    services.campaign_launch(campaign=campaign)
     assert len(sending.dispatch_due()) == 1
 
 
@@ -226,7 +226,7 @@ def test_campaign_completes_when_its_last_message_is_done(manager, fast_sms):
     campaign = services.campaign_create(
         actor=manager, name="c", message="m", recipients=[NUMBER, OTHER]
     )
-    services.campaign_launch(actor=manager, campaign=campaign)
+    services.campaign_launch(campaign=campaign)
     for message in campaign.messages.all():
         sending.attempt(message_id=message.pk)
     campaign.refresh_from_db()
@@ -238,10 +238,10 @@ def test_cancel_stops_the_rest_of_a_campaign(manager, fast_sms):
     campaign = services.campaign_create(
         actor=manager, name="c", message="m", recipients=[NUMBER, OTHER, "+14155550103"]
     )
-    services.campaign_launch(actor=manager, campaign=campaign)
+    services.campaign_launch(campaign=campaign)
     first, *rest = campaign.messages.order_by("id")
     sending.attempt(message_id=first.pk)
-    services.campaign_cancel(actor=manager, campaign=campaign)
+    services.campaign_cancel(campaign=campaign)
     for message in rest:
         assert sending.attempt(message_id=message.pk) is None
     assert len(fast_sms) == 1

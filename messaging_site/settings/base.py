@@ -205,7 +205,7 @@ REST_FRAMEWORK = {
         "token": env.str("THROTTLE_TOKEN", default="20/min"),
     },
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
-    "EXCEPTION_HANDLER": "messaging_site.errors.exception_handler",
+    "EXCEPTION_HANDLER": "messaging_site.rest_errors.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
