@@ -10,8 +10,6 @@ query, whose building and row loading were 18% of a REST send's CPU here
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
-from messaging_site.db import prepared_cursor
-
 from .models import User
 
 __all__ = ["user_for_token"]
@@ -26,7 +24,7 @@ _USER_BY_TOKEN = (  # names from model metadata; the key is a parameter
 
 def user_for_token(key: str) -> tuple[User, Token] | None:
     """The user holding API token `key`, active or not (callers decide), and the token."""
-    with prepared_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(_USER_BY_TOKEN, [key])
         row = cursor.fetchone()
     if row is None:

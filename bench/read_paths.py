@@ -119,15 +119,15 @@ def explain(path: Path_) -> None:
     from unittest import mock
 
     from django.db import connection
+    from django.db.backends.postgresql.base import Cursor as ClientBindingCursor
     from django.test.utils import CaptureQueriesContext
 
-    from chat import listing
-
-    # chat.listing binds its statement on the server, so the captured text holds $1..$n
-    # and cannot be re-run; for EXPLAIN it goes through Django's client-side cursor, which
-    # inlines the values (a custom plan for them, where production reuses a generic one).
+    # Statements bind on the server, so the captured text holds $1..$n and cannot be
+    # re-run; for EXPLAIN they go through Django's client-side cursor, which inlines the
+    # values (a custom plan for them, where production reuses a generic one).
+    connection.ensure_connection()
     with (
-        mock.patch.object(listing, "prepared_cursor", connection.cursor),
+        mock.patch.object(connection.connection, "cursor_factory", ClientBindingCursor),
         CaptureQueriesContext(connection) as ctx,
     ):
         result = path.run(*path.explain_args)

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 
+from messaging_site import redis_client
+
 RESERVE = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
@@ -152,8 +154,8 @@ def get_limiter() -> SegmentLimiter:
     )
     if key not in _limiters:
         _limiters[key] = SegmentLimiter(
-            redis.Redis.from_url(settings.REDIS_URL),
-            prefix=f"{settings.REDIS_KEY_PREFIX}:sms:limiter",
+            redis_client.client(),
+            prefix=redis_client.key("sms", "limiter"),
             per_second=settings.SMS_SEGMENTS_PER_SECOND,
             guard_ms=settings.SMS_RATE_GUARD_MS,
         )

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from messaging_site.db import prepared_cursor
+from django.db import connection
 
 from .models import DELETED_USER
 from .selectors import INBOX_MESSAGES
@@ -226,6 +226,6 @@ def _rows(*, user, cursor, limit, inbox):
         "limit": limit + 1,
     }
     sql = _STATEMENTS[inbox, bool(cursor and cursor.reverse)]
-    with prepared_cursor() as db_cursor:
+    with connection.cursor() as db_cursor:
         db_cursor.execute(sql, params)
         return db_cursor.fetchall()

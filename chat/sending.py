@@ -24,8 +24,6 @@ from datetime import datetime
 
 from django.db import connection
 
-from messaging_site.db import prepared_cursor
-
 __all__ = ["Outcome", "send"]
 
 _LOCK = "SELECT 1 FROM chat_conversation WHERE id = %(conversation)s FOR UPDATE"
@@ -123,7 +121,7 @@ def send(
         "client_id": client_id,
         "now": now,
     }
-    with prepared_cursor() as lock, prepared_cursor() as statement:
+    with connection.cursor() as lock, connection.cursor() as statement:
         with connection.wrap_database_errors, connection.connection.pipeline():
             lock.execute(_LOCK, params)
             statement.execute(_SEND, params)

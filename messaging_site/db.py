@@ -15,8 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.db import connection
-from django.db.backends.postgresql.base import ServerBindingCursor
 
 from .realtime import bind_loop
 
@@ -39,23 +37,3 @@ def db_call(function):
         return await threaded(*args, **kwargs)
 
     return call
-
-
-def prepared_cursor():
-    """A Django cursor (so the query is logged and counted like any other) over a psycopg
-    cursor that binds on the server and prepares each statement once per connection.
-
-    Planning the conversation list's statement costs 3 to 6 ms, more than executing it
-    (chat/listing.py); a send's statement costs a fraction of a millisecond to plan, but
-    it runs on every message (chat/sending.py). Django's default cursors bind on the client
-    and never prepare (that keeps poolers like PgBouncer working; behind PgBouncer in
-    transaction mode, version 1.21 or newer is needed, as it tracks prepared
-    statements), so only these statements opt in.
-    """
-    connection.ensure_connection()
-    return connection._prepare_cursor(_PreparingCursor(connection.connection))
-
-
-class _PreparingCursor(ServerBindingCursor):
-    def execute(self, query, params=None, *, prepare=None, binary=None):
-        return super().execute(query, params, prepare=True, binary=binary)

@@ -95,7 +95,6 @@ class ASGIHandler(DjangoASGIHandler):
         except BaseException:
             signals.request_finished.send(sender=self.__class__)
             raise
-        response._handler_class = self.__class__
         if isinstance(response, FileResponse):
             response.block_size = self.chunk_size
         if not response.streaming:

@@ -9,7 +9,7 @@ import json
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
-from django.utils.csp import CSP
+from django.utils.csp import CSP, build_policy
 from django.views.decorators.csp import csp_override
 from rest_framework import renderers
 
@@ -36,7 +36,8 @@ class BrowsableAPIRenderer(renderers.BrowsableAPIRenderer):
     def render(self, data, accepted_media_type=None, renderer_context=None):
         response = (renderer_context or {}).get("response")
         if response is not None:
-            response._csp_config = inline_style_policy()
+            # Django's CSP middleware leaves a policy the response already carries.
+            response.headers[CSP.HEADER_ENFORCE] = build_policy(inline_style_policy())
         return super().render(data, accepted_media_type, renderer_context)
 
     def get_filter_form(self, data, view, request):

@@ -12,9 +12,11 @@ import math
 import os
 
 from django.conf import settings
-from django.core.cache import cache
+from redis.commands.core import Script
 from rest_framework import throttling
 from rest_framework.settings import api_settings
+
+from . import redis_client
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -29,15 +31,16 @@ redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return -1
 """
-_script = None
+_scripts: dict[int, Script] = {}
 _sequence = itertools.count()
 
 
-def _sliding_window():
-    global _script
-    if _script is None:
-        _script = cache.redis().register_script(_SLIDING_WINDOW)
-    return _script
+def _sliding_window() -> Script:
+    client = redis_client.client()
+    script = _scripts.get(id(client))
+    if script is None:
+        script = _scripts[id(client)] = client.register_script(_SLIDING_WINDOW)
+    return script
 
 
 class _Switchable:
@@ -51,8 +54,7 @@ class _Switchable:
         window = self.duration * 1000
         member = f"{now}:{os.getpid()}:{next(_sequence)}"
         oldest = _sliding_window()(
-            # Not DRF's key: a log DRF left there (a list, pickled) is not a sorted set.
-            keys=[cache.make_key(f"window:{self.key}")],
+            keys=[redis_client.key("throttle", self.key)],
             args=[now, window, self.num_requests, member],
         )
         self.retry_after = 0 if oldest < 0 else (oldest + window - now) / 1000

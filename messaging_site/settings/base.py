@@ -73,10 +73,15 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------
 # Connections per web process (psycopg pool); WebSocket database calls use 2 fewer threads.
 DATABASE_POOL_MAX = env.int("DATABASE_POOL_MAX", default=10)
-# psycopg prepares the statements that ask for it (messaging_site.db.prepared_cursor) and,
-# past this many runs, any statement: never, in effect. Django's default, None, turns
-# preparing off altogether, `prepare=True` included.
-PREPARE_THRESHOLD = 2**31
+# Statements bind on the server, and psycopg prepares each one a connection has run this
+# many times: a pooled connection then plans its hot statements once (planning the
+# conversation list costs more than running it, chat/listing.py). Django's defaults bind
+# on the client and never prepare, which keeps transaction-mode poolers working; behind
+# PgBouncer, version 1.21 or newer tracks prepared statements. 0 prepares everything at
+# once; `DATABASE_PREPARE_THRESHOLD=` (empty) turns preparing off.
+_threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
+PREPARE_THRESHOLD = int(_threshold) if _threshold else None
+DATABASE_OPTIONS = {"server_side_binding": True, "prepare_threshold": PREPARE_THRESHOLD}
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/messaging"),
 }
@@ -87,7 +92,7 @@ _db = DATABASES["default"]
 # `make run` and docker-compose).
 _db["CONN_MAX_AGE"] = 0
 # Merged, not replaced: a URL's query (`?host=/socket/dir`) arrives as options.
-_db.setdefault("OPTIONS", {})["prepare_threshold"] = PREPARE_THRESHOLD
+_db.setdefault("OPTIONS", {}).update(DATABASE_OPTIONS)
 if env.bool("DATABASE_POOL", default=True):
     _db["OPTIONS"]["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN", default=2),
@@ -96,7 +101,7 @@ if env.bool("DATABASE_POOL", default=True):
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# --- Redis: cache (throttles), channel layer, Celery broker ---------------------------
+# --- Redis: channel layer, Celery broker, scripts (messaging_site.redis_client), cache ---
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 # Every key this deployment writes starts with this, so two deployments (or a test run
 # beside `make run`) can share one Redis database without seeing each other.
@@ -104,7 +109,7 @@ REDIS_KEY_PREFIX = env.str("REDIS_KEY_PREFIX", default="msg")
 
 CACHES = {
     "default": {
-        "BACKEND": "messaging_site.cache.SharedRedisCache",
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": REDIS_KEY_PREFIX,
     }

@@ -14,7 +14,7 @@ from .base import (
     BASE_DIR,
     CELERY_BROKER_TRANSPORT_OPTIONS,
     CHANNEL_LAYERS,
-    PREPARE_THRESHOLD,
+    DATABASE_OPTIONS,
     env,
 )
 
@@ -29,7 +29,7 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/messaging"),
 }
 DATABASES["default"]["CONN_MAX_AGE"] = 0
-DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = PREPARE_THRESHOLD
+DATABASES["default"].setdefault("OPTIONS", {}).update(DATABASE_OPTIONS)
 # One test database per checkout: two clones testing at once on one machine (a CI run
 # beside a working tree) must not share it, while one clone still reuses its own.
 _checkout = hashlib.sha256(str(BASE_DIR).encode()).hexdigest()[:8]
@@ -40,7 +40,7 @@ if env.bool("DATABASE_POOL", default=False):
 
 CACHES = {
     "default": {
-        "BACKEND": "messaging_site.cache.SharedRedisCache",
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": REDIS_KEY_PREFIX,
     }

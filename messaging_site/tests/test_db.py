@@ -1,28 +1,31 @@
-"""messaging_site.db: statements that ask to be prepared are, and only those."""
+"""Statements bind on the server and a connection prepares what it runs repeatedly
+(messaging_site/settings/base.py, DATABASE_OPTIONS): the conversation list's statement,
+whose planning costs more than its run, is planned once per connection."""
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
-from messaging_site.db import prepared_cursor
+from chat import listing
 
 pytestmark = pytest.mark.django_db
 
 
-def _prepared():
+def _prepared() -> set[str]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT statement FROM pg_prepared_statements")
         return {row[0] for row in cursor.fetchall()}
 
 
-def test_prepared_cursor_prepares_once_and_other_statements_never():
-    marker = "SELECT %s::int AS prepared_probe"
-    for value in range(3):
-        with prepared_cursor() as cursor:
-            cursor.execute(marker, [value])
-            assert cursor.fetchone() == (value,)
-    with connection.cursor() as cursor:
-        for _ in range(10):
-            cursor.execute("SELECT 1 AS plain_probe")
-    statements = _prepared()
-    assert [s for s in statements if "prepared_probe" in s] == ["SELECT $1::int AS prepared_probe"]
-    assert not [s for s in statements if "plain_probe" in s]
+def test_a_statement_run_often_is_prepared_once_and_runs_as_prepared(alice):
+    assert settings.DATABASES["default"]["OPTIONS"]["server_side_binding"] is True
+    threshold = settings.PREPARE_THRESHOLD
+    assert threshold is not None
+    for _ in range(threshold):
+        listing.conversation_page(user=alice, cursor=None, limit=50, inbox=False)
+    assert not [s for s in _prepared() if "chat_membership AS mb" in s]
+    for _ in range(3):
+        listing.conversation_page(user=alice, cursor=None, limit=50, inbox=False)
+    prepared = [s for s in _prepared() if "chat_membership AS mb" in s]
+    assert len(prepared) == 1
+    assert "$1" in prepared[0]  # bound on the server, not spliced in by the client
