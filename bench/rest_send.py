@@ -16,19 +16,25 @@ run. Reuses bench/ws_fanout.py's database (`messaging_wsbench`): users in rooms 
 `--target asgi|django|drf|handler` runs the same users against a floor instead of the product
 (bench/rest_floor.py): the prescribed stack doing strictly less than a send, under the
 same launcher and process count, so a figure can be read against what this machine
-gives before any of our work.
+gives before any of our work. `--target variant:NAME` runs the product with one of its
+choices undone (bench/variants.py). `--against` measures a second target in the same
+run, alternating with the first for `--rounds`, and reports the ratios per round: the
+goal of docs/PERFORMANCE.md is read this way, against the stock DRF view.
 
-    .venv/bin/python bench/rest_send.py --target asgi --seconds 40
+    .venv/bin/python bench/rest_send.py --against drf --rounds 3
+    .venv/bin/python bench/rest_send.py --against variant:stock-handler --rounds 3
 """
 
 import argparse
 import csv
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,26 +75,44 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(len(values) * q))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rate", type=int, default=100)
-    parser.add_argument("--seconds", type=int, default=60)
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--settle", type=int, default=5)
-    parser.add_argument("--web-processes", type=int, default=2)
-    targets = ["ours", "asgi", "django", "drf", "handler"]
-    parser.add_argument("--target", choices=targets, default="ours")
-    args = parser.parse_args()
+@dataclass
+class Run:
+    target: str
+    requests: int
+    failures: int
+    rate: float
+    p50: float
+    p95: float
+    p99: float
+    max: float
+    cpu_cores: float
+    cpu_ms: float  # server CPU per request
 
-    ws_fanout.prepare(10, 100)
-    layout = ws_fanout.ours_layout(10, 100)
-    accounts = [(room, keys[n]) for n in range(1, 101) for room, keys in layout][: args.rate]
-    if args.target == "ours":
-        server = ws_fanout.start_ours(args.web_processes, throttles=True)
-        out = ROOT / "bench" / "results" / "rest_send"
-    else:  # the summary line is the floor's record; Locust's CSVs stay the product's
-        server = start_floor(args.target, args.web_processes)
-        out = None
+    def line(self) -> str:
+        return (
+            f"{self.target}: {self.requests} requests, {self.failures} failures; steady "
+            f"{self.rate:.1f}/s, p50 {self.p50:.1f} ms, p95 {self.p95:.1f} ms, p99 "
+            f"{self.p99:.1f} ms, max {self.max:.1f} ms; server CPU {self.cpu_cores:.2f} "
+            f"cores ({self.cpu_ms:.1f} ms a request)"
+        )
+
+
+def start(target: str, args) -> ws_fanout.Server:
+    if target == "ours":
+        return ws_fanout.start_ours(args.web_processes, throttles=True)
+    if target.startswith("variant:"):
+        return ws_fanout.start_ours(
+            args.web_processes, throttles=True, application="bench.variants:application",
+            extra_env={"BENCH_VARIANT": target.split(":", 1)[1]},
+        )  # fmt: skip
+    return start_floor(target, args.web_processes)
+
+
+def measure(target: str, args, accounts: list) -> Run:
+    """One warm-up and one measured run of the Locust users against `target`."""
+    server = start(target, args)
+    # Locust's CSVs are the product's record; a floor or a variant leaves them alone.
+    out = ROOT / "bench" / "results" / "rest_send" if target == "ours" else None
     with tempfile.TemporaryDirectory() as scratch:
         accounts_file = Path(scratch) / "accounts.json"
         samples_file = Path(scratch) / "samples.csv"
@@ -104,17 +128,65 @@ def main() -> None:
             server.stop()
         with open(samples_file) as file:
             samples = [(float(at), float(ms), ok == "True") for at, ms, ok in csv.reader(file)]
-    start = min(s[0] for s in samples) + args.settle
-    steady = sorted(ms for at, ms, _ in samples if at >= start)
-    failures = sum(1 for _, _, ok in samples if not ok)
-    seconds = max(s[0] for s in samples) - start
+    start_at = min(s[0] for s in samples) + args.settle
+    steady = sorted(ms for at, ms, _ in samples if at >= start_at)
+    seconds = max(s[0] for s in samples) - start_at
+    return Run(
+        target=target,
+        requests=len(samples),
+        failures=sum(1 for _, _, ok in samples if not ok),
+        rate=len(steady) / seconds,
+        p50=percentile(steady, 0.50),
+        p95=percentile(steady, 0.95),
+        p99=percentile(steady, 0.99),
+        max=steady[-1],
+        cpu_cores=cpu,
+        cpu_ms=cpu / (len(samples) / args.seconds) * 1000,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=int, default=100)
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--settle", type=int, default=5)
+    parser.add_argument("--web-processes", type=int, default=2)
+    floors = ["asgi", "django", "drf", "handler"]
+    variants = ["variant:stock-handler", "variant:orm-token"]
+    parser.add_argument("--target", choices=["ours", *floors, *variants], default="ours")
+    parser.add_argument("--against", choices=[*floors, *variants],
+                        help="also measure this in the same run, alternating, and report "
+                             "--target's p99 and CPU per request as ratios of its")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=1, help="alternations with --against")
+    args = parser.parse_args()
+
+    ws_fanout.prepare(10, 100)
+    layout = ws_fanout.ours_layout(10, 100)
+    accounts = [(room, keys[n]) for n in range(1, 101) for room, keys in layout][: args.rate]
+    order = [args.against, args.target] if args.against else [args.target]
+    runs: dict[str, list[Run]] = {target: [] for target in order}
+    for round_number in range(1, args.rounds + 1):
+        for target in order:
+            run = measure(target, args, accounts)
+            runs[target].append(run)
+            print(f"\nround {round_number}/{args.rounds} {run.line()}", flush=True)
+    if not args.against:
+        return
+    print()
+    for target in order:
+        print(
+            f"{target}: median p99 {statistics.median(r.p99 for r in runs[target]):.1f} ms, "
+            f"median CPU {statistics.median(r.cpu_ms for r in runs[target]):.1f} ms a request"
+        )
+    pairs = list(zip(runs[args.against], runs[args.target], strict=True))
+    p99 = [ours.p99 / base.p99 for base, ours in pairs]
+    cpu = [ours.cpu_ms / base.cpu_ms for base, ours in pairs]
     print(
-        f"\n{args.target}: {len(samples)} requests, {failures} failures; "
-        f"after the first {args.settle} s: "
-        f"{len(steady)} requests, {len(steady) / seconds:.1f}/s, p50 "
-        f"{percentile(steady, 0.50):.1f} ms, p95 {percentile(steady, 0.95):.1f} ms, p99 "
-        f"{percentile(steady, 0.99):.1f} ms, max {steady[-1]:.1f} ms; server CPU {cpu:.2f} "
-        f"cores ({cpu / (len(samples) / args.seconds) * 1000:.1f} ms a request)"
+        f"{args.target} / {args.against}, per round: p99 "
+        f"{', '.join(f'{r:.2f}' for r in p99)} (median {statistics.median(p99):.2f}); "
+        f"CPU a request {', '.join(f'{r:.2f}' for r in cpu)} "
+        f"(median {statistics.median(cpu):.2f})"
     )
 
 

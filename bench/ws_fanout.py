@@ -193,7 +193,13 @@ def wait_for(port: int, timeout: float = 30) -> None:
     raise RuntimeError(f"nothing on port {port}")
 
 
-def start_ours(processes: int, *, throttles: bool = False) -> Server:
+def start_ours(
+    processes: int,
+    *,
+    throttles: bool = False,
+    application: str = "messaging_site.asgi:application",
+    extra_env: dict | None = None,
+) -> Server:
     from serve import start_web
 
     port = free_port()
@@ -204,9 +210,12 @@ def start_ours(processes: int, *, throttles: bool = False) -> Server:
         "DEBUG": "0",
         "THROTTLES": "on" if throttles else "off",
         "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": str(ROOT),
+        **(extra_env or {}),
     }
     log = open(ROOT / ".bench-ours.log", "w")  # noqa: SIM115 - the children write to it
-    children = start_web("127.0.0.1", port, processes, env, stdout=log, stderr=subprocess.STDOUT)
+    children = start_web("127.0.0.1", port, processes, env, application=application,
+                         stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     wait_for(port)
     time.sleep(1.5)  # Django imports after the socket listens
     return Server("ours", port, children)

@@ -121,10 +121,10 @@ def send(
         "client_id": client_id,
         "now": now,
     }
-    with connection.cursor() as lock, connection.cursor() as statement:
+    with connection.cursor() as cursor:
         with connection.wrap_database_errors, connection.connection.pipeline():
-            lock.execute(_LOCK, params)
-            statement.execute(_SEND, params)
-        # The lock's result, an empty one for a missing conversation, is not needed:
-        # the statement answers "missing" itself.
-        return Outcome(*statement.fetchone())
+            # The lock's result (empty for a missing conversation) is not needed, so one
+            # cursor runs both: the statement answers "missing" itself.
+            cursor.execute(_LOCK, params)
+            cursor.execute(_SEND, params)
+        return Outcome(*cursor.fetchone())
