@@ -17,6 +17,7 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # Real-time fan-out against the bare Channels consumer, then REST send latency at 100/s
 # and the same load on a stock DRF view that does nothing (bench/rest_floor.py); figures
@@ -56,4 +57,4 @@ $(VENV)/.installed-bench: pyproject.toml | $(VENV)/bin/python
 	touch $(VENV)/.installed $(VENV)/.installed-dev $@
 
 clean:
-	rm -rf $(VENV) .run staticfiles .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .run staticfiles .pytest_cache .ruff_cache .mypy_cache *.egg-info

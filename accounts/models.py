@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models.functions import Lower
@@ -12,12 +14,13 @@ class CaseInsensitiveUserManager(UserManager):
 class User(AbstractUser):
     """A person. Deactivated (`is_active=False`), never deleted, so history keeps its senders."""
 
-    first_name = None
-    last_name = None
+    # Removed: a person has one `name` (django-stubs types the fields AbstractUser declares).
+    first_name = None  # type: ignore[assignment]
+    last_name = None  # type: ignore[assignment]
     name = models.CharField(max_length=100, blank=True, default="")
     email = models.EmailField(blank=True, default="")
 
-    objects = CaseInsensitiveUserManager()
+    objects: ClassVar[CaseInsensitiveUserManager] = CaseInsensitiveUserManager()
 
     REQUIRED_FIELDS = []
 
@@ -47,7 +50,8 @@ class User(AbstractUser):
 
 
 class Block(models.Model):
-    """`blocker` blocks `blocked`. Read both ways by the chat rules (SPEC section 4)."""
+    """`blocker` blocks `blocked`. Read both ways by the chat rules (docs/ARCHITECTURE.md,
+    "Where each rule lives")."""
 
     blocker = models.ForeignKey(User, on_delete=models.CASCADE, related_name="blocks_made")
     blocked = models.ForeignKey(User, on_delete=models.CASCADE, related_name="blocks_received")

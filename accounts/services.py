@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from rest_framework.authtoken.models import Token
 
+from messaging_site.db import id_batches
 from messaging_site.errors import Invalid, NotFound
 
 from . import events
@@ -91,10 +92,9 @@ def users_deactivate(*, users: Iterable[User]) -> int:
     Returns how many were active before.
     """
     user_ids = [user.pk for user in users]
-    changed = list(
-        User.objects.filter(pk__in=user_ids, is_active=True).values_list("pk", flat=True)
-    )
-    User.objects.filter(pk__in=changed).update(is_active=False)
-    Token.objects.filter(user_id__in=user_ids).delete()
+    changed = 0
+    for batch in id_batches(user_ids):
+        changed += User.objects.filter(pk__in=batch, is_active=True).update(is_active=False)
+        Token.objects.filter(user_id__in=batch).delete()
     events.users_deactivated(user_ids)
-    return len(changed)
+    return changed

@@ -108,8 +108,21 @@ def start(target: str, args) -> ws_fanout.Server:
     return start_floor(target, args.web_processes)
 
 
+def forget_messages() -> None:
+    """Every run starts from the same rooms, empty: the messages earlier runs sent (tens of
+    thousands an hour) would otherwise make each run slower than the one before."""
+    import psycopg
+
+    with psycopg.connect(ws_fanout.DB_URL, autocommit=True) as conn:
+        conn.execute("TRUNCATE chat_message")
+        conn.execute("UPDATE chat_conversation SET last_seq = 0, last_message_at = NULL")
+        conn.execute("UPDATE chat_membership SET read_seq = 0, delivered_seq = 0")
+        conn.execute("VACUUM ANALYZE chat_conversation, chat_membership, chat_message")
+
+
 def measure(target: str, args, accounts: list) -> Run:
     """One warm-up and one measured run of the Locust users against `target`."""
+    forget_messages()
     server = start(target, args)
     # Locust's CSVs are the product's record; a floor or a variant leaves them alone.
     out = ROOT / "bench" / "results" / "rest_send" if target == "ours" else None

@@ -193,7 +193,9 @@ def main():
         )
         while SmsMessage.objects.filter(status__in=["queued", "sending"]).exists():
             time.sleep(0.2)
-        warm = {str(pk) for pk in SmsMessage.objects.values_list("pk", flat=True)}
+        warm = {
+            str(pk) for pk in SmsMessage.objects.filter(campaign=None).values_list("pk", flat=True)
+        }
         body = {1: "Sale today", 2: "Sale " + "x" * 200, 3: "Sale " + "y" * 400}[
             args.segments_per_message
         ]

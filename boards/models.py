@@ -8,7 +8,7 @@ DATA_MAX_LENGTH = 10_000
 
 
 class Board(models.Model):
-    """A public message board (SPEC section 6): every signed-in user reads and posts."""
+    """A public message board: every signed-in user reads and posts."""
 
     name = models.CharField(max_length=BOARD_NAME_MAX_LENGTH)
     # Boards outlive their creators' accounts; the creator is informational only.

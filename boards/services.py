@@ -60,11 +60,12 @@ def board_post(*, actor: User, board: Board, topic: str, data: str) -> BoardMess
     }
     if errors:
         raise Invalid(fields=errors)
-    if board.locked:
-        # The default code: SPEC section 7 fixes the WebSocket error codes, and "locked"
-        # is not one of them; the message tells people why.
-        raise Forbidden("This board is locked.")
     with transaction.atomic():
+        # The database says whether it is locked, not the caller's copy of the board.
+        if Board.objects.filter(pk=board.pk, locked=True).exists():
+            # The default code: docs/PROTOCOL.md fixes the WebSocket error codes, and
+            # "locked" is not one of them; the message tells people why.
+            raise Forbidden("This board is locked.")
         message = BoardMessage.objects.create(board=board, user=actor, topic=topic, data=data)
         events.posted(message)
     return message
@@ -72,11 +73,11 @@ def board_post(*, actor: User, board: Board, topic: str, data: str) -> BoardMess
 
 def board_set_locked(*, actor: User, board: Board, locked: bool) -> Board:
     """Lock or unlock a board; a locked board refuses new posts and keeps its history.
+    Returns the board as it now is.
 
     Raises Forbidden unless `actor` is staff (a moderator).
     """
     if not actor.is_staff:
         raise Forbidden("Only moderators lock and unlock boards.")
     Board.objects.filter(pk=board.pk).update(locked=locked)
-    board.locked = locked
-    return board
+    return Board.objects.get(pk=board.pk)

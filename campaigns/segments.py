@@ -1,4 +1,4 @@
-"""How an SMS body is encoded and split into segments (SPEC section 8).
+"""How an SMS body is encoded and split into segments.
 
 Pure functions with no Django imports, so the preview endpoint, the send path, the
 campaign totals and the rate limiter all count segments the same way, and tests need no
@@ -80,7 +80,8 @@ class SegmentInfo:
     parts: list[str]
 
     def as_dict(self) -> dict[str, object]:
-        """The preview fields (SPEC section 8) plus ``remaining``; ``parts`` stays out."""
+        """The preview fields of `POST /api/sms/segments/` plus ``remaining``; ``parts``
+        stays out."""
         return {
             "encoding": self.encoding,
             "segments": self.segments,

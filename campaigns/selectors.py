@@ -4,6 +4,7 @@ sees every campaign (a team's shared tool); nobody else sees any."""
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -19,20 +20,20 @@ Status = SmsMessage.Status
 FINISHED_GRACE = timedelta(seconds=3)
 
 
-def can_send_sms(user: User) -> bool:
+def can_send_sms(user: User | AnonymousUser) -> bool:
     """The one check behind every SMS door (REST, the web pages, the socket): members of
     "Campaign managers", anyone granted the permission, superusers."""
     return bool(user.is_authenticated and user.has_perm(SEND_SMS))
 
 
-def campaigns_for_sender(*, user: User) -> QuerySet[Campaign]:
+def campaigns_for_sender(*, user: User | AnonymousUser) -> QuerySet[Campaign]:
     """Every campaign, for a holder of the permission; Forbidden for anyone else."""
     if not can_send_sms(user):
         raise Forbidden(NOT_A_SENDER)
     return Campaign.objects.select_related("created_by")
 
 
-def campaign_for_sender(*, user: User, campaign_id: int) -> Campaign:
+def campaign_for_sender(*, user: User | AnonymousUser, campaign_id: int) -> Campaign:
     """One campaign, for a holder of the permission (Forbidden otherwise); NotFound when
     there is no such campaign."""
     campaign = campaigns_for_sender(user=user).filter(pk=campaign_id).first()

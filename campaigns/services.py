@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
+from messaging_site.db import id_batches
 from messaging_site.errors import Conflict, Invalid, NotFound
 
 from . import queue, selectors
@@ -46,7 +47,8 @@ def normalize_numbers(values: object, *, field: str) -> list[str]:
     """Valid, normalised, duplicates dropped (first kept), or Invalid naming every bad entry."""
     if not isinstance(values, list | tuple) or not values:
         raise Invalid(fields={field: ["Give at least one phone number."]})
-    numbers, bad = {}, []
+    numbers: dict[str, None] = {}
+    bad: list[str] = []
     for value in values:
         number = normalize_number(value)
         if number is None:
@@ -104,7 +106,7 @@ def sms_send(*, actor: User, message: str, to: list[str], smart_encoding: bool =
     """Queue one text to each number (duplicates once, opted-out ones `skipped`).
 
     Raises Invalid for a bad body or any bad number; nothing is queued then.
-    Returns the response body of SPEC section 8.
+    Returns the response body of `POST /api/sms/send/`.
     """
     body, info = prepare_body(message, smart_encoding=smart_encoding)
     numbers = normalize_numbers(to, field="to")
@@ -141,7 +143,7 @@ def idempotent(
         json.dumps(request_data, sort_keys=True, default=str).encode()
     ).hexdigest()
 
-    def replay(stored: IdempotentRequest):
+    def replay(stored: IdempotentRequest) -> tuple[int, dict]:
         if stored.fingerprint != fingerprint:
             raise Conflict("This Idempotency-Key was used for a different request.")
         return stored.status_code, stored.response
@@ -248,28 +250,29 @@ def optout_remove(*, number: str) -> None:
 def sms_requeue(*, messages: Iterable[SmsMessage]) -> int:
     """Give failed and dead records a fresh set of attempts; returns how many. Records of
     a cancelled or draft campaign, and records in any other state, are left alone."""
-    ids = [message.pk for message in messages]
+    count = 0
     with transaction.atomic():
         # A subquery, not a join, so the status condition stays in the UPDATE's own WHERE.
         open_campaigns = Campaign.objects.filter(
             status__in=[Campaign.Status.RUNNING, Campaign.Status.COMPLETED]
         ).values("id")
-        count = SmsMessage.objects.filter(
-            Q(campaign_id__isnull=True) | Q(campaign_id__in=open_campaigns),
-            pk__in=ids,
-            status__in=[Status.FAILED, Status.DEAD],
-        ).update(
-            status=Status.QUEUED,
-            attempts=0,
-            next_attempt_at=None,
-            dispatched_at=None,
-            updated_at=timezone.now(),
-        )
-        Campaign.objects.filter(
-            status=Campaign.Status.COMPLETED,
-            messages__pk__in=ids,
-            messages__status=Status.QUEUED,
-        ).update(status=Campaign.Status.RUNNING, finished_at=None)
+        for ids in id_batches([message.pk for message in messages]):
+            count += SmsMessage.objects.filter(
+                Q(campaign_id__isnull=True) | Q(campaign_id__in=open_campaigns),
+                pk__in=ids,
+                status__in=[Status.FAILED, Status.DEAD],
+            ).update(
+                status=Status.QUEUED,
+                attempts=0,
+                next_attempt_at=None,
+                dispatched_at=None,
+                updated_at=timezone.now(),
+            )
+            Campaign.objects.filter(
+                status=Campaign.Status.COMPLETED,
+                messages__pk__in=ids,
+                messages__status=Status.QUEUED,
+            ).update(status=Campaign.Status.RUNNING, finished_at=None)
         if count:
             queue.dispatch_on_commit()
     return count

@@ -1,4 +1,5 @@
-"""REST for SMS and campaigns (SPEC section 8), for holders of campaigns.send_sms."""
+"""REST for SMS and campaigns (the OpenAPI schema, /api/schema/), for holders of
+campaigns.send_sms."""
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets

@@ -1,4 +1,4 @@
-"""Moderation in Django admin (SPEC section 10). Every change goes through chat.services,
+"""Moderation in Django admin. Every change goes through chat.services,
 so admin edits obey the same rules, and later push the same events, as REST and WebSocket."""
 
 from django.contrib import admin, messages
@@ -25,8 +25,7 @@ def _each(modeladmin, request, queryset, label, change):
 
 class MembershipInline(admin.TabularInline):
     model = Membership
-    fields = ["user", "role", "status", "joined_at", "read_seq", "delivered_seq"]
-    readonly_fields = fields
+    fields = readonly_fields = ("user", "role", "status", "joined_at", "read_seq", "delivered_seq")
     extra = 0
     can_delete = False
     show_change_link = True

@@ -12,6 +12,7 @@ not see (blocked senders) and keeps each conversation's messages in seq order
 """
 
 import json
+from datetime import datetime
 
 from messaging_site.realtime import publish_before_commit, publish_on_commit, user_group
 
@@ -26,12 +27,13 @@ def encode(frame: dict) -> str:
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
 
 
-def epoch_ms(moment) -> int:
+def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
 def message_frame(message: Message, kind: str) -> dict:
     """Precondition: `message.sender` is loaded (select_related) when it has one."""
+    sender = message.sender
     frame = {
         "action": "message",
         "id": message.pk,
@@ -39,7 +41,7 @@ def message_frame(message: Message, kind: str) -> dict:
         "kind": kind,
         "seq": message.seq,
         "userId": message.sender_id,
-        "username": message.sender.username if message.sender_id else DELETED_USER,
+        "username": sender.username if sender is not None else DELETED_USER,
         "message": message.text,
         "clientId": message.client_id,
         "timestamp": epoch_ms(message.created_at),
@@ -51,7 +53,7 @@ def message_frame(message: Message, kind: str) -> dict:
     return frame
 
 
-def ack_frame(message: Message, request_id=None) -> dict:
+def ack_frame(message: Message, request_id: str | int | None = None) -> dict:
     return {
         "action": "ack",
         "clientId": message.client_id,
@@ -81,7 +83,8 @@ HISTORY_MAX_BYTES = 512 * 1024
 
 def history_frame(conversation: Conversation, messages: list[Message], has_more: bool) -> str:
     """The encoded `history` frame: as many of `messages` as fit (at least one)."""
-    items, size = [], 0
+    items: list[str] = []
+    size = 0
     for message in messages:
         item = encode(message_frame(message, conversation.kind))
         if items and size + len(item.encode()) > HISTORY_MAX_BYTES:

@@ -19,6 +19,8 @@ from datetime import datetime
 
 from django.db import connection
 
+from accounts.models import User
+
 from .models import DELETED_USER
 from .selectors import INBOX_MESSAGES
 
@@ -43,14 +45,16 @@ class Page:
     previous: Cursor | None
 
 
-def conversation_page(*, user, cursor: Cursor | None, limit: int, inbox: bool) -> Page:
+def conversation_page(*, user: User, cursor: Cursor | None, limit: int, inbox: bool) -> Page:
     """One page of the conversation list (`inbox=False`) or of the inbox."""
     rows = _rows(user=user, cursor=cursor, limit=limit, inbox=inbox)
     items, following, preceding = _paginate(rows, cursor=cursor, limit=limit)
     return Page("[" + ",".join(items) + "]", following, preceding)
 
 
-def _paginate(rows: list[tuple], *, cursor: Cursor | None, limit: int):
+def _paginate(
+    rows: list[tuple], *, cursor: Cursor | None, limit: int
+) -> tuple[list[str], Cursor | None, Cursor | None]:
     """Rows `(activity, conversation_id, item)` come in walking order (backwards for a
     reverse cursor), one more than a page when more lie beyond it."""
     more = len(rows) > limit
@@ -60,7 +64,8 @@ def _paginate(rows: list[tuple], *, cursor: Cursor | None, limit: int):
         rows.reverse()
     first = Cursor(rows[0][0], rows[0][1], reverse=True) if rows else None
     last = Cursor(rows[-1][0], rows[-1][1]) if rows else None
-    if reverse:
+    following: Cursor | None
+    if cursor is not None and cursor.reverse:
         following = last or Cursor(cursor.activity, cursor.conversation_id)
         preceding = first if more else None
     else:
@@ -218,7 +223,7 @@ _STATEMENTS = {
 }
 
 
-def _rows(*, user, cursor, limit, inbox):
+def _rows(*, user: User, cursor: Cursor | None, limit: int, inbox: bool) -> list[tuple]:
     params = {
         "user": user.pk,
         "activity": cursor.activity if cursor else None,

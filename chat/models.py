@@ -1,5 +1,5 @@
 """One conversation model for every kind, so ordering, cursors, blocking and paging work
-the same for direct messages, groups and rooms (SPEC section 5)."""
+the same for direct messages, groups and rooms."""
 
 from django.conf import settings
 from django.db import models

@@ -1,4 +1,4 @@
-"""Relaying channel-layer events to one socket, in seq order (SPEC section 7).
+"""Relaying channel-layer events to one socket, in seq order (docs/REALTIME.md).
 
 Each socket keeps, per conversation it follows, the last seq it has passed on
 (`cursor`). A relayed message with seq <= cursor is a duplicate and dropped; seq ==

@@ -133,7 +133,7 @@ def is_reader(*, user_id: int, conversation_id: int) -> bool:
 # --- details ---------------------------------------------------------------------------------
 
 
-def _member_count():
+def _member_count() -> Coalesce:
     approved = (
         Membership.objects.filter(conversation=OuterRef("pk"), status=Status.APPROVED)
         .order_by()
@@ -190,7 +190,7 @@ def visible_messages(user: User) -> QuerySet[Message]:
     )
 
 
-def _cursor(value, name: str) -> int | None:
+def _cursor(value: int | str | None, name: str) -> int | None:
     if value in (None, ""):
         return None
     try:
@@ -203,7 +203,12 @@ def _cursor(value, name: str) -> int | None:
 
 
 def message_page(
-    *, user: User, conversation: Conversation, after_seq=None, before_seq=None, limit=None
+    *,
+    user: User,
+    conversation: Conversation,
+    after_seq: int | str | None = None,
+    before_seq: int | str | None = None,
+    limit: int | str | None = None,
 ) -> tuple[list[Message], bool]:
     """One page of history in ascending seq, and whether more lies beyond it.
 

@@ -114,7 +114,7 @@ def send(
 ) -> Outcome:
     """Outside a transaction (autocommit) the send commits before this returns; inside
     one, the lock lasts until that transaction ends."""
-    params = {
+    params: dict[str, int | str | datetime | None] = {
         "conversation": conversation_id,
         "sender": sender_id,
         "text": text,

@@ -32,27 +32,27 @@ Status = Membership.Status
 # --- validation ---------------------------------------------------------------------------
 
 
-def clean_text(text) -> str:
+def clean_text(text: object) -> str:
     if not isinstance(text, str):
         raise Invalid(fields={"text": ["Not a valid string."]})
-    text = text.strip()
-    if not text:
+    clean = text.strip()
+    if not clean:
         raise Invalid(fields={"text": ["A message needs some text."]})
-    if len(text) > MAX_TEXT_LENGTH:
+    if len(clean) > MAX_TEXT_LENGTH:
         raise Invalid(fields={"text": [f"At most {MAX_TEXT_LENGTH} characters."]})
-    return text
+    return clean
 
 
-def clean_name(name) -> str:
+def clean_name(name: object) -> str:
     if not isinstance(name, str) or not name.strip():
         raise Invalid(fields={"name": ["A name is required."]})
-    name = name.strip()
-    if len(name) > MAX_NAME_LENGTH:
+    clean = name.strip()
+    if len(clean) > MAX_NAME_LENGTH:
         raise Invalid(fields={"name": [f"At most {MAX_NAME_LENGTH} characters."]})
-    return name
+    return clean
 
 
-def clean_client_id(client_id) -> str | None:
+def clean_client_id(client_id: object) -> str | None:
     if client_id is None or client_id == "":
         return None
     if not isinstance(client_id, str) or len(client_id) > MAX_CLIENT_ID_LENGTH:

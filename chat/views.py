@@ -1,4 +1,4 @@
-"""REST for conversations, members and messages (SPEC section 5). Thin: parse, call a
+"""REST for conversations, members and messages (/api/schema/). Thin: parse, call a
 selector or service, render."""
 
 import json
@@ -40,17 +40,18 @@ class ActivityPagination(CursorPagination):
     describes the envelope in the schema exactly as every other list's.
     """
 
-    ordering = ("-activity", "-conversation_id")
+    # The cursor holds (activity, conversation id); this names the order for the schema.
+    ordering = "-activity"
 
-    def page(self, request, *, inbox: bool):
-        self.base_url = request.build_absolute_uri()
+    def respond(self, request, *, inbox: bool) -> Response:
+        url = request.build_absolute_uri()
         page = listing.conversation_page(
             user=request.user,
             cursor=self._decode(request),
-            limit=self.get_page_size(request),
+            limit=self.get_page_size(request) or self.page_size,
             inbox=inbox,
         )
-        links = {"next": self._link(page.next), "previous": self._link(page.previous)}
+        links = {"next": self._link(url, page.next), "previous": self._link(url, page.previous)}
         # Already JSON, from PostgreSQL: only the envelope is written here.
         head = json.dumps(links)[:-1]
         return Response(PrerenderedJSON(f'{head}, "results": {page.results}}}'))
@@ -67,12 +68,12 @@ class ActivityPagination(CursorPagination):
         except (ValueError, TypeError):
             raise NotFound(self.invalid_cursor_message) from None
 
-    def _link(self, cursor: listing.Cursor | None) -> str | None:
+    def _link(self, url: str, cursor: listing.Cursor | None) -> str | None:
         if cursor is None:
             return None
         token = [cursor.activity.isoformat(), cursor.conversation_id, int(cursor.reverse)]
         encoded = urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode())
-        return replace_query_param(self.base_url, self.cursor_query_param, encoded.decode())
+        return replace_query_param(url, self.cursor_query_param, encoded.decode())
 
 
 class MemberPagination(CursorPagination):
@@ -100,7 +101,7 @@ class ConversationListView(GenericAPIView):
     )
     def get(self, request):
         """The caller's conversations, most recently active first, with unread counts."""
-        return self.paginator.page(request, inbox=False)
+        return ActivityPagination().respond(request, inbox=False)
 
     @extend_schema(request=ConversationCreateSerializer, responses={201: ConversationSerializer})
     def post(self, request):
@@ -306,7 +307,7 @@ class InboxView(GenericAPIView):
     @extend_schema(responses=InboxItemSerializer(many=True))
     def get(self, request):
         """ "Check messages": each conversation with unread messages, and up to 50 of them."""
-        return self.paginator.page(request, inbox=True)
+        return ActivityPagination().respond(request, inbox=True)
 
 
 class RoomListView(GenericAPIView):

@@ -22,16 +22,18 @@ def _call(function, /, **kwargs):
 # --- client actions -----------------------------------------------------------------------
 
 
-def _id(frame: dict, name: str, *, required: bool = True) -> int | None:
+def _id(frame: Frame, name: str) -> int:
     value = frame.get(name)
-    if value is None and not required:
-        return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise Invalid(f"`{name}` must be a positive integer.")
     return value
 
 
-def _text(frame: dict, name: str = "message") -> str:
+def _optional_id(frame: Frame, name: str) -> int | None:
+    return None if frame.get(name) is None else _id(frame, name)
+
+
+def _text(frame: Frame, name: str = "message") -> str:
     value = frame.get(name)
     if not isinstance(value, str):
         raise Invalid(f"`{name}` must be a string.")
@@ -120,9 +122,7 @@ async def _send(socket: Consumer, frame: Frame, conversation_id: int):
 
 
 async def send_message(socket: Consumer, frame: Frame):
-    conversation_id = _id(frame, "conversationId", required=False) or _id(
-        frame, "roomId", required=False
-    )
+    conversation_id = _optional_id(frame, "conversationId") or _optional_id(frame, "roomId")
     if conversation_id is None:
         conversation_id = socket.state(ChatState).current_room
     if conversation_id is None:

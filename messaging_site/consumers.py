@@ -224,7 +224,7 @@ class Consumer(AsyncWebsocketConsumer):
 
     async def send_error(self, code: str, message: str, request_id=None):
         if code == "conflict":
-            code = "invalid"  # SPEC section 3 has no conflict code for sockets
+            code = "invalid"  # docs/PROTOCOL.md has no conflict code for sockets
         await self.send_json(
             {"action": "error", "code": code, "message": message, "requestId": request_id}
         )
@@ -233,7 +233,7 @@ class Consumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(payload, separators=(",", ":"), ensure_ascii=False))
 
     async def session_close(self, event):
-        """The user was deactivated: their sockets close (SPEC section 3)."""
+        """The user was deactivated: their sockets close (docs/PROTOCOL.md, "Connection")."""
         await self.close(code=CLOSE_UNAUTHENTICATED)
 
 

@@ -11,6 +11,7 @@ parallel. Like Channels' wrapper, each call closes stale connections before and 
 """
 
 import functools
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from channels.db import database_sync_to_async
@@ -37,3 +38,14 @@ def db_call(function):
         return await threaded(*args, **kwargs)
 
     return call
+
+
+# Statements bind on the server (settings, DATABASE_OPTIONS), and PostgreSQL takes at most
+# 65,535 parameters in one: an `__in` over a list of ids that could be longer (an admin
+# action over "all N selected") goes in batches of this many.
+ID_BATCH = 10_000
+
+
+def id_batches(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), ID_BATCH):
+        yield ids[start : start + ID_BATCH]

@@ -64,6 +64,7 @@ class ASGIHandler(DjangoASGIHandler):
             set_script_prefix(get_script_prefix(scope))
             request, error_response = self.create_request(scope, body_file)
             if request is None:
+                assert error_response is not None  # noqa: S101 - create_request gives one
                 await self.send_response(error_response, send)
                 return
             bind_loop()
@@ -75,6 +76,7 @@ class ASGIHandler(DjangoASGIHandler):
                     async with asyncio.TaskGroup() as group:
                         group.create_task(self.listen_for_disconnect(receive))
                         response = await respond(request)
+                        assert response is not None  # noqa: S101 - for the type checker
                         await self.send_response(response, send)
                         raise _Sent
                 except* (_Sent, RequestAborted):

@@ -1,4 +1,4 @@
-"""Throttles of SPEC section 3, switched off as a whole by `THROTTLES=off`.
+"""Throttles (README, "Configuration"), switched off as a whole by `THROTTLES=off`.
 
 Rates live in REST_FRAMEWORK's DEFAULT_THROTTLE_RATES, overridable from the environment.
 The window slides, as in DRF's throttles, but the count is one Redis script: DRF reads the
@@ -43,7 +43,14 @@ def _sliding_window() -> Script:
     return script
 
 
-class _Switchable:
+class _Switchable(throttling.SimpleRateThrottle):
+    """DRF's throttle, counted in one atomic Redis script, and off with THROTTLES=off."""
+
+    scope: str
+    # Set by SimpleRateThrottle.__init__ from the rate.
+    num_requests: int
+    duration: int
+
     def allow_request(self, request, view):
         if not settings.THROTTLES_ENABLED or self.rate is None:
             return True
@@ -68,7 +75,7 @@ class _Switchable:
         return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
 
 
-class UserWriteThrottle(_Switchable, throttling.SimpleRateThrottle):
+class UserWriteThrottle(_Switchable):
     """Per signed-in user, for every write; reads are not counted."""
 
     scope = "user_write"
@@ -84,7 +91,7 @@ class UserWriteThrottle(_Switchable, throttling.SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
 
 
-class _PerIpThrottle(_Switchable, throttling.SimpleRateThrottle):
+class _PerIpThrottle(_Switchable):
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
 

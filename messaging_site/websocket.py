@@ -1,4 +1,4 @@
-"""WebSocket handshake rules of SPEC section 7.
+"""WebSocket handshake rules (docs/PROTOCOL.md, "Connection").
 
 - A handshake that carries `Origin` must come from one of our hosts (ALLOWED_HOSTS): this
   stops cross-site WebSocket hijacking with the session cookie.

@@ -1,5 +1,5 @@
 """Every GET of the API renders in the browsable API (text/html) for a signed-in user,
-on real rows: developers read the API there (SPEC section 1), and DRF's HTML renderer
+on real rows: developers read the API there, and DRF's HTML renderer
 reaches into views (filter forms, raw-data forms) that JSON clients never touch."""
 
 import pytest

@@ -1,4 +1,4 @@
-"""The campaign pages (SPEC section 9), for holders of `campaigns.send_sms`; anyone else
+"""The campaign pages (README, "The web UI"), for holders of `campaigns.send_sms`; anyone else
 gets 403. Thin, like web/views.py: the rules live in campaigns.services."""
 
 import csv

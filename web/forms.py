@@ -51,6 +51,8 @@ class BoardCreateForm(forms.Form):
 
 class PostForm(forms.Form):
     topic = forms.CharField(max_length=TOPIC_MAX_LENGTH)
-    data = forms.CharField(
+    # Django's form metaclass moves declared fields off the class, so this `data` does not
+    # hide Form.data; the type checker cannot know.
+    data = forms.CharField(  # type: ignore[assignment]
         label="Post", max_length=DATA_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
     )

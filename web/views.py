@@ -1,4 +1,4 @@
-"""The web UI (SPEC section 9): server-rendered pages over the same selectors and services
+"""The web UI (README, "The web UI"): server-rendered pages over the same selectors and services
 as REST and the WebSocket. Thin: read a form, call a service, render or redirect.
 
 Forms post here and work without JavaScript. static/js/ enhances the ones marked

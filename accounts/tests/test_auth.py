@@ -3,6 +3,7 @@
 import re
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.authtoken.models import Token
@@ -159,6 +160,15 @@ def test_deactivation_revokes_token_and_session(client_for, alice):
 def test_deactivating_twice_counts_once(alice):
     assert users_deactivate(users=[alice]) == 1
     assert users_deactivate(users=[alice]) == 0
+
+
+def test_deactivating_more_users_than_a_statement_takes_parameters(alice, bob):
+    # An admin's "all selected" over more users than PostgreSQL's 65,535 parameters.
+    many = [get_user_model()(pk=pk) for pk in range(bob.pk + 1, bob.pk + 70_000)]
+    assert users_deactivate(users=[*many, alice]) == 1
+    alice.refresh_from_db()
+    bob.refresh_from_db()
+    assert (alice.is_active, bob.is_active) == (False, True)
 
 
 def test_register_is_throttled_per_ip_with_retry_after(api, throttles):

@@ -1,4 +1,4 @@
-"""A JSON-over-HTTP provider (SPEC section 8).
+"""A JSON-over-HTTP provider (README, "Configuration": `SMS_BACKEND`).
 
 POST SMS_HTTP_URL with `{"to","from","body","segments","reference"}` and an optional
 bearer token. 2xx with `{"id"}` is accepted; 429 and 5xx and timeouts are transient

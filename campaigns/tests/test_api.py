@@ -1,4 +1,4 @@
-"""REST of SPEC section 8: permissions, validation, shapes, idempotency."""
+"""REST for SMS and campaigns: permissions, validation, shapes, idempotency."""
 
 import pytest
 

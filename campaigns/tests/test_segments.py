@@ -1,4 +1,4 @@
-"""Segment counting and smart encoding (SPEC section 8): pure functions, no database."""
+"""Segment counting and smart encoding: pure functions, no database."""
 
 import pytest
 

@@ -127,7 +127,9 @@ def test_dead_after_the_last_attempt_then_requeue(manager, sink, settings):
     assert outcomes == ["retry", "retry", "dead"]
     message.refresh_from_db()
     assert message.status == "dead"
-    assert services.sms_requeue(messages=[message]) == 1
+    many = [SmsMessage(pk=pk) for pk in range(message.pk + 1, message.pk + 70_000)]
+    # More records than a statement takes parameters (65,535), as "all selected" in admin.
+    assert services.sms_requeue(messages=[*many, message]) == 1
     message.refresh_from_db()
     assert (message.status, message.attempts) == ("queued", 0)
     assert sending.attempt(message_id=message.pk) == "sent"

@@ -1,4 +1,4 @@
-"""watchCampaign and campaignProgress (SPEC section 7), through the real ASGI stack and
+"""watchCampaign and campaignProgress (docs/PROTOCOL.md), through the real ASGI stack and
 Redis channel layer."""
 
 import pytest

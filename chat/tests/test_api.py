@@ -1,4 +1,4 @@
-"""REST shapes, status codes and query counts of SPEC section 5."""
+"""REST shapes, status codes and query counts of conversations and messages."""
 
 import pytest
 

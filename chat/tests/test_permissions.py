@@ -1,4 +1,4 @@
-"""Who may do what, endpoint by endpoint (SPEC sections 3 and 5).
+"""Who may do what, endpoint by endpoint (docs/ARCHITECTURE.md, "Where each rule lives").
 
 A stranger gets 404 for anything in a group or direct conversation and 403 for a room's
 messages and members; only admins decide; a pending member reads and sends nothing. Each

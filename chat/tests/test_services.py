@@ -1,4 +1,4 @@
-"""The rules of SPEC section 5, exercised through the services."""
+"""The conversation rules, exercised through the services."""
 
 import json
 

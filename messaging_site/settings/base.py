@@ -5,6 +5,7 @@ django-environ. `dev`, `test` and `production` only change defaults and add chec
 """
 
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -124,6 +125,7 @@ CHANNEL_LAYER = env.str("CHANNEL_LAYER", default="pubsub")
 # A socket's group membership lapses this long after its last group_add ("core" only); the
 # consumer re-adds at half of it (messaging_site/consumers.py).
 CHANNEL_GROUP_EXPIRY = env.int("CHANNEL_GROUP_EXPIRY", default=86400)
+CHANNEL_LAYERS: dict[str, dict[str, Any]]
 if CHANNEL_LAYER == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
@@ -266,7 +268,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT: Path | None = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -29,3 +29,11 @@ def test_a_statement_run_often_is_prepared_once_and_runs_as_prepared(alice):
     prepared = [s for s in _prepared() if "chat_membership AS mb" in s]
     assert len(prepared) == 1
     assert "$1" in prepared[0]  # bound on the server, not spliced in by the client
+
+
+def test_a_statement_takes_at_most_65535_parameters():
+    from django.contrib.auth import get_user_model
+    from django.db import OperationalError
+
+    with pytest.raises(OperationalError, match="number of parameters"):
+        get_user_model().objects.filter(pk__in=range(1, 70_000)).count()

@@ -1,4 +1,5 @@
-"""Demo data for `make run` (SPEC section 2). Safe to run again: it changes nothing twice."""
+"""Demo data for `make run` (README: the demo users). Safe to run again: it changes nothing
+twice."""
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
