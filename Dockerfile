@@ -15,6 +15,7 @@ COPY accounts ./accounts
 COPY chat ./chat
 COPY boards ./boards
 COPY campaigns ./campaigns
+COPY web ./web
 RUN pip install .
 
 COPY . .

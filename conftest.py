@@ -59,6 +59,17 @@ def moderator(make_user):
     return browser
 
 
+def forget_throttle_counts() -> None:
+    """Every throttle starts from an empty count: their windows are this run's Redis keys
+    under `<prefix>:throttle:` (messaging_site.throttling), and only those go."""
+    from messaging_site import redis_client
+
+    client = redis_client.client()
+    keys = list(client.scan_iter(match=redis_client.key("throttle", "*")))
+    if keys:
+        client.delete(*keys)
+
+
 @pytest.fixture
 def api():
     return APIClient()

@@ -33,9 +33,13 @@ def user_get_active(*, user_id: int) -> User:
     return user
 
 
-def user_get_by_username(*, username: str) -> User | None:
-    """The active user called `username`, ignoring case and surrounding spaces."""
-    return user_lookup(username=username).first()
+def user_get_by_username(*, username: str, active_only: bool = True) -> User | None:
+    """The user called `username`, ignoring case and surrounding spaces: an active one
+    unless `active_only` is off (a decision about someone's past request)."""
+    users = User.objects.filter(username__iexact=username.strip())
+    if active_only:
+        users = users.filter(is_active=True)
+    return users.first()
 
 
 def blocks_made_by(*, user: User) -> QuerySet[Block]:

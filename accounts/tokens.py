@@ -1,10 +1,10 @@
 """API tokens to users: the one lookup behind REST (`accounts.authentication`) and socket
 (`messaging_site.websocket`) token authentication.
 
-Every token-authenticated request runs it. As one statement, prepared once per
-connection on PostgreSQL, it takes a third of the CPU of the ORM's `select_related`
-query, whose building and row loading were 18% of a REST send's CPU here
-(docs/PERFORMANCE.md, "REST send").
+Every token-authenticated request runs it, so it is one statement that a connection
+prepares once, instead of the ORM's `select_related` query, whose building and row
+loading cost more than the lookup itself (docs/PERFORMANCE.md, "What the product's own
+choices buy").
 """
 
 from django.db import connection

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from messaging_site.consumers import Consumer, Frame
+from messaging_site.consumers import Consumer, Frame, positive_int
 from messaging_site.db import db_call
-from messaging_site.errors import Invalid
 
 from . import selectors
 from .events import board_group
@@ -24,15 +23,8 @@ class Subscriptions:
         return cls()
 
 
-def _board_id(frame: Frame) -> int:
-    value = frame.get("boardId")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise Invalid("`boardId` must be a positive integer.")
-    return value
-
-
 async def subscribe(socket: Consumer, frame: Frame) -> None:
-    board_id = _board_id(frame)
+    board_id = positive_int(frame, "boardId")
     await db_call(selectors.board_get)(board_id=board_id, with_message_count=False)
     await socket.join_group(board_group(board_id))
     socket.state(Subscriptions).boards.add(board_id)
@@ -42,7 +34,7 @@ async def subscribe(socket: Consumer, frame: Frame) -> None:
 
 
 async def unsubscribe(socket: Consumer, frame: Frame) -> None:
-    board_id = _board_id(frame)
+    board_id = positive_int(frame, "boardId")
     subscribed = socket.state(Subscriptions).boards
     if board_id in subscribed:
         subscribed.discard(board_id)

@@ -21,8 +21,8 @@ Why the guard: a grant at t reaches the provider at t + latency, and latency var
 G, two arrivals whose grants were W = 1 s + G apart are at least one second apart, so the
 window rule holds as the provider measures it. The price is throughput: 1 / (1 + G)
 of the limit, so the default G = 20 ms keeps 98.0%. Set it to the latency spread you
-observe to your provider (each attempt's latency is logged); the spread measured here is
-in docs/PERFORMANCE.md.
+observe to your provider (each attempt's latency is logged; docs/PERFORMANCE.md, "SMS
+rate").
 
 Clock: Redis `TIME`, one clock for every worker (their own clocks may disagree).
 The caller sleeps for the delay the script returns, then sends: no busy loop, no retry.

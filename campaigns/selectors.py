@@ -13,7 +13,7 @@ from messaging_site.errors import Forbidden, NotFound
 
 from .models import Campaign, OptOut, SmsMessage
 
-SEND_SMS = "campaigns.send_sms"
+PERMISSION = "campaigns.send_sms"
 NOT_A_SENDER = "You need the permission to send SMS (campaigns.send_sms)."
 Status = SmsMessage.Status
 # A campaign that finished this recently is still published, so watchers see its end.
@@ -23,7 +23,7 @@ FINISHED_GRACE = timedelta(seconds=3)
 def can_send_sms(user: User | AnonymousUser) -> bool:
     """The one check behind every SMS door (REST, the web pages, the socket): members of
     "Campaign managers", anyone granted the permission, superusers."""
-    return bool(user.is_authenticated and user.has_perm(SEND_SMS))
+    return bool(user.is_authenticated and user.has_perm(PERMISSION))
 
 
 def campaigns_for_sender(*, user: User | AnonymousUser) -> QuerySet[Campaign]:

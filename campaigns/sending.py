@@ -29,6 +29,8 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from messaging_site.db import id_batches
+
 from . import queue, selectors
 from .backends import BaseBackend, OutboundSms, PermanentError, TransientError, get_backend
 from .limiter import get_limiter
@@ -83,7 +85,8 @@ def dispatch_due(*, limit: int | None = None) -> list[int]:
             .values_list("id", flat=True)[:room]
         )
         if ids:
-            SmsMessage.objects.filter(id__in=ids).update(dispatched_at=now)
+            for batch in id_batches(ids):  # SMS_MAX_IN_FLIGHT may be large
+                SmsMessage.objects.filter(id__in=batch).update(dispatched_at=now)
             queue.send_on_commit(ids)
     return ids
 

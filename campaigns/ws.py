@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from messaging_site.consumers import Consumer, Frame
+from messaging_site.consumers import Consumer, Frame, positive_int
 from messaging_site.db import db_call
-from messaging_site.errors import Invalid
 
 from . import events, selectors
 from .events import campaign_group
@@ -33,9 +32,7 @@ def _first_frame(user, campaign_id: int) -> dict:
 
 async def watch_campaign(socket: Consumer, frame: Frame) -> None:
     """Progress now, then at least once a second while the campaign runs (sms_tick)."""
-    campaign_id = frame.get("campaignId")
-    if isinstance(campaign_id, bool) or not isinstance(campaign_id, int) or campaign_id < 1:
-        raise Invalid("`campaignId` must be a positive integer.")
+    campaign_id = positive_int(frame, "campaignId")
     first = await _first_frame(socket.user, campaign_id)
     await socket.join_group(campaign_group(campaign_id))
     socket.state(Watches).campaigns.add(campaign_id)

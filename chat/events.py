@@ -3,7 +3,8 @@
 
 Frames are built once per event and encoded once (`text`); each socket forwards the text
 unless its own state says otherwise (an ack instead of its own message, a blocked sender,
-a conversation it left). Events go out through messaging_site.realtime after commit.
+a conversation it left). Events go out through messaging_site.realtime after commit, but
+for a revocation, which goes before (`membership_revoked`).
 
 Groups: `conv.<id>` holds every socket of every approved member of a conversation. One
 group_send per event, whatever the member count; each socket filters what its user must

@@ -2,9 +2,9 @@
 active first, keyset-paginated on (activity, conversation id).
 
 One prepared statement builds the whole page, JSON included, and the view sends that
-text on as it is. The same page through the ORM and DRF serializers cost p99 31 ms for an
-inbox of 34 conversations and 390 messages; most of it was Python building and
-serializing rows, not the database (docs/PERFORMANCE.md, "Read paths").
+text on as it is: through the ORM and DRF serializers, most of an inbox's time was Python
+building and serializing rows, not the database (bench/results/PERFORMANCE-history.md,
+"Inbox and conversation list in one statement").
 
 Rules: only approved memberships; `unread` is what comes after the read cursor less the
 reader's own messages, blocked senders' and tombstones; the last message is the newest

@@ -1,8 +1,9 @@
 """Membership rules: who is in a conversation, in which role, and every change to that.
 
-The states and moves of docs/ARCHITECTURE.md ("Memberships"). Every change holds the
-conversation's row lock (the same lock sends take), which is what makes the "last admin"
-rule race-free and gives each change a seq boundary for the sockets (chat.events).
+The states and moves of a membership (docs/ARCHITECTURE.md, "Where each rule lives").
+Every change holds the conversation's row lock (the same lock sends take), which is what
+makes the "last admin" rule race-free and gives each change a seq boundary for the
+sockets (chat.events).
 Callers pass a conversation loaded through chat.selectors; each service locks it again
 and checks under the lock.
 """
@@ -60,12 +61,10 @@ def _membership_of(conversation: Conversation, user_id: int) -> Membership | Non
 
 
 def _locked_for_admin(actor: User, conversation: Conversation) -> Conversation:
-    """The conversation locked, once `actor` is known to administer it; not a direct one."""
-    locked = selectors.conversation_for_admin(
-        user=actor, conversation_id=conversation.pk, lock=True
-    )
-    require_not_direct(locked)
-    return locked
+    """The conversation locked, once it is known not to be a direct one (a kind never
+    changes) and `actor` to administer it."""
+    require_not_direct(conversation)
+    return selectors.conversation_for_admin(user=actor, conversation_id=conversation.pk, lock=True)
 
 
 def _announce(membership: Membership, conversation: Conversation) -> None:

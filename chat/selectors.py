@@ -247,8 +247,8 @@ def messages_between(
 
 # --- what a socket starts from ---------------------------------------------------------------
 
-# Raw SQL for the two reads every connect makes: through the ORM they cost 1.7 ms of CPU
-# per connect, against 0.3 (docs/PERFORMANCE.md, "Real-time").
+# Raw SQL for the two reads every connect makes: through the ORM they cost several times
+# the CPU, per connect (bench/results/PERFORMANCE-history.md, "Real-time").
 _FOLLOWED_SQL = """
 SELECT m.conversation_id, c.kind, m.role
 FROM chat_membership AS m

@@ -2,13 +2,15 @@
 
 Through the ORM a send was nine round trips inside the transaction (lock, retry lookup,
 membership, block check, conversation update, insert, cursor update, BEGIN and COMMIT)
-and about 3 ms of CPU building the queries; the lock was held across all of them, so
+and more CPU building the queries than the rest of the request; the lock was held
+across all of them, so
 under load the sends of one room queued behind each other's round trips. Here it is two
 statements, the conversation's row lock (`SELECT … FOR UPDATE`) and one statement that
 checks and writes, sent together in pipeline mode and followed by one Sync. PostgreSQL
 runs the statements between two Syncs as one transaction when no BEGIN opened one, and
-commits it at the Sync: no BEGIN and no COMMIT round trips (docs/PERFORMANCE.md, "REST
-send"). Inside a caller's transaction they simply join it.
+commits it at the Sync: no BEGIN and no COMMIT round trips
+(bench/results/PERFORMANCE-history.md, "REST send"). Inside a caller's transaction they
+simply join it.
 
 The rules are those `chat.services.message_send` documents, in its order. The second
 statement starts after the lock is granted, so under READ COMMITTED it sees every send

@@ -57,7 +57,8 @@ class ConversationSerializer(serializers.ModelSerializer):
 
 
 class ConversationListItemSerializer(serializers.Serializer):
-    """One of the caller's conversations, built from their membership row."""
+    """One of the caller's conversations, as chat.listing's statement builds it: this class
+    describes the shape for the schema (chat/tests/test_listing.py holds the two equal)."""
 
     id = serializers.IntegerField(source="conversation_id")
     kind = serializers.CharField(source="conversation.kind")
@@ -74,6 +75,8 @@ class ConversationListItemSerializer(serializers.Serializer):
 
 
 class InboxItemSerializer(serializers.Serializer):
+    """An inbox entry, as chat.listing builds it (described here for the schema)."""
+
     conversation = ConversationListItemSerializer(source="*")
     unread = serializers.IntegerField()
     messages = MessageSerializer(many=True)

@@ -6,7 +6,7 @@ what reaches other sockets goes through the services' events and chat/relay.py.
 from __future__ import annotations
 
 from accounts import selectors as accounts
-from messaging_site.consumers import Consumer, Frame
+from messaging_site.consumers import Consumer, Frame, positive_int
 from messaging_site.db import db_call
 from messaging_site.errors import Invalid, NotFound
 
@@ -22,15 +22,8 @@ def _call(function, /, **kwargs):
 # --- client actions -----------------------------------------------------------------------
 
 
-def _id(frame: Frame, name: str) -> int:
-    value = frame.get(name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise Invalid(f"`{name}` must be a positive integer.")
-    return value
-
-
 def _optional_id(frame: Frame, name: str) -> int | None:
-    return None if frame.get(name) is None else _id(frame, name)
+    return None if frame.get(name) is None else positive_int(frame, name)
 
 
 def _text(frame: Frame, name: str = "message") -> str:
@@ -51,7 +44,7 @@ def _target_user_id(value) -> int:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
     if isinstance(value, str) and value.strip():
-        user = accounts.user_get_by_username(username=value)
+        user = accounts.user_get_by_username(username=value, active_only=False)
         if user is not None:
             return user.pk
         raise NotFound("No such user.")
@@ -77,7 +70,7 @@ async def create_room(socket: Consumer, frame: Frame):
 
 
 async def join_room(socket: Consumer, frame: Frame):
-    room = await _conversation_for(socket.user, _id(frame, "roomId"))
+    room = await _conversation_for(socket.user, positive_int(frame, "roomId"))
     sub_action = frame.get("subAction")
     if sub_action == "request":
         membership = await _call(
@@ -99,7 +92,7 @@ async def join_room(socket: Consumer, frame: Frame):
 
 
 async def enter_room(socket: Consumer, frame: Frame):
-    room_id = _id(frame, "roomId")
+    room_id = positive_int(frame, "roomId")
     follow = socket.state(ChatState).follows.get(room_id)
     if follow is None or follow.cutoff is not None:
         await _call(selectors.conversation_for_reader, user=socket.user, conversation_id=room_id)
@@ -134,7 +127,7 @@ async def send_direct(socket: Consumer, frame: Frame):
     message, created = await _call(
         services.direct_message_send,
         sender=socket.user,
-        recipient_id=_id(frame, "to"),
+        recipient_id=positive_int(frame, "to"),
         text=_text(frame),
         client_id=frame.get("clientId"),
         origin=socket.channel_name,
@@ -165,13 +158,13 @@ def _room_members(user, room_id: int) -> dict:
 
 
 async def get_members(socket: Consumer, frame: Frame):
-    reply = await _room_members(socket.user, _id(frame, "roomId"))
+    reply = await _room_members(socket.user, positive_int(frame, "roomId"))
     reply["requestId"] = frame["requestId"]
     await socket.send_json(reply)
 
 
 async def _cursor(socket: Consumer, frame: Frame, service):
-    conversation = await _conversation_for(socket.user, _id(frame, "conversationId"))
+    conversation = await _conversation_for(socket.user, positive_int(frame, "conversationId"))
     seq = frame.get("seq")
     await _call(service, user=socket.user, conversation=conversation, seq=seq)
 
@@ -200,6 +193,6 @@ async def sync(socket: Consumer, frame: Frame):
     limit = frame.get("limit", 100)
     if isinstance(limit, bool) or not isinstance(limit, int):
         raise Invalid("`limit` must be an integer from 1 to 200.")
-    text = await _history(socket.user, _id(frame, "conversationId"), after_seq, limit)
+    text = await _history(socket.user, positive_int(frame, "conversationId"), after_seq, limit)
     request_id = events.encode(frame["requestId"])
     await socket.send(text_data=f'{text[:-1]},"requestId":{request_id}}}')

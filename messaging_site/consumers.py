@@ -25,7 +25,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from .errors import DomainError
+from .errors import DomainError, Invalid
 from .realtime import user_group
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,14 @@ CLOSE_UNAUTHENTICATED = 4401
 Frame = dict[str, Any]
 # A client action's handler, and a channel-layer event's: (socket, frame or event).
 Handler = Callable[["Consumer", Frame], Awaitable[None]]
+
+
+def positive_int(frame: Frame, name: str) -> int:
+    """The frame's `name`, a positive integer (an id), or Invalid."""
+    value = frame.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise Invalid(f"`{name}` must be a positive integer.")
+    return value
 
 
 class SocketState(Protocol):
@@ -89,7 +97,7 @@ class SendThrottle:
 # Handshakes doing their setup at once, per process. Past what the process can serve, more
 # concurrency only makes every handshake slower, until all of them miss Daphne's timeout
 # at once: a burst of 10,000 connects got none through. Waiting their turn, in order,
-# the first ones finish quickly (docs/PERFORMANCE.md, "Real-time").
+# the first ones finish quickly (bench/results/PERFORMANCE-history.md, "Real-time").
 CONNECT_CONCURRENCY = 32
 _slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
@@ -173,11 +181,12 @@ class Consumer(AsyncWebsocketConsumer):
         # database call here goes through messaging_site.db, which closes them itself.
         if message["type"].startswith("websocket."):
             return await getattr(self, get_handler_name(message))(message)
-        if message["type"] == "session.close":
-            return await self.session_close(message)
         relay = self.routes.relays.get(message["type"])
         if relay is None:
-            raise ValueError(f"No relay for event type {message['type']}")
+            # A process of another version (a rolling deploy) may publish a type this one
+            # does not know: the socket carries on, and its seq cursors fill any gap.
+            logger.warning("no relay for channel-layer event %r; dropped", message["type"])
+            return
         await relay(self, message)
 
     async def receive(self, text_data=None, bytes_data=None):
@@ -232,9 +241,11 @@ class Consumer(AsyncWebsocketConsumer):
     async def send_json(self, payload: dict):
         await self.send(text_data=json.dumps(payload, separators=(",", ":"), ensure_ascii=False))
 
-    async def session_close(self, event):
-        """The user was deactivated: their sockets close (docs/PROTOCOL.md, "Connection")."""
-        await self.close(code=CLOSE_UNAUTHENTICATED)
+
+async def close_session(socket: Consumer, event: Frame) -> None:
+    """`session.close`: the user was deactivated, so every socket of theirs closes
+    (docs/PROTOCOL.md, "Connection")."""
+    await socket.close(code=CLOSE_UNAUTHENTICATED)
 
 
 async def ping(socket: Consumer, frame: Frame) -> None:

@@ -2,12 +2,12 @@
 
 Channels' `database_sync_to_async` runs every call on one thread per process
 (`thread_sensitive=True`), so each socket's queries wait behind every other socket's
-(channels#2132). A burst of 1,000 connects, three short queries each, then queued for
-more than Daphne's 5 s handshake timeout and 260 of them were dropped
-(docs/PERFORMANCE.md, "Real-time"). Our calls are self-contained (a service opens its own
-transaction; nothing spans two calls), so they run on the event loop's thread pool
-instead, each with a connection of its own from the pool, and a burst is served in
-parallel. Like Channels' wrapper, each call closes stale connections before and after.
+(channels#2132): a burst of connects queued past Daphne's handshake timeout and was
+dropped (bench/results/PERFORMANCE-history.md, "Real-time"). Our calls are
+self-contained (a service opens its own transaction; nothing spans two calls), so they
+run on the event loop's thread pool instead, each with a connection of its own from the
+pool, and a burst is served in parallel. Like Channels' wrapper, each call closes stale
+connections before and after.
 """
 
 import functools

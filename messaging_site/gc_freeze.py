@@ -2,13 +2,13 @@
 
 A Daphne process holds a few hundred thousand long-lived objects (Django, DRF, Twisted,
 the URL resolvers, compiled templates), and every full (generation 2) collection walked
-all of them: 70 to 114 ms with the process frozen, several times a minute under load. At
-100 REST sends a second those pauses were the p99 (docs/PERFORMANCE.md, "REST send").
+all of them with the process frozen, several times a minute under load: those pauses
+were the REST send's p99 (bench/results/PERFORMANCE-history.md, "REST send").
 `gc.freeze()` moves every object alive at that moment out of the collector's sight: it
 is still freed by reference counting, only never scanned again. Freezing after the
 imports, and once more after the first requests have built the lazily made objects
-(URL resolvers, serializers, database and Redis connections), cut the full passes to
-6 to 20 ms. A cycle of frozen objects that later becomes garbage is never collected;
+(URL resolvers, serializers, database and Redis connections), cut the full passes to a
+small fraction. A cycle of frozen objects that later becomes garbage is never collected;
 freezing right after a full collection keeps that to objects alive at the time.
 """
 

@@ -5,10 +5,10 @@ request, and with middleware that is async-capable it goes back and forth betwee
 thread and the event loop around every middleware: about twenty hand-overs for one
 request here. Each costs a wake-up and the GIL; starting the thread blocks the event
 loop until the new thread gets the GIL; and the database connection stays checked out
-until the last hand-over closes it. Under 100 REST sends a second, 14 threads on average
-waited for a pool connection while 12 threads holding one sat idle, waiting for the loop
-(py-spy); this handler took a send's server CPU from 8.8 to 6.7 ms (docs/PERFORMANCE.md,
-"REST send").
+until the last hand-over closes it. Under load, threads waited for a pool connection
+while threads holding one sat idle, waiting for the loop. What this handler buys, against
+Django's in the same run: docs/PERFORMANCE.md, "What the product's own choices buy"; why
+it may lean on Django's handler: docs/ARCHITECTURE.md, "Framework internals".
 
 This handler builds the middleware chain as the WSGI handler does, synchronous, and runs
 the whole request (middleware, view, rendering) in one call on the process's database

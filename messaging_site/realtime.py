@@ -16,9 +16,10 @@ doors exist, each named for what it does:
 Inside the server (a view or a socket's database call, on a thread of the event loop's
 process), a commit does not wait for its publish: the batch goes to that loop's
 publisher, which sends batches one after another in the order they were handed over,
-and the thread goes back to work with its database connection free (docs/PERFORMANCE.md,
-"REST send"). A waiting publish goes through the same queue and waits for its turn, so it
-never overtakes one handed over before it. A publish that fails is logged, not raised:
+and the thread goes back to work with its database connection free (waiting was most of
+a send's tail: bench/results/PERFORMANCE-history.md, "REST send"). A waiting publish
+goes through the same queue and waits for its turn, so it never overtakes one handed
+over before it. A publish that fails is logged, not raised:
 the rows are committed, and clients catch up by seq (`sync`). Elsewhere (Celery workers,
 management commands, tests calling services directly) every publish happens at once and
 waits, as there is no loop to hand over to.

@@ -2,8 +2,8 @@
 besides the channel layer and the Celery broker: atomic scripts (the throttles'
 sliding windows, the SMS limiter). A client is thread-safe and pools its connections, so
 every thread of a process shares it; a new client per request would open a new TCP
-connection each time (redis-py's handshake was a third of a REST send's CPU when Django's
-cache did that, docs/PERFORMANCE.md "REST send")."""
+connection and run redis-py's handshake each time, as Django's cache does under ASGI
+(bench/results/PERFORMANCE-history.md, "REST send")."""
 
 import threading
 

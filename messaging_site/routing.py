@@ -13,7 +13,7 @@ from campaigns import ws as campaigns
 from chat import relay as chat_relay
 from chat import ws as chat
 
-from .consumers import Action, Consumer, SocketRoutes, ping
+from .consumers import Action, Consumer, SocketRoutes, close_session, ping
 
 routes = SocketRoutes(
     # Opened in this order when a socket connects (chat joins the user's conversations).
@@ -38,6 +38,7 @@ routes = SocketRoutes(
         "watchCampaign": Action(campaigns.watch_campaign),
     },
     relays={
+        "session.close": close_session,
         "chat.message": chat_relay.relay_message,
         "chat.frame": chat_relay.relay_frame,
         "chat.user_frame": chat_relay.relay_user_frame,

@@ -4,7 +4,7 @@ Rates live in REST_FRAMEWORK's DEFAULT_THROTTLE_RATES, overridable from the envi
 The window slides, as in DRF's throttles, but the count is one Redis script: DRF reads the
 request log from the cache and writes it back, two round trips that two requests can
 interleave (both pass at the limit). Here the trim, the count and the append are one
-atomic step, a sorted set per key, in one round trip (REST send p99, docs/PERFORMANCE.md).
+atomic step, a sorted set per key, in one round trip.
 """
 
 import itertools

@@ -124,3 +124,15 @@ def test_messaging_sites_core_knows_no_app(graph):
         if module not in COMPOSITION
     }  # fmt: skip
     assert {module: apps for module, apps in leaks.items() if apps} == {}
+
+
+def test_every_task_the_app_enqueues_or_beat_schedules_is_registered():
+    from django.conf import settings
+
+    from campaigns import queue
+    from messaging_site.celery import app
+
+    app.loader.import_default_modules()
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    named = {queue.SEND_SMS, queue.DISPATCH, queue.TICK}
+    assert named | scheduled <= set(app.tasks)

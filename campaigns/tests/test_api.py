@@ -4,6 +4,7 @@ import pytest
 
 from campaigns import services
 from campaigns.models import Campaign, OptOut, SmsMessage
+from campaigns.serializers import CampaignDetailSerializer
 
 pytestmark = pytest.mark.django_db
 NUMBERS = ["+14155550101", "+14155550102", "+442071838750"]
@@ -145,6 +146,10 @@ def test_campaign_lifecycle(api_manager):
     cancelled = api_manager.post(f"/api/campaigns/{campaign_id}/cancel/")
     assert cancelled.json()["counts"]["cancelled"] == 3
     assert api_manager.post(f"/api/campaigns/{campaign_id}/cancel/").status_code == 409
+    # Every detail answer has exactly the fields the schema describes.
+    detail = api_manager.get(f"/api/campaigns/{campaign_id}/").json()
+    fields = set(CampaignDetailSerializer().fields)
+    assert all(set(answer) == fields for answer in (body, launched.json(), detail))
 
 
 def test_campaign_with_a_bad_number_writes_nothing(api_manager):

@@ -10,6 +10,11 @@ import pytest
 from accounts.services import block_create
 from chat import listing, memberships, services
 from chat.models import Conversation, Message
+from chat.serializers import (
+    ConversationListItemSerializer,
+    InboxItemSerializer,
+    PeerSerializer,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -97,6 +102,19 @@ def test_cursor_walks_each_conversation_once_both_ways(world, bob, inbox, limit)
     assert [_items(p) for p in reversed(backward)] == [_items(p) for p in forward]
     assert forward[0].previous is None
     assert backward[-1].previous is None
+
+
+def test_items_have_the_fields_the_schema_describes(world, client_for, bob):
+    client = client_for(bob)
+    listed = client.get("/api/conversations/").json()["results"]
+    inbox = client.get("/api/inbox/").json()["results"]
+    item_fields = set(ConversationListItemSerializer().fields)
+    assert all(set(item) == item_fields for item in listed)
+    assert all(set(entry) == set(InboxItemSerializer().fields) for entry in inbox)
+    assert all(set(entry["conversation"]) == item_fields for entry in inbox)
+    peers = [item["peer"] for item in listed if item["peer"]]
+    assert peers
+    assert all(set(peer) == set(PeerSerializer().fields) for peer in peers)
 
 
 def test_listed_messages_are_shaped_exactly_as_history_answers_them(world, client_for, bob):

@@ -66,6 +66,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.csp",
+                "web.context_processors.navigation",
             ],
         },
     },
@@ -119,8 +120,7 @@ CACHES = {
 # "pubsub" (the default): a group_send is one PUBLISH, and each Daphne process hands it to
 # its own sockets; "core": channels-redis' RedisChannelLayer, which stores one copy per
 # member channel and costs a Redis round trip per delivery. Both are at-most-once; the
-# seq cursors make delivery reliable either way. Why pubsub, with figures:
-# docs/REALTIME.md and docs/PERFORMANCE.md ("Real-time").
+# seq cursors make delivery reliable either way. Why pubsub: docs/REALTIME.md.
 CHANNEL_LAYER = env.str("CHANNEL_LAYER", default="pubsub")
 # A socket's group membership lapses this long after its last group_add ("core" only); the
 # consumer re-adds at half of it (messaging_site/consumers.py).

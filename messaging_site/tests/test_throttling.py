@@ -5,14 +5,14 @@ import threading
 from types import SimpleNamespace
 
 import pytest
-from django.core.cache import cache
 
+from conftest import forget_throttle_counts
 from messaging_site.throttling import UserWriteThrottle
 
 
 @pytest.fixture
 def user_write(settings):
-    cache.clear()
+    forget_throttle_counts()
     settings.THROTTLES_ENABLED = True
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
