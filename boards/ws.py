@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from messaging_site.consumers import Consumer, Frame, positive_int
+from messaging_site.consumers import Consumer, Frame, StartsEmpty, positive_int
 from messaging_site.db import db_call
 
 from . import selectors
@@ -13,14 +13,10 @@ from .events import board_group
 
 
 @dataclass
-class Subscriptions:
+class Subscriptions(StartsEmpty):
     """The boards one socket is subscribed to; closing the socket drops them all."""
 
     boards: set[int] = field(default_factory=set)
-
-    @classmethod
-    async def open(cls, socket: Consumer) -> Subscriptions:
-        return cls()
 
 
 async def subscribe(socket: Consumer, frame: Frame) -> None:

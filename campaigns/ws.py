@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from messaging_site.consumers import Consumer, Frame, positive_int
+from messaging_site.consumers import Consumer, Frame, StartsEmpty, positive_int
 from messaging_site.db import db_call
 
 from . import events, selectors
@@ -14,14 +14,10 @@ from .events import campaign_group
 
 
 @dataclass
-class Watches:
+class Watches(StartsEmpty):
     """The campaigns one socket watches."""
 
     campaigns: set[int] = field(default_factory=set)
-
-    @classmethod
-    async def open(cls, socket: Consumer) -> Watches:
-        return cls()
 
 
 @db_call

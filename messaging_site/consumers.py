@@ -57,6 +57,14 @@ class SocketState(Protocol):
 State = TypeVar("State", bound=SocketState)
 
 
+class StartsEmpty:
+    """A socket state that starts empty: its `open` needs nothing from the socket."""
+
+    @classmethod
+    async def open(cls, socket: Consumer) -> Self:
+        return cls()
+
+
 @dataclass(frozen=True)
 class Action:
     """A client action: its handler, and whether the per-connection throttle counts it."""
