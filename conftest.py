@@ -126,7 +126,9 @@ def _daphne(name: str, *, host: str = "127.0.0.1", port: int | None = None, args
     log = open(ROOT / f".pytest-{name}.log", "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         [
-            str(Path(sys.executable).parent / "daphne"),
+            sys.executable,
+            "-m",
+            "messaging_site.server",
             "-b",
             host,
             "-p",

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, Self, TypeVar
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -31,7 +32,13 @@ from .realtime import user_group
 logger = logging.getLogger(__name__)
 
 MAX_FRAME_BYTES = 64 * 1024
+# Deeper than any frame of docs/PROTOCOL.md needs (3 levels), shallow enough that walking a
+# frame is cheap and no handler meets a structure it would recurse into.
+MAX_FRAME_DEPTH = 16
+# Every id, seq and count in a frame is a PostgreSQL bigint.
+MAX_FRAME_INT = 2**63 - 1
 CLOSE_UNAUTHENTICATED = 4401
+CLOSE_SERVER_ERROR = 1011
 
 Frame = dict[str, Any]
 # A client action's handler, and a channel-layer event's: (socket, frame or event).
@@ -43,6 +50,59 @@ def positive_int(frame: Frame, name: str) -> int:
     value = frame.get(name)
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise Invalid(f"`{name}` must be a positive integer.")
+    return value
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "Text may not contain NUL characters."
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            # JSON's \ud800 escapes decode to lone surrogates, which no database column,
+            # log line or UTF-8 frame can carry.
+            return "Text may not contain unpaired surrogates."
+    return None
+
+
+def frame_problem(frame: Frame) -> str | None:
+    """Why a decoded frame cannot be served whatever its action, or None: the one check of
+    every string and number in it, before any handler sees it (docs/PROTOCOL.md, "Limits")."""
+    pending: list[tuple[Any, int]] = [(frame, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, str):
+            problem = _text_problem(value)
+            if problem is not None:
+                return problem
+        elif isinstance(value, int):  # bool is an int, and within range
+            if not -MAX_FRAME_INT <= value <= MAX_FRAME_INT:
+                return "Numbers must fit in 64 bits."
+        elif isinstance(value, dict | list):
+            if depth > MAX_FRAME_DEPTH:
+                return f"Frames may nest at most {MAX_FRAME_DEPTH} levels deep."
+            if isinstance(value, dict):
+                pending.extend((key, depth) for key in value)
+                pending.extend((item, depth + 1) for item in value.values())
+            else:
+                pending.extend((item, depth + 1) for item in value)
+    return None
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")  # NaN and Infinity: Python's json allows them
+
+
+def _request_id(frame: Frame) -> str | int | None:
+    """The frame's `requestId` when it can be echoed as it came, else None."""
+    value = frame.get("requestId")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    if isinstance(value, str) and _text_problem(value) is not None:
+        return None
+    if isinstance(value, int) and not -MAX_FRAME_INT <= value <= MAX_FRAME_INT:
+        return None
     return value
 
 
@@ -161,6 +221,7 @@ class Consumer(AsyncWebsocketConsumer):
     async def _leave_all(self):
         for group in list(self.groups_joined):
             await self.channel_layer.group_discard(group, self.channel_name)
+            self.groups_joined.discard(group)
 
     async def join_group(self, group: str) -> None:
         await self.join_groups([group])
@@ -184,6 +245,33 @@ class Consumer(AsyncWebsocketConsumer):
                 await self.channel_layer.group_add(group, self.channel_name)
 
     async def dispatch(self, message):
+        try:
+            await self._dispatch(message)
+        except StopConsumer:
+            raise
+        except Exception:
+            # A fault of the server's, not of the frame (frame_problem and the handlers'
+            # Invalid cover those): the database or Redis went away, or a bug. The socket
+            # closes with 1011 so the client reconnects and resends what was not acked;
+            # first it leaves its groups, which an exception escaping to Daphne would leave
+            # subscribed for the life of the process, and the traceback is logged once.
+            logger.exception(
+                "closing the socket of user %s: serving %r failed",
+                getattr(getattr(self, "user", None), "pk", None),
+                message.get("type"),
+            )
+            await self._fail()
+
+    async def _fail(self) -> None:
+        if self.refresher is not None:
+            self.refresher.cancel()
+        try:
+            await self._leave_all()
+        except Exception:  # Redis itself is down: the groups expire on their own
+            logger.warning("could not leave the groups of a failed socket", exc_info=True)
+        await self.close(code=CLOSE_SERVER_ERROR)
+
+    async def _dispatch(self, message):
         # Channels closes stale DB connections before every handler, on the one shared
         # database thread (channels#2132): a hop per frame, connect and disconnect. Every
         # database call here goes through messaging_site.db, which closes them itself.
@@ -208,16 +296,23 @@ class Consumer(AsyncWebsocketConsumer):
             await self.send_error("too_large", "Frames are limited to 64 KiB.")
             return
         try:
-            frame = json.loads(text_data)
+            frame = json.loads(text_data, parse_constant=_refuse_constant)
+        except RecursionError:
+            await self.send_error(
+                "invalid", f"Frames may nest at most {MAX_FRAME_DEPTH} levels deep."
+            )
+            return
         except ValueError:
             await self.send_error("invalid", "Frames must be valid JSON.")
             return
         if not isinstance(frame, dict):
             await self.send_error("invalid", "A frame must be a JSON object.")
             return
-        request_id = frame.get("requestId")
-        if not isinstance(request_id, str | int) or isinstance(request_id, bool):
-            request_id = None
+        request_id = _request_id(frame)
+        problem = frame_problem(frame)
+        if problem is not None:
+            await self.send_error("invalid", problem, request_id)
+            return
         name = frame.get("action")
         if not isinstance(name, str):
             await self.send_error("invalid", "`action` must be a string.", request_id)

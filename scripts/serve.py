@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DAPHNE = Path(sys.executable).parent / "daphne"
+# Daphne with the product's one change to its server (messaging_site/server.py).
+DAPHNE = [sys.executable, "-m", "messaging_site.server"]
 BACKLOG = 4096
 
 
@@ -51,7 +52,7 @@ def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
 
 def daphne_command(sock: socket.socket, application: str = "messaging_site.asgi:application"):
     return [
-        str(DAPHNE),
+        *DAPHNE,
         "-e",
         f"fd:fileno={sock.fileno()}",
         # Daphne would close every socket after a day by default.

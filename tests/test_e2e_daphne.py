@@ -115,3 +115,33 @@ def test_frame_over_64k_keeps_the_socket_open_through_daphne(daphne_server, alic
             assert json.loads(await asyncio.wait_for(socket.recv(), 5))["code"] == "unknown_action"
 
     asyncio.run(scenario())
+
+
+def test_lone_surrogate_and_huge_id_keep_the_socket_open_through_daphne(daphne_server, alice):
+    """Daphne sends text as UTF-8: echoing a lone surrogate back used to kill the socket."""
+
+    async def scenario():
+        uri = f"ws://{daphne_server}/ws/?token={alice.auth_token.key}"
+        async with websockets.connect(uri) as socket:
+            await socket.send('{"action":"ping","requestId":"\\ud800"}')
+            reply = json.loads(await asyncio.wait_for(socket.recv(), 5))
+            assert (reply["code"], reply["requestId"]) == ("invalid", None)
+            await socket.send('{"action":"getMembers","roomId":9223372036854775808}')
+            assert json.loads(await asyncio.wait_for(socket.recv(), 5))["code"] == "invalid"
+            await socket.send('{"action":"ping","requestId":1}')
+            assert json.loads(await asyncio.wait_for(socket.recv(), 5))["action"] == "pong"
+
+    asyncio.run(scenario())
+
+
+def test_text_that_is_not_utf8_fails_the_connection_with_1007(daphne_server, alice):
+    async def scenario():
+        uri = f"ws://{daphne_server}/ws/?token={alice.auth_token.key}"
+        async with websockets.connect(uri) as socket:
+            await socket.send(b'{"action":"ping","x":"\xff\xfe"}', text=True)
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                await asyncio.wait_for(socket.recv(), 5)
+            assert closed.value.rcvd is not None, "the TCP connection was dropped"
+            assert closed.value.rcvd.code == 1007
+
+    asyncio.run(scenario())
