@@ -11,10 +11,6 @@ class RegisterInputSerializer(serializers.Serializer):
     email = serializers.EmailField(required=False, allow_blank=True, default="")
     name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
-    def validate_username(self, value):
-        User.username_validator(value)
-        return value
-
 
 class RegisterOutputSerializer(serializers.ModelSerializer):
     token = serializers.CharField(source="auth_token.key")

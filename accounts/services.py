@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from rest_framework.authtoken.models import Token
 
+from messaging_site import text as text_rules
 from messaging_site.db import id_batches
 from messaging_site.errors import Invalid, NotFound
 
@@ -15,18 +16,41 @@ from .models import Block, User
 
 USERNAME_TAKEN = "A user with that username already exists."
 EMAIL_TAKEN = "A user with that email already exists."
+USERNAME_MAX_LENGTH = User._meta.get_field("username").max_length or 150
+NAME_MAX_LENGTH = User._meta.get_field("name").max_length or 100
+
+
+def username_errors(username: str) -> list[str]:
+    """What is wrong with `username` as a new user's, case and uniqueness aside: letters,
+    digits and @ . + - _ only (Django's validator), so that no name looks like another
+    through invisible or direction-changing characters, and none carries markup."""
+    errors = text_rules.length_errors(username, max_length=USERNAME_MAX_LENGTH)
+    if errors:
+        return errors
+    try:
+        User.username_validator(username)
+    except DjangoValidationError as exc:
+        return list(exc.messages)
+    return []
 
 
 def user_register(*, username: str, password: str, email: str = "", name: str = "") -> User:
     """Create an active user and their API token.
 
-    Raises Invalid (field errors) when the username or email is taken, case-insensitively,
-    or when Django's password validators refuse the password. Nothing is written then.
+    Raises Invalid (field errors) when the username is not one (`username_errors`) or is
+    taken, case-insensitively, as the email may be; when the name is over its limit; or
+    when Django's password validators refuse the password. Nothing is written then. Every
+    sign-up door (REST, the web page) comes here, so all of them take the same names.
     """
     email = User.objects.normalize_email(email.strip()) if email else ""
+    name = name.strip()
     errors: dict[str, list[str]] = {}
-    if User.objects.filter(username__iexact=username).exists():
+    if problems := username_errors(username):
+        errors["username"] = problems
+    elif User.objects.filter(username__iexact=username).exists():
         errors["username"] = [USERNAME_TAKEN]
+    if name and (problems := text_rules.length_errors(name, max_length=NAME_MAX_LENGTH)):
+        errors["name"] = problems
     if email and User.objects.filter(email__iexact=email).exists():
         errors["email"] = [EMAIL_TAKEN]
     candidate = User(username=username, email=email, name=name)

@@ -3,7 +3,8 @@
 from django.db.models import Count, QuerySet
 from django.db.models.functions import Lower
 
-from messaging_site.errors import NotFound
+from messaging_site import text as text_rules
+from messaging_site.errors import Invalid, NotFound
 
 from .models import Board, BoardMessage
 
@@ -44,8 +45,11 @@ def board_messages(
 
     Keyset paging: the next page is asked for with `before` = the last id of this one, so
     inserts never shift pages and no OFFSET scan grows with depth. Each filter combination
-    has its own index. `limit` is 1..200, as the caller's query validation ensures.
+    has its own index. `limit` is 1..200, as the caller's query validation ensures. A
+    `topic` no post could have (a NUL character...) is Invalid.
     """
+    if topic is not None and (problem := text_rules.character_problem(topic)) is not None:
+        raise Invalid(fields={"topic": [problem]})
     messages = BoardMessage.objects.filter(board=board)
     if topic is not None:
         messages = messages.filter(topic=topic)

@@ -3,22 +3,13 @@
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
+from messaging_site import text as text_rules
 from messaging_site.errors import Forbidden, Invalid
 
 from . import events
 from .models import BOARD_NAME_MAX_LENGTH, DATA_MAX_LENGTH, TOPIC_MAX_LENGTH, Board, BoardMessage
 
 NAME_TAKEN = "A board with that name already exists."
-BLANK = "This field may not be blank."
-
-
-def _length_errors(value: str, *, max_length: int) -> list[str]:
-    """Errors for an already stripped text, worded as DRF words them for the same limits."""
-    if not value:
-        return [BLANK]
-    if len(value) > max_length:
-        return [f"Ensure this field has no more than {max_length} characters."]
-    return []
 
 
 def board_create(*, actor: User, name: str) -> Board:
@@ -28,7 +19,7 @@ def board_create(*, actor: User, name: str) -> Board:
     another board in any case. Nothing is written then.
     """
     name = name.strip()
-    errors = _length_errors(name, max_length=BOARD_NAME_MAX_LENGTH)
+    errors = text_rules.length_errors(name, max_length=BOARD_NAME_MAX_LENGTH)
     if not errors and Board.objects.filter(name__iexact=name).exists():
         errors = [NAME_TAKEN]
     if errors:
@@ -53,8 +44,8 @@ def board_post(*, actor: User, board: Board, topic: str, data: str) -> BoardMess
     errors = {
         field: messages
         for field, messages in (
-            ("topic", _length_errors(topic, max_length=TOPIC_MAX_LENGTH)),
-            ("data", _length_errors(data, max_length=DATA_MAX_LENGTH)),
+            ("topic", text_rules.length_errors(topic, max_length=TOPIC_MAX_LENGTH)),
+            ("data", text_rules.length_errors(data, max_length=DATA_MAX_LENGTH)),
         )
         if messages
     }

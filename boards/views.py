@@ -4,7 +4,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
-from messaging_site.pagination import CursorPagination
+from messaging_site.pagination import TextCursorPagination
 
 from . import selectors, services
 from .serializers import (
@@ -18,7 +18,7 @@ from .serializers import (
 )
 
 
-class BoardPagination(CursorPagination):
+class BoardPagination(TextCursorPagination):
     # Alphabetical, ignoring case: `board_list()` annotates this unique key.
     ordering = "name_lower"
 

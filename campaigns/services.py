@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
+from messaging_site import text as text_rules
 from messaging_site.db import id_batches
 from messaging_site.errors import Conflict, Invalid, NotFound
 
@@ -66,6 +67,9 @@ def prepare_body(message: object, *, smart_encoding: bool = False) -> tuple[str,
         raise Invalid(fields={"message": ["A message needs some text."]})
     if len(message) > MAX_BODY_LENGTH:
         raise Invalid(fields={"message": [f"At most {MAX_BODY_LENGTH} characters."]})
+    problem = text_rules.character_problem(message)
+    if problem is not None:
+        raise Invalid(fields={"message": [problem]})
     return analyze_for_sending(message, smart_encoding=smart_encoding)
 
 
@@ -175,15 +179,14 @@ def campaign_create(
     """A draft campaign with one queued record per distinct recipient (opted-out ones
     `skipped`), inserted in batches. Invalid (name, message, any bad number): nothing
     written."""
-    if not isinstance(name, str) or not name.strip():
-        raise Invalid(fields={"name": ["A name is required."]})
-    if len(name.strip()) > MAX_NAME_LENGTH:
-        raise Invalid(fields={"name": [f"At most {MAX_NAME_LENGTH} characters."]})
+    name = text_rules.clean(
+        name, field="name", max_length=MAX_NAME_LENGTH, blank="A name is required."
+    )
     body, info = prepare_body(message, smart_encoding=smart_encoding)
     numbers = normalize_numbers(recipients, field="recipients")
     with transaction.atomic():
         campaign = Campaign.objects.create(
-            name=name.strip(),
+            name=name,
             message=message,
             body=body,
             smart_encoding=smart_encoding,

@@ -22,6 +22,7 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet,
 from django.db.models.functions import Coalesce
 
 from accounts.models import Block, User
+from messaging_site import text as text_rules
 from messaging_site.errors import DomainError, Forbidden, Invalid, NotFound
 
 from .models import Conversation, Membership, Message
@@ -162,7 +163,10 @@ def conversation_detail(*, user: User, conversation_id: int) -> Conversation:
 
 
 def rooms_search(*, user: User, search: str = "") -> QuerySet[Conversation]:
-    """Rooms anyone signed in may ask to join, with member counts and the caller's status."""
+    """Rooms anyone signed in may ask to join, with member counts and the caller's status.
+    A `search` no name could hold (a NUL character...) is Invalid."""
+    if (problem := text_rules.character_problem(search)) is not None:
+        raise Invalid(fields={"search": [problem]})
     rooms = Conversation.objects.filter(kind=Kind.ROOM)
     if search.strip():
         rooms = rooms.filter(name__icontains=search.strip())

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts import selectors as accounts
 from accounts.models import User
+from messaging_site import text as text_rules
 from messaging_site.errors import Blocked, Forbidden, Invalid, NotFound
 
 from . import events, selectors, sending
@@ -32,30 +33,26 @@ Status = Membership.Status
 # --- validation ---------------------------------------------------------------------------
 
 
-def clean_text(text: object) -> str:
-    if not isinstance(text, str):
-        raise Invalid(fields={"text": ["Not a valid string."]})
-    clean = text.strip()
-    if not clean:
-        raise Invalid(fields={"text": ["A message needs some text."]})
-    if len(clean) > MAX_TEXT_LENGTH:
-        raise Invalid(fields={"text": [f"At most {MAX_TEXT_LENGTH} characters."]})
-    return clean
+def clean_text(value: object) -> str:
+    return text_rules.clean(
+        value, field="text", max_length=MAX_TEXT_LENGTH, blank="A message needs some text."
+    )
 
 
 def clean_name(name: object) -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise Invalid(fields={"name": ["A name is required."]})
-    clean = name.strip()
-    if len(clean) > MAX_NAME_LENGTH:
-        raise Invalid(fields={"name": [f"At most {MAX_NAME_LENGTH} characters."]})
-    return clean
+    return text_rules.clean(
+        name, field="name", max_length=MAX_NAME_LENGTH, blank="A name is required."
+    )
 
 
 def clean_client_id(client_id: object) -> str | None:
     if client_id is None or client_id == "":
         return None
-    if not isinstance(client_id, str) or len(client_id) > MAX_CLIENT_ID_LENGTH:
+    if (
+        not isinstance(client_id, str)
+        or len(client_id) > MAX_CLIENT_ID_LENGTH
+        or text_rules.character_problem(client_id) is not None
+    ):
         raise Invalid(
             fields={"client_id": [f"A string of at most {MAX_CLIENT_ID_LENGTH} characters."]}
         )

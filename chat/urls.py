@@ -2,8 +2,8 @@ from django.urls import path
 
 from . import views
 
-conversation = "conversations/<int:conversation_id>/"
-member = conversation + "members/<int:user_id>/"
+conversation = "conversations/<id:conversation_id>/"
+member = conversation + "members/<id:user_id>/"
 
 urlpatterns = [
     path("conversations/", views.ConversationListView.as_view(), name="conversation-list"),

@@ -12,6 +12,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
+from messaging_site.converters import MAX_ID
 from messaging_site.pagination import CursorPagination, PrerenderedJSON
 
 from . import listing, memberships, selectors, services
@@ -62,11 +63,15 @@ class ActivityPagination(CursorPagination):
             return None
         try:
             activity, conversation_id, reverse = json.loads(urlsafe_b64decode(encoded))
-            return listing.Cursor(
+            cursor = listing.Cursor(
                 datetime.fromisoformat(activity), int(conversation_id), bool(reverse)
             )
         except (ValueError, TypeError):
             raise NotFound(self.invalid_cursor_message) from None
+        # Only what this class writes gets through to the database: an aware time, an id.
+        if cursor.activity.tzinfo is None or not 0 < cursor.conversation_id <= MAX_ID:
+            raise NotFound(self.invalid_cursor_message)
+        return cursor
 
     def _link(self, url: str, cursor: listing.Cursor | None) -> str | None:
         if cursor is None:

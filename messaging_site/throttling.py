@@ -7,11 +7,14 @@ interleave (both pass at the limit). Here the trim, the count and the append are
 atomic step, a sorted set per key, in one round trip.
 """
 
+import functools
 import itertools
 import math
 import os
 
 from django.conf import settings
+from django.http import HttpResponse
+from django.shortcuts import render
 from redis.commands.core import Script
 from rest_framework import throttling
 from rest_framework.settings import api_settings
@@ -102,3 +105,37 @@ class RegisterThrottle(_PerIpThrottle):
 
 class TokenThrottle(_PerIpThrottle):
     scope = "token"
+
+
+class LoginThrottle(TokenThrottle):
+    """Every password check shares the token budget of the address it comes from: the API's
+    token endpoint, the web sign-in, the browsable API's and Django admin's."""
+
+
+def throttled(*classes: type[_Switchable]):
+    """The same throttles for a Django view (the web pages, admin's login) as for the API's
+    views: a request that is not a read counts against each of `classes`, with the same
+    keys and windows, and past any of them gets the 429 page with `Retry-After`."""
+
+    def decorate(view):
+        @functools.wraps(view)
+        def throttled_view(request, *args, **kwargs):
+            if request.method not in SAFE_METHODS:
+                for throttle_class in classes:
+                    throttle = throttle_class()
+                    # DRF's throttles read only the request's META, method and user,
+                    # which a Django request has too.
+                    if not throttle.allow_request(request, None):
+                        return too_many_requests(request, throttle.wait())
+            return view(request, *args, **kwargs)
+
+        return throttled_view
+
+    return decorate
+
+
+def too_many_requests(request, wait: float | None) -> HttpResponse:
+    seconds = max(1, math.ceil(wait or 1))
+    response = render(request, "429.html", {"seconds": seconds}, status=429)
+    response["Retry-After"] = str(seconds)
+    return response

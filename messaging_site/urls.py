@@ -1,10 +1,15 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import URLPattern, URLResolver, include, path
+from django.urls import URLPattern, URLResolver, include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from .converters import IdConverter
 from .health import healthz
 from .renderers import api_login_view
+from .throttling import LoginThrottle, throttled
+
+# Before the apps' tables below are read: they name ids `<id:...>`.
+register_converter(IdConverter, "id")
 
 api_patterns: list[URLPattern | URLResolver] = [
     path("", include("accounts.urls")),
@@ -19,6 +24,8 @@ api_patterns: list[URLPattern | URLResolver] = [
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Every password check counts against the address's budget (messaging_site.throttling).
+    path("admin/login/", throttled(LoginThrottle)(admin.site.login)),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     path(
@@ -26,7 +33,7 @@ urlpatterns = [
         include(
             (
                 [
-                    path("login/", api_login_view(), name="login"),
+                    path("login/", throttled(LoginThrottle)(api_login_view()), name="login"),
                     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
                 ],
                 "rest_framework",

@@ -3,6 +3,7 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 
+from accounts.services import NAME_MAX_LENGTH, USERNAME_MAX_LENGTH
 from boards.models import BOARD_NAME_MAX_LENGTH, DATA_MAX_LENGTH, TOPIC_MAX_LENGTH
 from chat.services import MAX_NAME_LENGTH, MAX_TEXT_LENGTH
 
@@ -12,8 +13,12 @@ class LoginForm(AuthenticationForm):
 
 
 class SignupForm(forms.Form):
-    username = forms.CharField(max_length=150, widget=forms.TextInput(attrs={"autofocus": True}))
-    name = forms.CharField(max_length=150, required=False, label="Display name")
+    username = forms.CharField(
+        max_length=USERNAME_MAX_LENGTH,
+        widget=forms.TextInput(attrs={"autofocus": True}),
+        help_text="Letters, digits and @ . + - _ only.",
+    )
+    name = forms.CharField(max_length=NAME_MAX_LENGTH, required=False, label="Display name")
     email = forms.EmailField(required=False, help_text="Optional.")
     password = forms.CharField(widget=forms.PasswordInput, strip=False)
 

@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import BadRequest
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -352,7 +353,11 @@ def join(request, conversation_id: int):
 @login_required
 def rooms(request):
     search = request.GET.get("q", "")[:100]
-    found = selectors.rooms_search(user=request.user, search=search).order_by("name", "pk")[:200]
+    try:
+        found = selectors.rooms_search(user=request.user, search=search)
+    except Invalid as error:
+        raise BadRequest(error.message) from None
+    found = found.order_by("name", "pk")[:200]
     return render(
         request,
         "web/rooms.html",
@@ -425,7 +430,10 @@ def board(request, board_id: int):
         if _is_fetch(request):
             return JsonResponse({"ok": False, "errors": form.errors}, status=400)
     topic = request.GET.get("topic", "").strip()[:60] or None
-    posts, has_more = board_selectors.board_messages(board=found, topic=topic, limit=PAGE)
+    try:
+        posts, has_more = board_selectors.board_messages(board=found, topic=topic, limit=PAGE)
+    except Invalid as error:
+        raise BadRequest(error.message) from None
     return render(
         request,
         "web/board.html",
