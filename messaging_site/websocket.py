@@ -79,7 +79,7 @@ class OptionalOriginValidator(OriginValidator):
 
 
 def websocket_stack(inner):
-    allowed = list(settings.ALLOWED_HOSTS)
+    allowed = list(settings.WEBSOCKET_ALLOWED_ORIGINS or settings.ALLOWED_HOSTS)
     if settings.DEBUG and not allowed:
         allowed = ["localhost", "127.0.0.1", "[::1]"]
     return OptionalOriginValidator(SessionMiddlewareStack(WebSocketAuthMiddleware(inner)), allowed)

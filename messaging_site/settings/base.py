@@ -18,6 +18,10 @@ DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# Where a browser's WebSocket handshake may come from (its Origin header), as host patterns
+# ("chat.example.com", ".example.com", "https://chat.example.com:8443"); empty: the hosts of
+# ALLOWED_HOSTS (messaging_site/websocket.py).
+WEBSOCKET_ALLOWED_ORIGINS = env.list("WEBSOCKET_ALLOWED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "daphne",

@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import SECRET_KEY, env
+from .base import ALLOWED_HOSTS, SECRET_KEY, WEBSOCKET_ALLOWED_ORIGINS, env
 
 DEBUG = env.bool("DEBUG", default=False)
 if DEBUG:
@@ -19,6 +19,15 @@ if (
     raise ImproperlyConfigured(
         "SECRET_KEY must be set to a random value of at least 50 characters in production "
         "(python -c 'import secrets; print(secrets.token_urlsafe(50))')."
+    )
+
+# The WebSocket Origin check compares a handshake's Origin with these patterns: a "*" among
+# them would let any site open a socket with a visitor's session cookie.
+if "*" in (WEBSOCKET_ALLOWED_ORIGINS or ALLOWED_HOSTS):
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS=* would turn off the WebSocket Origin check in production: list the "
+        "site's hosts in ALLOWED_HOSTS, or the origins its pages are served from in "
+        "WEBSOCKET_ALLOWED_ORIGINS (a '*' there is refused too)."
     )
 
 # TLS terminates at the proxy in front of Daphne; it tells us the scheme in this header.

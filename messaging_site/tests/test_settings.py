@@ -15,7 +15,14 @@ def run_manage(*args, env_overrides):
     env = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE", "ALLOWED_HOSTS"}
+        if key
+        not in {
+            "SECRET_KEY",
+            "DEBUG",
+            "DJANGO_SETTINGS_MODULE",
+            "ALLOWED_HOSTS",
+            "WEBSOCKET_ALLOWED_ORIGINS",
+        }
     }
     env.update(env_overrides)
     env["DJANGO_SETTINGS_MODULE"] = "messaging_site.settings.production"
@@ -38,13 +45,41 @@ def run_manage(*args, env_overrides):
         {"SECRET_KEY": "short"},
         {"SECRET_KEY": "a" * 60},
         {"SECRET_KEY": REAL_SECRET, "DEBUG": "1"},
+        {"SECRET_KEY": REAL_SECRET, "ALLOWED_HOSTS": "*"},
+        {"SECRET_KEY": REAL_SECRET, "ALLOWED_HOSTS": "chat.example.com,*"},
+        {
+            "SECRET_KEY": REAL_SECRET,
+            "ALLOWED_HOSTS": "chat.example.com",
+            "WEBSOCKET_ALLOWED_ORIGINS": "*",
+        },
     ],
-    ids=["no-secret", "insecure-default", "short", "low-entropy", "debug-on"],
+    ids=[
+        "no-secret",
+        "insecure-default",
+        "short",
+        "low-entropy",
+        "debug-on",
+        "any-host",
+        "any-host-in-a-list",
+        "any-origin",
+    ],
 )
 def test_production_refuses_to_start_unsafe(overrides):
     result = run_manage("check", env_overrides=overrides)
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
+
+
+def test_any_host_is_allowed_when_the_websocket_origins_are_listed():
+    result = run_manage(
+        "check",
+        env_overrides={
+            "SECRET_KEY": REAL_SECRET,
+            "ALLOWED_HOSTS": "*",
+            "WEBSOCKET_ALLOWED_ORIGINS": "https://chat.example.com",
+        },
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_production_passes_the_deploy_checklist_with_a_real_secret():

@@ -169,3 +169,26 @@ async def test_deactivation_closes_the_users_open_sockets(alice, bob, token):
     await theirs.send_to(text_data=json.dumps({"action": "x"}))
     assert (await theirs.receive_json_from())["code"] == "unknown_action"
     await theirs.disconnect()
+
+
+async def test_listed_websocket_origins_replace_allowed_hosts(settings, alice):
+    from channels.routing import URLRouter
+
+    from messaging_site.routing import websocket_urlpatterns
+    from messaging_site.websocket import websocket_stack
+
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.WEBSOCKET_ALLOWED_ORIGINS = ["https://chat.example.com"]
+    stack = websocket_stack(URLRouter(websocket_urlpatterns))
+    token = await database_sync_to_async(lambda: alice.auth_token.key)()
+    for origin, accepted in (
+        (b"https://chat.example.com", True),
+        (b"https://evil.example", False),
+        (b"http://chat.example.com", False),
+    ):
+        socket = WebsocketCommunicator(
+            stack, f"/ws/?token={token}", headers=[(b"origin", origin), (b"host", b"x")]
+        )
+        connected, _ = await socket.connect()
+        assert connected is accepted, origin
+        await socket.disconnect()
