@@ -9,7 +9,7 @@ from .models import Block, User
 
 @admin.action(description="Deactivate selected users (signs them out, closes their sockets)")
 def deactivate_users(modeladmin, request, queryset):
-    count = services.users_deactivate(users=queryset)
+    count = services.users_deactivate(actor=request.user, users=queryset)
     modeladmin.message_user(request, f"Deactivated {count} user(s).", messages.SUCCESS)
 
 
@@ -53,10 +53,10 @@ class UserAdmin(DjangoUserAdmin):
     def save_model(self, request, obj, form, change):
         # Unticking "active" must have the same effects as the action: tokens revoked and
         # sockets closed, so it goes through the same service.
-        was_active = change and "is_active" in form.changed_data and not obj.is_active
+        # First, while the row is still active, so the service sees the change it makes.
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            services.users_deactivate(actor=request.user, users=[obj])
         super().save_model(request, obj, form, change)
-        if was_active:
-            services.users_deactivate(users=[obj])
 
 
 @admin.register(Block)

@@ -10,6 +10,7 @@ from rest_framework.authtoken.models import Token
 from messaging_site import text as text_rules
 from messaging_site.db import id_batches
 from messaging_site.errors import Invalid, NotFound
+from moderation import services as moderation
 
 from . import events
 from .models import Block, User
@@ -110,15 +111,26 @@ def block_delete(*, blocker: User, blocked_id: int) -> None:
 
 
 @transaction.atomic
-def users_deactivate(*, users: Iterable[User]) -> int:
+def users_deactivate(*, actor: User, users: Iterable[User]) -> int:
     """Deactivate users: sign-in, sessions and tokens stop working, open sockets close.
+    Each one that was active goes to the audit log as `actor`'s act.
 
     Returns how many were active before.
     """
     user_ids = [user.pk for user in users]
     changed = 0
     for batch in id_batches(user_ids):
-        changed += User.objects.filter(pk__in=batch, is_active=True).update(is_active=False)
+        deactivated = list(
+            User.objects.filter(pk__in=batch, is_active=True).values_list("pk", flat=True)
+        )
+        changed += User.objects.filter(pk__in=deactivated).update(is_active=False)
         Token.objects.filter(user_id__in=batch).delete()
+        for user_id in deactivated:
+            moderation.record(
+                actor=actor,
+                action=moderation.Action.USER_DEACTIVATE,
+                right=moderation.Right.SITE_MODERATOR,
+                target_user_id=user_id,
+            )
     events.users_deactivated(user_ids)
     return changed

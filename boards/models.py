@@ -23,6 +23,7 @@ class Board(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        permissions = [("moderate", "Can lock and unlock boards")]
         constraints = [
             models.UniqueConstraint(
                 Lower("name"),

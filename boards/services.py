@@ -5,6 +5,7 @@ from django.db import IntegrityError, transaction
 from accounts.models import User
 from messaging_site import text as text_rules
 from messaging_site.errors import Forbidden, Invalid
+from moderation import services as moderation
 
 from . import events
 from .models import BOARD_NAME_MAX_LENGTH, DATA_MAX_LENGTH, TOPIC_MAX_LENGTH, Board, BoardMessage
@@ -66,9 +67,17 @@ def board_set_locked(*, actor: User, board: Board, locked: bool) -> Board:
     """Lock or unlock a board; a locked board refuses new posts and keeps its history.
     Returns the board as it now is.
 
-    Raises Forbidden unless `actor` is staff (a moderator).
+    Raises Forbidden unless `actor` holds `boards.moderate`; each change goes to the audit
+    log.
     """
-    if not actor.is_staff:
+    if not actor.has_perm("boards.moderate"):
         raise Forbidden("Only moderators lock and unlock boards.")
-    Board.objects.filter(pk=board.pk).update(locked=locked)
+    with transaction.atomic():
+        if Board.objects.filter(pk=board.pk).exclude(locked=locked).update(locked=locked):
+            moderation.record(
+                actor=actor,
+                action=moderation.Action.BOARD_LOCK if locked else moderation.Action.BOARD_UNLOCK,
+                right=moderation.Right.SITE_MODERATOR,
+                board_id=board.pk,
+            )
     return Board.objects.get(pk=board.pk)

@@ -16,10 +16,13 @@ from django.utils import timezone
 from accounts import selectors as accounts
 from accounts.models import User
 from messaging_site.errors import Conflict, Forbidden, Invalid, NotFound
+from moderation import services as moderation
 
 from . import events, selectors
 from .models import Conversation, Membership
-from .services import conversation_create, require_not_direct
+from .services import conversation_create, require_not_direct, right_of
+
+Action = moderation.Action
 
 Kind = Conversation.Kind
 Role = Membership.Role
@@ -60,11 +63,25 @@ def _membership_of(conversation: Conversation, user_id: int) -> Membership | Non
     )
 
 
-def _locked_for_admin(actor: User, conversation: Conversation) -> Conversation:
+def _locked_for_admin(actor: User, conversation: Conversation) -> tuple[Conversation, str]:
     """The conversation locked, once it is known not to be a direct one (a kind never
-    changes) and `actor` to administer it."""
+    changes) and `actor` to administer it; and the right they act by (the audit log's)."""
     require_not_direct(conversation)
-    return selectors.conversation_for_admin(user=actor, conversation_id=conversation.pk, lock=True)
+    conversation, as_moderator = selectors.conversation_for_admin(
+        user=actor, conversation_id=conversation.pk, lock=True
+    )
+    return conversation, right_of(as_moderator)
+
+
+def _audit(actor: User, action: str, right: str, membership: Membership, detail: str = "") -> None:
+    moderation.record(
+        actor=actor,
+        action=action,
+        right=right,
+        target_user_id=membership.user_id,
+        conversation_id=membership.conversation_id,
+        detail=detail,
+    )
 
 
 def _announce(membership: Membership, conversation: Conversation) -> None:
@@ -84,9 +101,11 @@ def membership_add(
     `conversation_for_admin` raises, Forbidden for a direct conversation, NotFound for a
     user who is not active.
     """
-    conversation = _locked_for_admin(actor, conversation)
+    conversation, right = _locked_for_admin(actor, conversation)
     user = accounts.user_get_active(user_id=user_id)
     membership = _membership_of(conversation, user.pk)
+    if membership is not None and membership.status == Status.APPROVED:
+        return membership, False
     if membership is None:
         membership = Membership.objects.create(
             conversation=conversation,
@@ -96,10 +115,10 @@ def membership_add(
             joined_at=timezone.now(),
         )
         _announce(membership, conversation)
-        return membership, True
-    if membership.status == Status.APPROVED:
-        return membership, False
-    return _set(membership, conversation, status=Status.APPROVED, role=Role.MEMBER), True
+    else:
+        _set(membership, conversation, status=Status.APPROVED, role=Role.MEMBER)
+    _audit(actor, Action.MEMBER_ADD, right, membership)
+    return membership, True
 
 
 @transaction.atomic
@@ -144,13 +163,15 @@ def membership_request(*, actor: User, conversation: Conversation) -> Membership
 
 
 def _decide(actor: User, conversation: Conversation, user_id: int, status: str) -> Membership:
-    conversation = selectors.conversation_for_admin(
+    conversation, as_moderator = selectors.conversation_for_admin(
         user=actor, conversation_id=conversation.pk, lock=True
     )
     membership = _membership_of(conversation, user_id)
     if membership is None or membership.status != Status.PENDING:
         raise Conflict("There is no pending request from this user.")
     _set(membership, conversation, status=status, announce=False)
+    action = Action.MEMBER_APPROVE if status == Status.APPROVED else Action.MEMBER_REJECT
+    _audit(actor, action, right_of(as_moderator), membership)
     events.join_decided(membership, since=conversation.last_seq)
     return membership
 
@@ -205,11 +226,12 @@ def membership_remove(*, actor: User, conversation: Conversation, user_id: int) 
     """An admin removes a member (or a pending request); removing yourself is leaving."""
     if user_id == actor.pk:
         return membership_leave(actor=actor, conversation=conversation)
-    conversation = _locked_for_admin(actor, conversation)
+    conversation, right = _locked_for_admin(actor, conversation)
     membership = _membership_of(conversation, user_id)
     if membership is None or membership.status not in (Status.APPROVED, Status.PENDING):
         raise NotFound("This user is not a member.")
     _set(membership, conversation, status=Status.REMOVED, role=Role.MEMBER)
+    _audit(actor, Action.MEMBER_REMOVE, right, membership)
     _promote_if_adminless(conversation)
     return membership
 
@@ -219,7 +241,7 @@ def membership_ban(*, actor: User, conversation: Conversation, user_id: int) -> 
     """An admin bans a user (member or not): out, and never again allowed to ask."""
     if user_id == actor.pk:
         raise Invalid(fields={"user_id": ["You cannot ban yourself."]})
-    conversation = _locked_for_admin(actor, conversation)
+    conversation, right = _locked_for_admin(actor, conversation)
     membership = _membership_of(conversation, user_id)
     if membership is None:
         user = accounts.user_get(user_id=user_id)
@@ -229,6 +251,7 @@ def membership_ban(*, actor: User, conversation: Conversation, user_id: int) -> 
         _announce(membership, conversation)
     else:
         _set(membership, conversation, status=Status.BANNED, role=Role.MEMBER)
+    _audit(actor, Action.MEMBER_BAN, right, membership)
     _promote_if_adminless(conversation)
     return membership
 
@@ -240,7 +263,7 @@ def membership_set_role(
     """An admin promotes or demotes an approved member. The last admin cannot be demoted."""
     if role not in (Role.ADMIN, Role.MEMBER):
         raise Invalid(fields={"role": ['Must be "admin" or "member".']})
-    conversation = _locked_for_admin(actor, conversation)
+    conversation, right = _locked_for_admin(actor, conversation)
     membership = _membership_of(conversation, user_id)
     if membership is None or membership.status != Status.APPROVED:
         raise Conflict("Only approved members have a role.")
@@ -254,5 +277,6 @@ def membership_set_role(
             raise Conflict("A conversation keeps at least one admin.")
     membership.role = role
     membership.save(update_fields=["role", "updated_at"])
+    _audit(actor, Action.MEMBER_ROLE, right, membership, detail=f"to {role}")
     events.membership_changed(membership, since=conversation.last_seq)
     return membership

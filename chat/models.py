@@ -46,6 +46,10 @@ class Conversation(models.Model):
     )
 
     class Meta:
+        # Granted in admin to site moderators: the rights of an admin in any group or room
+        # (chat.selectors.conversation_for_admin). `is_staff` alone is only the right to
+        # sign in to admin.
+        permissions = [("moderate", "Can moderate any group or room")]
         constraints = [
             models.UniqueConstraint(
                 fields=["direct_low", "direct_high"],

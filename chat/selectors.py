@@ -105,23 +105,35 @@ def conversation_for_reader(
     raise refusal_for_non_member(conversation.kind)
 
 
-def conversation_for_admin(*, user: User, conversation_id: int, lock: bool = False) -> Conversation:
-    """A conversation the user administers: an approved admin of it, or staff (site
-    moderators act from Django admin). A member who is not an admin gets Forbidden; a
-    non-member what `conversation_for_reader` answers."""
-    if user.is_staff:
-        if lock:
-            return lock_conversation(conversation_id=conversation_id)
-        conversation = Conversation.objects.filter(pk=conversation_id).first()
-        if conversation is None:
-            raise NotFound("No such conversation.")
-        return conversation
-    conversation, membership = conversation_for_reader(
-        user=user, conversation_id=conversation_id, lock=lock
-    )
-    if membership.role != Membership.Role.ADMIN:
-        raise Forbidden("Only an admin of this conversation may do this.")
-    return conversation
+MODERATE = "chat.moderate"
+
+
+def conversation_for_admin(
+    *, user: User, conversation_id: int, lock: bool = False
+) -> tuple[Conversation, bool]:
+    """A conversation the user decides for, and whether they do so as a site moderator:
+    (conversation, False) for an approved admin of it, (conversation, True) for a holder of
+    the `chat.moderate` permission who is not one. Anyone else: a member who is not an
+    admin gets Forbidden, a non-member what `conversation_for_reader` answers. Being staff
+    grants nothing here: it is only the right to sign in to Django admin."""
+    try:
+        conversation, membership = conversation_for_reader(
+            user=user, conversation_id=conversation_id, lock=lock
+        )
+    except DomainError:
+        if not user.has_perm(MODERATE):
+            raise
+    else:
+        if membership.role == Membership.Role.ADMIN:
+            return conversation, False
+        if not user.has_perm(MODERATE):
+            raise Forbidden("Only an admin of this conversation may do this.")
+    if lock:
+        return lock_conversation(conversation_id=conversation_id), True
+    found = Conversation.objects.filter(pk=conversation_id).first()
+    if found is None:
+        raise NotFound("No such conversation.")
+    return found, True
 
 
 def is_reader(*, user_id: int, conversation_id: int) -> bool:

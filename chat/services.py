@@ -17,6 +17,7 @@ from accounts import selectors as accounts
 from accounts.models import User
 from messaging_site import text as text_rules
 from messaging_site.errors import Blocked, Forbidden, Invalid, NotFound
+from moderation import services as moderation
 
 from . import events, selectors, sending
 from .models import Conversation, Membership, Message
@@ -259,14 +260,30 @@ def message_tombstone(*, actor: User, message: Message) -> Message:
     """Moderation: clear the text and mark the message deleted; its seq stays. Returns the
     message as it now is.
 
-    Site moderators (staff) and the conversation's admins may (`conversation_for_admin`).
-    Deleting twice is harmless.
+    Site moderators (`chat.moderate`) and the conversation's admins may
+    (`conversation_for_admin`); each deletion goes to the audit log. Deleting twice is
+    harmless.
     """
-    selectors.conversation_for_admin(user=actor, conversation_id=message.conversation_id, lock=True)
+    _, as_moderator = selectors.conversation_for_admin(
+        user=actor, conversation_id=message.conversation_id, lock=True
+    )
     deleted = Message.objects.filter(pk=message.pk, deleted_at__isnull=True).update(
         text="", deleted_at=timezone.now()
     )
     current = Message.objects.select_related("sender").get(pk=message.pk)
     if deleted:
+        moderation.record(
+            actor=actor,
+            action=moderation.Action.MESSAGE_DELETE,
+            right=right_of(as_moderator),
+            target_user_id=current.sender_id,
+            conversation_id=current.conversation_id,
+            message_id=current.pk,
+        )
         events.message_deleted(current)
     return current
+
+
+def right_of(as_moderator: bool) -> str:
+    """The audit log's name for the right `conversation_for_admin` found."""
+    return moderation.Right.SITE_MODERATOR if as_moderator else moderation.Right.CONVERSATION_ADMIN

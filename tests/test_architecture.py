@@ -17,7 +17,7 @@ import grimp
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ["accounts", "chat", "boards", "campaigns", "web"]
+APPS = ["accounts", "chat", "boards", "campaigns", "moderation", "web"]
 PACKAGES = [*APPS, "messaging_site"]
 COMPOSITION = {
     "messaging_site.asgi",

@@ -149,7 +149,7 @@ def test_deactivation_revokes_token_and_session(client_for, alice):
     token_client = client_for(alice)
     browser = Client()
     browser.login(username="alice", password=PASSWORD)
-    assert users_deactivate(users=[alice]) == 1
+    assert users_deactivate(actor=alice, users=[alice]) == 1
     assert token_client.get("/api/users/me/").status_code == 401
     assert browser.get("/api/users/me/").status_code in {401, 403}
     assert not Token.objects.filter(user=alice).exists()
@@ -158,8 +158,8 @@ def test_deactivation_revokes_token_and_session(client_for, alice):
 
 
 def test_deactivating_twice_counts_once(alice):
-    assert users_deactivate(users=[alice]) == 1
-    assert users_deactivate(users=[alice]) == 0
+    assert users_deactivate(actor=alice, users=[alice]) == 1
+    assert users_deactivate(actor=alice, users=[alice]) == 0
 
 
 def test_deactivating_more_users_than_one_batch_of_ids(alice, bob, charlie, monkeypatch):
@@ -167,7 +167,7 @@ def test_deactivating_more_users_than_one_batch_of_ids(alice, bob, charlie, monk
     # parameters, messaging_site.db.ID_BATCH); here batches of 2 stand for it.
     monkeypatch.setattr(db, "ID_BATCH", 2)
     absent = [get_user_model()(pk=pk) for pk in range(charlie.pk + 1, charlie.pk + 4)]
-    assert users_deactivate(users=[*absent, alice, charlie]) == 2
+    assert users_deactivate(actor=alice, users=[*absent, alice, charlie]) == 2
     assert [u.is_active for u in get_user_model().objects.order_by("pk")] == [False, True, False]
     assert not Token.objects.filter(user__in=[alice, charlie]).exists()
 

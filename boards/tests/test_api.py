@@ -20,10 +20,16 @@ def board(alice):
 
 @pytest.fixture
 def staff(make_user):
+    """A board moderator: staff, with `boards.moderate`."""
+    from django.contrib.auth.models import Permission
+
     user = make_user("mod")
     user.is_staff = True
     user.save()
-    return user
+    user.user_permissions.add(
+        Permission.objects.get(codename="moderate", content_type__app_label="boards")
+    )
+    return type(user).objects.get(pk=user.pk)
 
 
 def test_create_then_list_and_detail(client_for, alice, bob):

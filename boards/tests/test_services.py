@@ -16,10 +16,16 @@ def board(alice):
 
 @pytest.fixture
 def staff(make_user):
+    """A board moderator: staff, with `boards.moderate`."""
+    from django.contrib.auth.models import Permission
+
     user = make_user("mod")
     user.is_staff = True
     user.save()
-    return user
+    user.user_permissions.add(
+        Permission.objects.get(codename="moderate", content_type__app_label="boards")
+    )
+    return type(user).objects.get(pk=user.pk)
 
 
 def test_board_create_trims_the_name_and_records_the_creator(alice):

@@ -296,8 +296,12 @@ def test_removed_member_sees_a_group_no_more(alice, bob, group):
 
 
 def test_moderator_decides_without_being_a_member(alice, bob, charlie, make_user, room):
+    from django.contrib.auth.models import Permission
+
     moderator = make_user("mod")
-    moderator.is_staff = True
+    moderator.user_permissions.add(
+        Permission.objects.get(codename="moderate", content_type__app_label="chat")
+    )
     memberships.membership_ban(actor=moderator, conversation=room, user_id=bob.pk)
     assert status_of(room, bob) == "banned"
 

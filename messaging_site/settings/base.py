@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "chat",
     "boards",
     "campaigns",
+    "moderation",
     "web",
 ]
 

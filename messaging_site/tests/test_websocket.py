@@ -162,7 +162,7 @@ async def test_deactivation_closes_the_users_open_sockets(alice, bob, token):
     mine = await connected(f"/ws/?token={token}")
     second_tab = await connected(f"/ws/?token={token}")
     theirs = await connected(f"/ws/?token={bob.auth_token.key}")
-    await database_sync_to_async(users_deactivate)(users=[alice])
+    await database_sync_to_async(users_deactivate)(actor=alice, users=[alice])
     await assert_closed_with(mine, 4401)
     await assert_closed_with(second_tab, 4401)
     assert await theirs.receive_nothing(timeout=0.3)
