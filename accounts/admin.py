@@ -4,7 +4,8 @@ from rest_framework.authtoken.admin import TokenAdmin as DrfTokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
 from . import services
-from .models import Block, User
+from .models import ApiToken, Block, User
+from .tokens import token_prefix
 
 
 @admin.action(description="Deactivate selected users (signs them out, closes their sockets)")
@@ -72,9 +73,22 @@ class BlockAdmin(admin.ModelAdmin):
 admin.site.unregister(TokenProxy)
 
 
-@admin.register(TokenProxy)
+@admin.register(ApiToken)
 class TokenAdmin(DrfTokenAdmin):
-    list_display = ["key", "user", "created"]
+    """Tokens by prefix: a moderator can tell them apart and revoke one, never use it."""
+
+    list_display = ["prefix", "user", "created"]
+
+    @admin.display(description="key")
+    def prefix(self, token):
+        return f"{token_prefix(token.key)}…"
+
+    def get_fields(self, request, obj=None):
+        return ["user", "prefix", "created"] if obj is not None else ["user"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["user", "prefix", "created"] if obj is not None else []
+
     list_select_related = ["user"]
     list_filter = ["created", "user__is_active"]
     search_fields = ["user__username", "user__email"]

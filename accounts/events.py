@@ -22,3 +22,10 @@ def block_changed(*, blocker_id: int, blocked_id: int, blocking: bool) -> None:
 def users_deactivated(user_ids: list[int]) -> None:
     """After commit: every socket of these users closes (messaging_site.consumers)."""
     publish_on_commit((user_group(pk), {"type": "session.close"}) for pk in user_ids)
+
+
+def signed_out(user_id: int, *, only: str | None = None) -> None:
+    """After commit: the user's sockets close, or with `only`, those authenticated that
+    way ("token": a revoked token's; "session")."""
+    event = {"type": "session.close"} if only is None else {"type": "session.close", "only": only}
+    publish_on_commit([(user_group(user_id), event)])

@@ -3,6 +3,11 @@ from typing import ClassVar
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils.crypto import salted_hmac
+from rest_framework.authtoken.models import TokenProxy
+
+# How much of an API token its owner and admin see (accounts.tokens.token_prefix).
+TOKEN_PREFIX_LENGTH = 8
 
 
 class CaseInsensitiveUserManager(UserManager):
@@ -19,6 +24,9 @@ class User(AbstractUser):
     last_name = None  # type: ignore[assignment]
     name = models.CharField(max_length=100, blank=True, default="")
     email = models.EmailField(blank=True, default="")
+    # Bumped by "sign out everywhere": part of the session hash, so every session signed
+    # in before it stops being valid on its next request, wherever it is.
+    sessions_version = models.PositiveIntegerField(default=0, editable=False)
 
     objects: ClassVar[CaseInsensitiveUserManager] = CaseInsensitiveUserManager()
 
@@ -42,11 +50,36 @@ class User(AbstractUser):
     def __str__(self):
         return self.username
 
+    def get_session_auth_hash(self):
+        """Django's hash (the password's), with `sessions_version` in it: Django and
+        Channels check it on every request and handshake and drop a session whose hash
+        no longer matches, as they do after a password change. Until the first sign-out
+        everywhere it is Django's own, so sessions from before this field stay valid."""
+        if not self.sessions_version:
+            return super().get_session_auth_hash()
+        return salted_hmac(
+            "accounts.User.get_session_auth_hash",
+            f"{self.password}:{self.sessions_version}",
+            algorithm="sha256",
+        ).hexdigest()
+
     def get_full_name(self):
         return self.name or self.username
 
     def get_short_name(self):
         return self.name or self.username
+
+
+class ApiToken(TokenProxy):
+    """DRF's token as admin shows it: by user id in its URLs (TokenProxy's `pk`) and by
+    prefix in its lists, messages and history, so no page or log entry holds a whole key."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "API token"
+
+    def __str__(self):
+        return f"{self.key[:TOKEN_PREFIX_LENGTH]}…"
 
 
 class Block(models.Model):

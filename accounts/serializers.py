@@ -29,6 +29,16 @@ class TokenOutputSerializer(serializers.Serializer):
     token = serializers.CharField(source="key")
 
 
+class TokenInfoSerializer(serializers.Serializer):
+    prefix = serializers.CharField(help_text="The key's first 8 characters.")
+    created = serializers.DateTimeField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+
+
 class MeSerializer(serializers.ModelSerializer):
     class Meta:
         model = User

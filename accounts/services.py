@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from django.contrib.auth import authenticate, password_validation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from rest_framework.authtoken.models import Token
 
 from messaging_site import text as text_rules
@@ -14,6 +15,7 @@ from moderation import services as moderation
 
 from . import events
 from .models import Block, User
+from .tokens import token_prefix
 
 USERNAME_TAKEN = "A user with that username already exists."
 EMAIL_TAKEN = "A user with that email already exists."
@@ -108,6 +110,27 @@ def block_delete(*, blocker: User, blocked_id: int) -> None:
     deleted, _ = Block.objects.filter(blocker=blocker, blocked_id=blocked_id).delete()
     if deleted:
         events.block_changed(blocker_id=blocker.pk, blocked_id=blocked_id, blocking=False)
+
+
+@transaction.atomic
+def token_revoke(*, user: User, prefix: str) -> None:
+    """Revoke the user's API token named by its prefix: it stops working at once, the
+    sockets it opened close, and the next sign-in through the API makes a new one.
+    Another user's token, or none, is NotFound."""
+    token = Token.objects.filter(user=user).first()
+    if token is None or token_prefix(token.key) != prefix:
+        raise NotFound("No such token.")
+    token.delete()
+    events.signed_out(user.pk, only="token")
+
+
+@transaction.atomic
+def sign_out_everywhere(*, user: User) -> None:
+    """Every session of the user ends (in every browser, this one too), the API token is
+    revoked, and every open socket closes."""
+    User.objects.filter(pk=user.pk).update(sessions_version=F("sessions_version") + 1)
+    Token.objects.filter(user=user).delete()
+    events.signed_out(user.pk)
 
 
 @transaction.atomic

@@ -10,9 +10,16 @@ choices buy").
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
-from .models import User
+from .models import TOKEN_PREFIX_LENGTH, User
 
-__all__ = ["user_for_token"]
+__all__ = ["TOKEN_PREFIX_LENGTH", "token_prefix", "tokens_of", "user_for_token"]
+
+
+def token_prefix(key: str) -> str:
+    """What a token is shown as, to its owner and in admin: enough to tell tokens apart,
+    never enough to use one (8 of 40 hex digits)."""
+    return key[:TOKEN_PREFIX_LENGTH]
+
 
 _USER_FIELDS = [field.attname for field in User._meta.concrete_fields]
 _COLUMNS = ", ".join(f'u."{field.column}"' for field in User._meta.concrete_fields)
@@ -20,6 +27,15 @@ _USER_BY_TOKEN = (  # names from model metadata; the key is a parameter
     f'SELECT t.created, {_COLUMNS} FROM "{Token._meta.db_table}" AS t '  # noqa: S608
     f'JOIN "{User._meta.db_table}" AS u ON u.id = t.user_id WHERE t.key = %s'
 )
+
+
+def tokens_of(user: User) -> list[dict]:
+    """The user's API tokens as their owner sees them: prefix and creation, never the key.
+    (DRF's tokens: one per user at most; signing in through the API makes it.)"""
+    return [
+        {"prefix": token_prefix(key), "created": created}
+        for key, created in Token.objects.filter(user=user).values_list("key", "created")
+    ]
 
 
 def user_for_token(key: str) -> tuple[User, Token] | None:

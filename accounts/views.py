@@ -14,14 +14,17 @@ from .models import User
 from .serializers import (
     BlockInputSerializer,
     BlockSerializer,
+    ErrorSerializer,
     MeSerializer,
     PublicUserSerializer,
     RegisterInputSerializer,
     RegisterOutputSerializer,
+    TokenInfoSerializer,
     TokenInputSerializer,
     TokenOutputSerializer,
     UserLookupQuerySerializer,
 )
+from .tokens import tokens_of
 
 
 class RegisterView(APIView):
@@ -110,4 +113,29 @@ class BlockViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     def destroy(self, request, user_id):
         services.block_delete(blocker=request.user, blocked_id=int(user_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TokenListView(APIView):
+    """The caller's API tokens, by prefix: the key itself is shown once, when made."""
+
+    @extend_schema(responses=TokenInfoSerializer(many=True))
+    def get(self, request):
+        return Response({"results": TokenInfoSerializer(tokens_of(request.user), many=True).data})
+
+
+class TokenDetailView(APIView):
+    @extend_schema(responses={204: None, 404: ErrorSerializer})
+    def delete(self, request, prefix):
+        """Revoke a token: it stops working at once and the sockets it opened close."""
+        services.token_revoke(user=request.user, prefix=prefix)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SignOutEverywhereView(APIView):
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request):
+        """End every session of the caller (every browser), revoke the API token and close
+        every socket."""
+        services.sign_out_everywhere(user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

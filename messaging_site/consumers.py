@@ -346,9 +346,12 @@ class Consumer(AsyncWebsocketConsumer):
 
 
 async def close_session(socket: Consumer, event: Frame) -> None:
-    """`session.close`: the user was deactivated, so every socket of theirs closes
+    """`session.close`: the user was deactivated or signed out everywhere, so every socket
+    of theirs closes; with `only`, those authenticated that way (a revoked token's)
     (docs/PROTOCOL.md, "Connection")."""
-    await socket.close(code=CLOSE_UNAUTHENTICATED)
+    only = event.get("only")
+    if only is None or only == socket.scope.get("auth"):
+        await socket.close(code=CLOSE_UNAUTHENTICATED)
 
 
 async def ping(socket: Consumer, frame: Frame) -> None:

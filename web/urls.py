@@ -32,6 +32,11 @@ urlpatterns = [
         write(views.member_action),
         name="member_action",
     ),
+    path("account/", views.account, name="account"),
+    path("account/tokens/<str:prefix>/revoke/", write(views.token_revoke), name="token_revoke"),
+    path(
+        "account/sign-out-everywhere/", write(views.sign_out_everywhere), name="sign_out_everywhere"
+    ),
     path("blocks/", write(views.blocks), name="blocks"),
     path("blocks/<id:user_id>/unblock/", write(views.unblock), name="unblock"),
     path("boards/", write(views.boards), name="boards"),

@@ -10,7 +10,7 @@ answered with JSON instead of a redirect (see `_done`).
 import json
 
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest
@@ -22,6 +22,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import selectors as account_selectors
 from accounts import services as account_services
+from accounts.tokens import tokens_of
 from boards import selectors as board_selectors
 from boards import services as board_services
 from chat import listing, memberships, selectors, services
@@ -447,3 +448,34 @@ def board(request, board_id: int):
             "nav": "boards",
         },
     )
+
+
+# --- account: tokens and sessions ---------------------------------------------------------
+
+
+@login_required
+def account(request):
+    return render(
+        request,
+        "web/account.html",
+        {"tokens": tokens_of(request.user), "nav": "account"},
+    )
+
+
+@login_required
+@require_POST
+def token_revoke(request, prefix: str):
+    try:
+        account_services.token_revoke(user=request.user, prefix=prefix)
+    except DomainError as error:
+        return _refused(request, error, reverse("web:account"))
+    return _done(request, reverse("web:account"), "Token revoked: apps using it are signed out.")
+
+
+@login_required
+@require_POST
+def sign_out_everywhere(request):
+    account_services.sign_out_everywhere(user=request.user)
+    logout(request)
+    messages.success(request, "You are signed out everywhere, here too.")
+    return redirect("web:login")

@@ -17,8 +17,8 @@ User = get_user_model()
         "/admin/accounts/user/?q=ali&is_active__exact=1",
         "/admin/accounts/block/",
         "/admin/accounts/block/?q=alice",
-        "/admin/authtoken/tokenproxy/",
-        "/admin/authtoken/tokenproxy/?q=alice&user__is_active__exact=1",
+        "/admin/accounts/apitoken/",
+        "/admin/accounts/apitoken/?q=alice&user__is_active__exact=1",
     ],
 )
 def test_admin_lists_search_and_filter(moderator, alice, bob, path):
