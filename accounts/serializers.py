@@ -2,18 +2,20 @@
 
 from rest_framework import serializers
 
+from messaging_site.fields import TextField
+
 from .models import Block, User
 
 
 class RegisterInputSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+    username = TextField(max_length=150)
+    password = TextField(max_length=128, write_only=True, trim_whitespace=False)
     email = serializers.EmailField(required=False, allow_blank=True, default="")
-    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    name = TextField(max_length=100, required=False, allow_blank=True, default="")
 
 
 class RegisterOutputSerializer(serializers.ModelSerializer):
-    token = serializers.CharField(source="auth_token.key")
+    token = TextField(source="auth_token.key")
 
     class Meta:
         model = User
@@ -21,22 +23,22 @@ class RegisterOutputSerializer(serializers.ModelSerializer):
 
 
 class TokenInputSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=128, write_only=True, trim_whitespace=False)
+    username = TextField(max_length=150)
+    password = TextField(max_length=128, write_only=True, trim_whitespace=False)
 
 
 class TokenOutputSerializer(serializers.Serializer):
-    token = serializers.CharField(source="key")
+    token = TextField(source="key")
 
 
 class TokenInfoSerializer(serializers.Serializer):
-    prefix = serializers.CharField(help_text="The key's first 8 characters.")
+    prefix = TextField(help_text="The key's first 8 characters.")
     created = serializers.DateTimeField()
 
 
 class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()
+    detail = TextField()
+    code = TextField()
 
 
 class MeSerializer(serializers.ModelSerializer):
@@ -54,8 +56,8 @@ class PublicUserSerializer(serializers.ModelSerializer):
 
 
 class UserLookupQuerySerializer(serializers.Serializer):
-    email = serializers.CharField(required=False, max_length=254)
-    username = serializers.CharField(required=False, max_length=150)
+    email = TextField(required=False, max_length=254)
+    username = TextField(required=False, max_length=150)
 
     def validate(self, attrs):
         if not attrs:
@@ -71,7 +73,7 @@ class BlockInputSerializer(serializers.Serializer):
 
 class BlockSerializer(serializers.ModelSerializer):
     user_id = serializers.IntegerField(source="blocked_id")
-    username = serializers.CharField(source="blocked.username")
+    username = TextField(source="blocked.username")
 
     class Meta:
         model = Block

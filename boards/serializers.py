@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from messaging_site.fields import TextField
+
 from .models import BOARD_NAME_MAX_LENGTH, DATA_MAX_LENGTH, TOPIC_MAX_LENGTH, Board, BoardMessage
 
 MESSAGES_PAGE_DEFAULT = 50
@@ -11,7 +13,7 @@ ID_MAX = 2**63 - 1
 
 
 class BoardInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=BOARD_NAME_MAX_LENGTH)
+    name = TextField(max_length=BOARD_NAME_MAX_LENGTH)
 
 
 class BoardSerializer(serializers.ModelSerializer):
@@ -28,14 +30,14 @@ class BoardDetailSerializer(BoardSerializer):
 
 
 class BoardMessageInputSerializer(serializers.Serializer):
-    topic = serializers.CharField(max_length=TOPIC_MAX_LENGTH)
+    topic = TextField(max_length=TOPIC_MAX_LENGTH)
     # The Message Board design's field name; DRF's metaclass moves declared fields off the
     # class, so it does not hide Serializer.data.
-    data = serializers.CharField(max_length=DATA_MAX_LENGTH)  # type: ignore[assignment]
+    data = TextField(max_length=DATA_MAX_LENGTH)  # type: ignore[assignment]
 
 
 class BoardMessageSerializer(serializers.ModelSerializer):
-    username = serializers.CharField(source="user.username", read_only=True)
+    username = TextField(source="user.username", read_only=True)
 
     class Meta:
         model = BoardMessage
@@ -43,7 +45,7 @@ class BoardMessageSerializer(serializers.ModelSerializer):
 
 
 class BoardMessagesQuerySerializer(serializers.Serializer):
-    topic = serializers.CharField(required=False, allow_blank=True, max_length=TOPIC_MAX_LENGTH)
+    topic = TextField(required=False, allow_blank=True, max_length=TOPIC_MAX_LENGTH)
     user = serializers.IntegerField(source="user_id", required=False, min_value=1, max_value=ID_MAX)
     before = serializers.IntegerField(required=False, min_value=1, max_value=ID_MAX)
     limit = serializers.IntegerField(

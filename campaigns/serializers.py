@@ -2,55 +2,55 @@
 
 from rest_framework import serializers
 
+from messaging_site.fields import TextField
+
 from .models import Campaign, OptOut, SmsMessage
 
 
 class SegmentsInputSerializer(serializers.Serializer):
-    message = serializers.CharField(trim_whitespace=False, max_length=1600)
+    message = TextField(trim_whitespace=False, max_length=1600)
     smart_encoding = serializers.BooleanField(default=False)
 
 
 class SegmentsSerializer(serializers.Serializer):
-    encoding = serializers.CharField()
+    encoding = TextField()
     segments = serializers.IntegerField()
     characters = serializers.IntegerField()
     units = serializers.IntegerField()
     per_segment = serializers.IntegerField()
-    non_gsm_characters = serializers.ListField(child=serializers.CharField())
+    non_gsm_characters = serializers.ListField(child=TextField())
     remaining = serializers.IntegerField(help_text="Units still free in the last segment.")
 
 
 class SendInputSerializer(serializers.Serializer):
-    message = serializers.CharField(trim_whitespace=False)
+    message = TextField(trim_whitespace=False)
     to = serializers.ListField(
-        child=serializers.CharField(allow_blank=True), allow_empty=False, max_length=10_000
+        child=TextField(allow_blank=True), allow_empty=False, max_length=10_000
     )
     smart_encoding = serializers.BooleanField(default=False)
 
 
 class QueuedSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    to = serializers.CharField()
-    status = serializers.CharField()
+    to = TextField()
+    status = TextField()
 
 
 class SendSerializer(serializers.Serializer):
-    encoding = serializers.CharField()
+    encoding = TextField()
     segments = serializers.IntegerField()
     messages = QueuedSerializer(many=True)
 
 
 class CampaignInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    message = serializers.CharField(trim_whitespace=False)
-    recipients = serializers.ListField(
-        child=serializers.CharField(allow_blank=True), allow_empty=False
-    )
+    name = TextField(max_length=100)
+    message = TextField(trim_whitespace=False)
+    recipients = serializers.ListField(child=TextField(allow_blank=True), allow_empty=False)
     smart_encoding = serializers.BooleanField(default=False)
 
 
 class CampaignSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", default=None)
+    created_by = TextField(source="created_by.username", default=None)
 
     class Meta:
         model = Campaign
@@ -115,4 +115,4 @@ class OptOutSerializer(serializers.ModelSerializer):
 
 
 class OptOutInputSerializer(serializers.Serializer):
-    number = serializers.CharField(max_length=40)
+    number = TextField(max_length=40)

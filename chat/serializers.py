@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from messaging_site.fields import TextField
+
 from .models import DELETED_USER, Conversation, Membership, Message
 from .services import MAX_CLIENT_ID_LENGTH, MAX_NAME_LENGTH, MAX_TEXT_LENGTH
 
@@ -31,14 +33,14 @@ class MessageSerializer(serializers.ModelSerializer):
 
 class PeerSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    username = serializers.CharField()
-    name = serializers.CharField()
+    username = TextField()
+    name = TextField()
 
 
 class ConversationSerializer(serializers.ModelSerializer):
     member_count = serializers.IntegerField()
-    role = serializers.CharField(source="my_role", allow_null=True)
-    status = serializers.CharField(source="my_status", allow_null=True)
+    role = TextField(source="my_role", allow_null=True)
+    status = TextField(source="my_status", allow_null=True)
 
     class Meta:
         model = Conversation
@@ -61,16 +63,18 @@ class ConversationListItemSerializer(serializers.Serializer):
     describes the shape for the schema (chat/tests/test_listing.py holds the two equal)."""
 
     id = serializers.IntegerField(source="conversation_id")
-    kind = serializers.CharField(source="conversation.kind")
-    name = serializers.CharField(source="conversation.name")
+    kind = TextField(source="conversation.kind")
+    name = TextField(source="conversation.name")
     peer = PeerSerializer(allow_null=True)
-    role = serializers.CharField()
+    role = TextField()
     unread = serializers.IntegerField()
     last_seq = serializers.IntegerField(source="conversation.last_seq")
     read_seq = serializers.IntegerField()
     delivered_seq = serializers.IntegerField()
     last_message = MessageSerializer(allow_null=True)
-    last_message_at = serializers.DateTimeField(source="conversation.last_message_at")
+    last_message_at = serializers.DateTimeField(
+        source="conversation.last_message_at", allow_null=True
+    )
     created_at = serializers.DateTimeField(source="conversation.created_at")
 
 
@@ -84,8 +88,8 @@ class InboxItemSerializer(serializers.Serializer):
 
 class RoomSerializer(serializers.ModelSerializer):
     member_count = serializers.IntegerField()
-    role = serializers.CharField(source="my_role", allow_null=True)
-    status = serializers.CharField(source="my_status", allow_null=True)
+    role = TextField(source="my_role", allow_null=True)
+    status = TextField(source="my_status", allow_null=True)
 
     class Meta:
         model = Conversation
@@ -94,7 +98,7 @@ class RoomSerializer(serializers.ModelSerializer):
 
 class MemberSerializer(serializers.ModelSerializer):
     user_id = serializers.IntegerField()
-    username = serializers.CharField(source="user.username")
+    username = TextField(source="user.username")
 
     class Meta:
         model = Membership
@@ -103,12 +107,12 @@ class MemberSerializer(serializers.ModelSerializer):
 
 class ConversationCreateSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=[Conversation.Kind.GROUP, Conversation.Kind.ROOM])
-    name = serializers.CharField(max_length=MAX_NAME_LENGTH)
+    name = TextField(max_length=MAX_NAME_LENGTH)
 
 
 class MessageCreateSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=MAX_TEXT_LENGTH)
-    client_id = serializers.CharField(
+    text = TextField(max_length=MAX_TEXT_LENGTH)
+    client_id = TextField(
         max_length=MAX_CLIENT_ID_LENGTH, required=False, allow_null=True, allow_blank=True
     )
 
@@ -135,4 +139,4 @@ class MessagePageSerializer(serializers.Serializer):
 
 
 class JoinResponseSerializer(serializers.Serializer):
-    status = serializers.CharField()
+    status = TextField()

@@ -1,5 +1,5 @@
 from rest_framework import pagination
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 
 from .converters import MAX_ID
 from .text import character_problem
@@ -12,6 +12,26 @@ class CursorPagination(pagination.CursorPagination):
     page_size_query_param = "limit"
     max_page_size = 200
     ordering = "-id"
+
+    def get_page_size(self, request):
+        """`limit`: 1 or more (over `max_page_size` gives that many). DRF takes anything
+        else, a word or a second `limit`, as no limit at all; here it is a 400."""
+        given = request.query_params.getlist(self.page_size_query_param)
+        if not given:
+            return self.page_size
+        value = given[0]
+        if len(given) > 1 or not (value.isascii() and value.isdigit()) or int(value) < 1:
+            raise ValidationError(
+                {self.page_size_query_param: ["A whole number, 1 or more, given once."]}
+            )
+        return min(int(value), self.max_page_size)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1}
+        return parameters
 
     def decode_cursor(self, request):
         # DRF hands the position in a cursor to the database as it came: a forged cursor

@@ -1,5 +1,7 @@
 """REST's answer to the domain errors of messaging_site.errors: DRF's usual responses."""
 
+from django.http import JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -29,3 +31,11 @@ def exception_handler(exc, context):
     ):
         response.data["code"] = getattr(response.data["detail"], "code", None) or "error"
     return response
+
+
+def not_found(request, exception):
+    """Django's 404 (no URL matched: a word where an id goes, an id past 64 bits) as REST's
+    JSON under /api/, the page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+    return page_not_found(request, exception)

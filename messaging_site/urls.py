@@ -22,6 +22,8 @@ api_patterns: list[URLPattern | URLResolver] = [
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
 ]
 
+handler404 = "messaging_site.rest_errors.not_found"
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     # Every password check counts against the address's budget (messaging_site.throttling).

@@ -240,6 +240,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The API speaks JSON. Its views also parse forms, for the browsable API's HTML forms
+    # (multipart, hard-coded in DRF's template), which are not part of the contract.
+    "PARSER_WHITELIST": ["messaging_site.parsers.JSONParser"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "messaging_site.schema.document_errors",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "ConversationKindEnum": "chat.models.Conversation.Kind",
         "NewConversationKindEnum": [("group", "group"), ("room", "room")],
