@@ -1,6 +1,6 @@
 from typing import cast
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
@@ -34,7 +34,22 @@ class RegisterView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [RegisterThrottle]
 
-    @extend_schema(request=RegisterInputSerializer, responses={201: RegisterOutputSerializer})
+    @extend_schema(
+        request=RegisterInputSerializer,
+        responses={201: RegisterOutputSerializer},
+        examples=[
+            OpenApiExample(
+                "Sign up",
+                value={
+                    "username": "alice",
+                    "password": "correct-horse-battery-staple",
+                    "email": "alice@example.com",
+                    "name": "Alice",
+                },
+                request_only=True,
+            ),
+        ],
+    )
     def post(self, request):
         data = RegisterInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -49,7 +64,22 @@ class TokenView(APIView):
     permission_classes = [AllowAny]
     throttle_classes = [TokenThrottle]
 
-    @extend_schema(request=TokenInputSerializer, responses={200: TokenOutputSerializer})
+    @extend_schema(
+        request=TokenInputSerializer,
+        responses={200: TokenOutputSerializer},
+        examples=[
+            OpenApiExample(
+                "Sign in",
+                value={"username": "alice", "password": "correct-horse-battery-staple"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "The token",
+                value={"token": "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"},
+                response_only=True,
+            ),
+        ],
+    )
     def post(self, request):
         data = TokenInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

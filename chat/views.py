@@ -5,7 +5,7 @@ import json
 from base64 import urlsafe_b64decode, urlsafe_b64encode
 from datetime import datetime
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
@@ -108,7 +108,14 @@ class ConversationListView(GenericAPIView):
         """The caller's conversations, most recently active first, with unread counts."""
         return ActivityPagination().respond(request, inbox=False)
 
-    @extend_schema(request=ConversationCreateSerializer, responses={201: ConversationSerializer})
+    @extend_schema(
+        request=ConversationCreateSerializer,
+        responses={201: ConversationSerializer},
+        examples=[
+            OpenApiExample("A group", value={"kind": "group", "name": "Team"}, request_only=True),
+            OpenApiExample("A room", value={"kind": "room", "name": "Chess"}, request_only=True),
+        ],
+    )
     def post(self, request):
         """Create a group (private) or a room (public by name); you are its admin."""
         data = ConversationCreateSerializer(data=request.data)
@@ -129,7 +136,16 @@ class ConversationDetailView(GenericAPIView):
 class DirectMessageView(GenericAPIView):
     serializer_class = DirectMessageCreateSerializer
 
-    @extend_schema(responses={201: MessageSerializer, 200: MessageSerializer})
+    @extend_schema(
+        responses={201: MessageSerializer, 200: MessageSerializer},
+        examples=[
+            OpenApiExample(
+                "A first message",
+                value={"user_id": 2, "text": "Lunch at noon?", "client_id": "b7e1c0de"},
+                request_only=True,
+            ),
+        ],
+    )
     def post(self, request):
         """Message one person; the direct conversation is created on first use."""
         data = DirectMessageCreateSerializer(data=request.data)
@@ -269,7 +285,32 @@ class MessageListView(GenericAPIView):
             {"results": MessageSerializer(messages, many=True).data, "has_more": has_more}
         )
 
-    @extend_schema(responses={201: MessageSerializer, 200: MessageSerializer})
+    @extend_schema(
+        responses={201: MessageSerializer, 200: MessageSerializer},
+        examples=[
+            OpenApiExample(
+                "Send, with a client id for safe retries",
+                value={"text": "Hello, team", "client_id": "6f1d2c3b"},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "The message as stored",
+                value={
+                    "id": 812,
+                    "conversation": 17,
+                    "seq": 42,
+                    "sender": 1,
+                    "sender_username": "alice",
+                    "text": "Hello, team",
+                    "client_id": "6f1d2c3b",
+                    "created_at": "2026-12-02T09:30:00.000000Z",
+                    "deleted_at": None,
+                },
+                response_only=True,
+                status_codes=["201"],
+            ),
+        ],
+    )
     def post(self, request, conversation_id):
         """Send; a retry with the same client_id returns the first message (200)."""
         data = MessageCreateSerializer(data=request.data)

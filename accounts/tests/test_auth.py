@@ -226,3 +226,14 @@ def test_only_drf_html_pages_allow_inline_styles_and_none_allow_inline_scripts(a
     strict = browser.get("/api/users/me/", HTTP_ACCEPT="application/json")
     assert "unsafe-inline" not in strict["Content-Security-Policy"]
     assert "unsafe-inline" not in browser.get("/admin/")["Content-Security-Policy"]
+
+
+def test_the_browsable_apis_log_out_is_a_form_that_works_under_the_csp(alice):
+    browser = Client()
+    browser.login(username="alice", password=PASSWORD)
+    page = browser.get("/api/users/me/", HTTP_ACCEPT="text/html").content.decode()
+    assert 'id="logout-form"' in page
+    assert "onclick" not in page  # the CSP allows no inline handler
+    response = browser.post("/api-auth/logout/?next=/api/users/me/")
+    assert response.status_code == 302
+    assert browser.get("/api/users/me/").status_code in {401, 403}
