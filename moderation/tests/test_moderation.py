@@ -167,3 +167,26 @@ def test_deactivation_in_admin_is_logged(moderator, bob):
     entry = AuditEntry.objects.get()
     assert (entry.action, entry.target_user) == (Action.USER_DEACTIVATE, bob)
     assert Client().login(username="bob", password="x") is False
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_staff_over_the_socket_get_what_strangers_get(staff, bob, room):
+    from channels.db import database_sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from messaging_site.asgi import application
+
+    key = await database_sync_to_async(lambda: staff.auth_token.key)()
+    socket = WebsocketCommunicator(application, f"/ws/?token={key}")
+    assert (await socket.connect())[0]
+    await socket.send_json_to(
+        {"action": "joinRoom", "subAction": "approve", "roomId": room.pk, "targetUserId": bob.pk}
+    )
+    error = await socket.receive_json_from(timeout=3)
+    assert (error["action"], error["code"]) == ("error", "forbidden")
+    status = await database_sync_to_async(
+        lambda: Membership.objects.get(conversation=room, user=bob).status
+    )()
+    assert status == "pending"
+    await socket.disconnect()
