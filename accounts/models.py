@@ -1,13 +1,20 @@
 from typing import ClassVar
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils.crypto import salted_hmac
 from rest_framework.authtoken.models import TokenProxy
 
-# How much of an API token its owner and admin see (accounts.tokens.token_prefix).
+# How much of an API token its owner and admin see.
 TOKEN_PREFIX_LENGTH = 8
+
+
+def token_prefix(key: str) -> str:
+    """What a token is shown as, to its owner and in admin: enough to tell tokens apart,
+    never enough to use one (8 of 40 hex digits)."""
+    return key[:TOKEN_PREFIX_LENGTH]
 
 
 class CaseInsensitiveUserManager(UserManager):
@@ -57,9 +64,22 @@ class User(AbstractUser):
         everywhere it is Django's own, so sessions from before this field stay valid."""
         if not self.sessions_version:
             return super().get_session_auth_hash()
+        return self._versioned_session_hash(settings.SECRET_KEY)
+
+    def get_session_auth_fallback_hash(self):
+        """The same hash under each of SECRET_KEY_FALLBACKS, as Django's, so that a key
+        rotation does not bring back sessions signed out everywhere."""
+        if not self.sessions_version:
+            yield from super().get_session_auth_fallback_hash()
+            return
+        for secret in settings.SECRET_KEY_FALLBACKS:
+            yield self._versioned_session_hash(secret)
+
+    def _versioned_session_hash(self, secret: str | bytes) -> str:
         return salted_hmac(
             "accounts.User.get_session_auth_hash",
             f"{self.password}:{self.sessions_version}",
+            secret=secret,
             algorithm="sha256",
         ).hexdigest()
 
@@ -79,7 +99,7 @@ class ApiToken(TokenProxy):
         verbose_name = "API token"
 
     def __str__(self):
-        return f"{self.key[:TOKEN_PREFIX_LENGTH]}…"
+        return f"{token_prefix(self.key)}…"
 
 
 class Block(models.Model):

@@ -125,6 +125,25 @@ def token_revoke(*, user: User, prefix: str) -> None:
 
 
 @transaction.atomic
+def tokens_revoke(*, actor: User, tokens: Iterable[Token]) -> int:
+    """A moderator revokes tokens (Django admin): each stops working, the sockets it
+    opened close, and the act goes to the audit log. Returns how many there were."""
+    revoked = 0
+    for token in tokens:
+        if Token.objects.filter(key=token.key).delete()[0]:
+            revoked += 1
+            moderation.record(
+                actor=actor,
+                action=moderation.Action.TOKEN_REVOKE,
+                right=moderation.Right.SITE_MODERATOR,
+                target_user_id=token.user_id,
+                detail=token_prefix(token.key),
+            )
+            events.signed_out(token.user_id, only="token")
+    return revoked
+
+
+@transaction.atomic
 def sign_out_everywhere(*, user: User) -> None:
     """Every session of the user ends (in every browser, this one too), the API token is
     revoked, and every open socket closes."""
@@ -143,8 +162,11 @@ def users_deactivate(*, actor: User, users: Iterable[User]) -> int:
     user_ids = [user.pk for user in users]
     changed = 0
     for batch in id_batches(user_ids):
+        # Locked: two deactivations at once count (and log) each user once.
         deactivated = list(
-            User.objects.filter(pk__in=batch, is_active=True).values_list("pk", flat=True)
+            User.objects.select_for_update()
+            .filter(pk__in=batch, is_active=True)
+            .values_list("pk", flat=True)
         )
         changed += User.objects.filter(pk__in=deactivated).update(is_active=False)
         Token.objects.filter(user_id__in=batch).delete()

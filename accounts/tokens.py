@@ -10,15 +10,9 @@ choices buy").
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
-from .models import TOKEN_PREFIX_LENGTH, User
+from .models import TOKEN_PREFIX_LENGTH, User, token_prefix
 
 __all__ = ["TOKEN_PREFIX_LENGTH", "token_prefix", "tokens_of", "user_for_token"]
-
-
-def token_prefix(key: str) -> str:
-    """What a token is shown as, to its owner and in admin: enough to tell tokens apart,
-    never enough to use one (8 of 40 hex digits)."""
-    return key[:TOKEN_PREFIX_LENGTH]
 
 
 _USER_FIELDS = [field.attname for field in User._meta.concrete_fields]

@@ -16,12 +16,12 @@ def _set_locked(modeladmin, request, queryset, *, locked: bool) -> None:
     modeladmin.message_user(request, f"{verb} {count} board(s).", messages.SUCCESS)
 
 
-@admin.action(description="Lock selected boards", permissions=["change"])
+@admin.action(description="Lock selected boards", permissions=["moderate"])
 def lock_boards(modeladmin, request, queryset):
     _set_locked(modeladmin, request, queryset, locked=True)
 
 
-@admin.action(description="Unlock selected boards", permissions=["change"])
+@admin.action(description="Unlock selected boards", permissions=["moderate"])
 def unlock_boards(modeladmin, request, queryset):
     _set_locked(modeladmin, request, queryset, locked=False)
 
@@ -35,6 +35,10 @@ class BoardAdmin(admin.ModelAdmin):
     # Locking goes only through the actions, so it always passes board_set_locked.
     readonly_fields = ["locked", "created_by", "created_at"]
     actions = [lock_boards, unlock_boards]
+
+    def has_moderate_permission(self, request):
+        # The actions are offered only to whom board_set_locked would let through.
+        return request.user.has_perm("boards.moderate")
 
     def save_model(self, request, obj, form, change):
         if not change:

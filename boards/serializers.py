@@ -2,14 +2,13 @@
 
 from rest_framework import serializers
 
+from messaging_site.converters import MAX_ID
 from messaging_site.fields import TextField
 
 from .models import BOARD_NAME_MAX_LENGTH, DATA_MAX_LENGTH, TOPIC_MAX_LENGTH, Board, BoardMessage
 
 MESSAGES_PAGE_DEFAULT = 50
 MESSAGES_PAGE_MAX = 200
-# Ids are bigints: anything larger is refused here rather than by the database.
-ID_MAX = 2**63 - 1
 
 
 class BoardInputSerializer(serializers.Serializer):
@@ -46,8 +45,8 @@ class BoardMessageSerializer(serializers.ModelSerializer):
 
 class BoardMessagesQuerySerializer(serializers.Serializer):
     topic = TextField(required=False, allow_blank=True, max_length=TOPIC_MAX_LENGTH)
-    user = serializers.IntegerField(source="user_id", required=False, min_value=1, max_value=ID_MAX)
-    before = serializers.IntegerField(required=False, min_value=1, max_value=ID_MAX)
+    user = serializers.IntegerField(source="user_id", required=False, min_value=1, max_value=MAX_ID)
+    before = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
     limit = serializers.IntegerField(
         min_value=1, max_value=MESSAGES_PAGE_MAX, default=MESSAGES_PAGE_DEFAULT
     )

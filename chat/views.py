@@ -63,8 +63,10 @@ class ActivityPagination(CursorPagination):
             return None
         try:
             activity, conversation_id, reverse = json.loads(urlsafe_b64decode(encoded))
+            if type(conversation_id) is not int:  # not 1.5, not 1e400, not true
+                raise TypeError("a conversation id is an integer")
             cursor = listing.Cursor(
-                datetime.fromisoformat(activity), int(conversation_id), bool(reverse)
+                datetime.fromisoformat(activity), conversation_id, bool(reverse)
             )
         except (ValueError, TypeError):
             raise NotFound(self.invalid_cursor_message) from None

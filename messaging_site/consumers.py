@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -26,8 +27,10 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from .converters import MAX_ID
 from .errors import DomainError, Invalid
 from .realtime import user_group
+from .text import character_problem
 
 logger = logging.getLogger(__name__)
 
@@ -35,8 +38,6 @@ MAX_FRAME_BYTES = 64 * 1024
 # Deeper than any frame of docs/PROTOCOL.md needs (3 levels), shallow enough that walking a
 # frame is cheap and no handler meets a structure it would recurse into.
 MAX_FRAME_DEPTH = 16
-# Every id, seq and count in a frame is a PostgreSQL bigint.
-MAX_FRAME_INT = 2**63 - 1
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_SERVER_ERROR = 1011
 
@@ -53,19 +54,6 @@ def positive_int(frame: Frame, name: str) -> int:
     return value
 
 
-def _text_problem(text: str) -> str | None:
-    if "\x00" in text:
-        return "Text may not contain NUL characters."
-    if not text.isascii():
-        try:
-            text.encode()
-        except UnicodeEncodeError:
-            # JSON's \ud800 escapes decode to lone surrogates, which no database column,
-            # log line or UTF-8 frame can carry.
-            return "Text may not contain unpaired surrogates."
-    return None
-
-
 def frame_problem(frame: Frame) -> str | None:
     """Why a decoded frame cannot be served whatever its action, or None: the one check of
     every string and number in it, before any handler sees it (docs/PROTOCOL.md, "Limits")."""
@@ -73,12 +61,15 @@ def frame_problem(frame: Frame) -> str | None:
     while pending:
         value, depth = pending.pop()
         if isinstance(value, str):
-            problem = _text_problem(value)
+            problem = character_problem(value)
             if problem is not None:
                 return problem
         elif isinstance(value, int):  # bool is an int, and within range
-            if not -MAX_FRAME_INT <= value <= MAX_FRAME_INT:
+            if not -MAX_ID <= value <= MAX_ID:
                 return "Numbers must fit in 64 bits."
+        elif isinstance(value, float):
+            if not math.isfinite(value):  # 1e400 decodes to inf
+                return "Numbers must be finite."
         elif isinstance(value, dict | list):
             if depth > MAX_FRAME_DEPTH:
                 return f"Frames may nest at most {MAX_FRAME_DEPTH} levels deep."
@@ -99,9 +90,9 @@ def _request_id(frame: Frame) -> str | int | None:
     value = frame.get("requestId")
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
-    if isinstance(value, str) and _text_problem(value) is not None:
+    if isinstance(value, str) and character_problem(value) is not None:
         return None
-    if isinstance(value, int) and not -MAX_FRAME_INT <= value <= MAX_FRAME_INT:
+    if isinstance(value, int) and not -MAX_ID <= value <= MAX_ID:
         return None
     return value
 

@@ -5,6 +5,11 @@ from .converters import MAX_ID
 from .text import character_problem
 
 
+def _whole_number(text: str) -> bool:
+    # At most 19 digits: past 4,300 Python refuses to read the number at all.
+    return len(text) <= 19 and text.isascii() and text.isdigit()
+
+
 class CursorPagination(pagination.CursorPagination):
     """Keyset pagination for every list: stable under inserts, never OFFSET."""
 
@@ -20,7 +25,7 @@ class CursorPagination(pagination.CursorPagination):
         if not given:
             return self.page_size
         value = given[0]
-        if len(given) > 1 or not (value.isascii() and value.isdigit()) or int(value) < 1:
+        if len(given) > 1 or not _whole_number(value) or int(value) < 1:
             raise ValidationError(
                 {self.page_size_query_param: ["A whole number, 1 or more, given once."]}
             )
@@ -47,7 +52,7 @@ class CursorPagination(pagination.CursorPagination):
 
     def valid_position(self, position: str) -> bool:
         """Whether `position` can be compared with the ordering's column (an id here)."""
-        return position.isascii() and position.isdigit() and int(position) <= MAX_ID
+        return _whole_number(position) and int(position) <= MAX_ID
 
 
 class TextCursorPagination(CursorPagination):

@@ -20,6 +20,7 @@ class AuditEntry(models.Model):
         BOARD_LOCK = "board_lock", "locked a board"
         BOARD_UNLOCK = "board_unlock", "unlocked a board"
         USER_DEACTIVATE = "user_deactivate", "deactivated a user"
+        TOKEN_REVOKE = "token_revoke", "revoked an API token"
 
     class Right(models.TextChoices):
         """What allowed the act: being the conversation's admin, or a site permission."""

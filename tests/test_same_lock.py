@@ -245,3 +245,20 @@ def test_json_nested_100000_deep_is_a_400(alice, group, client_for):
     assert response.status_code == 400
     assert "nested" in response.json()["detail"]
     assert not Message.objects.exists()
+
+
+@pytest.mark.parametrize("limit", ["9" * 5000, "1.5", "1e3", "0", "-1"])
+def test_a_limit_that_is_no_page_size_is_400(alice, group, client_for, limit):
+    api = client_for(alice)
+    for path in ("/api/conversations/", "/api/blocks/", f"/api/conversations/{group.pk}/members/"):
+        assert api.get(f"{path}?limit={limit}").status_code == 400, path
+
+
+def test_cursors_with_huge_numbers_are_404(alice, group, client_for):
+    api = client_for(alice)
+    huge = cursor(p="9" * 5000)
+    assert api.get(f"/api/blocks/?cursor={quote(huge)}").status_code == 404
+    assert api.get(f"/api/rooms/?cursor={quote(huge)}").status_code == 404
+    for number in (1e400, 1.5, True):
+        token = activity_cursor(["2026-01-01T00:00:00+00:00", number, 0])
+        assert api.get(f"/api/conversations/?cursor={token}").status_code == 404

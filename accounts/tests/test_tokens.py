@@ -106,3 +106,38 @@ async def test_revoking_closes_the_tokens_sockets_and_sign_out_closes_all(alice)
     assert await by_session.receive_nothing(timeout=0.3)  # the session's socket stays
     await database_sync_to_async(sign_out_everywhere)(user=alice)
     assert await by_session.receive_output(timeout=3) == {"type": "websocket.close", "code": 4401}
+
+
+@pytest.mark.parametrize("lookup", ["key__startswith", "key", "key__gt", "pk", "key__regex"])
+def test_admin_refuses_filters_on_the_key(moderator, alice, lookup):
+    key = alice.auth_token.key
+    response = moderator.get(f"/admin/accounts/apitoken/?{lookup}={key[:12]}")
+    # Admin answers a refused lookup by dropping it (?e=1): never a list that tells.
+    assert response.status_code == 302 or key[:12].encode() not in response.content
+    if response.status_code == 302:
+        assert "e=1" in response["Location"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_token_deleted_in_admin_is_revoked_like_any(moderator, alice, client_for):
+    from moderation.models import AuditEntry
+
+    key = alice.auth_token.key
+    api = client_for(alice)
+    response = moderator.post(f"/admin/accounts/apitoken/{alice.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Token.objects.filter(key=key).exists()
+    assert api.get("/api/users/me/").status_code == 401
+    entry = AuditEntry.objects.get(action="token_revoke")
+    assert (entry.target_user_id, entry.detail) == (alice.pk, key[:8])
+    assert key not in entry.detail
+
+
+def test_a_session_signed_out_everywhere_stays_out_after_a_key_rotation(settings, alice):
+    browser = Client()
+    browser.login(username="alice", password=PASSWORD)
+    sign_out_everywhere(user=alice)
+    old_key = settings.SECRET_KEY
+    settings.SECRET_KEY = "a-new-key-" + "x" * 50
+    settings.SECRET_KEY_FALLBACKS = [old_key]
+    assert browser.get("/").status_code == 302

@@ -168,6 +168,20 @@ async def test_nan_and_infinity_are_not_json(alice):
     await socket.disconnect()
 
 
+@pytest.mark.asyncio
+async def test_numbers_past_floats_are_invalid(alice):
+    socket = await connect(alice)
+    await socket.send_to(text_data='{"action":"ping","requestId":3,"x":1e400}')
+    [error] = await assert_open(socket)
+    assert error == {
+        "action": "error",
+        "code": "invalid",
+        "message": "Numbers must be finite.",
+        "requestId": 3,
+    }
+    await socket.disconnect()
+
+
 def test_frame_problem_finds_keys_values_and_items():
     assert frame_problem({"action": "ping", "a": [{"b": ["ok", 1, 2.5, True, None]}]}) is None
     assert frame_problem({"a": [{"b": ["\x00"]}]}) == "Text may not contain NUL characters."

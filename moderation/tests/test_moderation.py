@@ -190,3 +190,24 @@ async def test_staff_over_the_socket_get_what_strangers_get(staff, bob, room):
     )()
     assert status == "pending"
     await socket.disconnect()
+
+
+def test_board_lock_actions_are_offered_only_to_board_moderators(staff, alice):
+    from django.contrib.auth.models import Permission
+
+    from boards.models import Board
+
+    board = board_create(actor=alice, name="General")
+    staff.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_board", "change_board"])
+    )
+    browser = Client()
+    browser.force_login(staff)
+    page = browser.get("/admin/boards/board/")
+    assert page.status_code == 200
+    assert b"lock_boards" not in page.content
+    response = browser.post(
+        "/admin/boards/board/", {"action": "lock_boards", "_selected_action": [board.pk]}
+    )
+    assert response.status_code < 500
+    assert not Board.objects.get(pk=board.pk).locked
