@@ -205,6 +205,8 @@ def main() -> int:
         manage(environ, "migrate", "--no-input", "-v", "0")
         manage(environ, "seed_demo")
         worker_env = {**environ, "DATABASE_POOL": "off"}
+        queue = environ.get("CELERY_QUEUE", "messaging")
+        control_queue = environ.get("CELERY_CONTROL_QUEUE", f"{queue}-control")
         commands = [
             (
                 "worker",
@@ -217,6 +219,25 @@ def main() -> int:
                     "INFO",
                     "--concurrency",
                     "2",
+                ],
+                worker_env,
+            ),
+            (
+                # The tick's own worker (settings: CELERY_CONTROL_QUEUE): never behind sends.
+                "control",
+                [
+                    str(VENV_BIN / "celery"),
+                    "-A",
+                    "messaging_site",
+                    "worker",
+                    "--loglevel",
+                    "INFO",
+                    "--queues",
+                    control_queue,
+                    "--concurrency",
+                    "1",
+                    "--hostname",
+                    "control@%h",
                 ],
                 worker_env,
             ),

@@ -114,12 +114,15 @@ def sink(settings):
 @pytest.fixture
 def start_workers():
     """Start real Celery worker processes (two pool processes each) on this test run's
-    queue, sending to `sink`; `beat=True` runs beat in the first one (sms_tick every
-    second: sweeps, dispatch, campaign progress). Stopped after the test."""
+    queue, sending to `sink`; `beat=True` adds the control worker, as deployed: one process
+    on the control queue, with beat in it (sms_tick every second: sweeps, dispatch,
+    campaign progress). Stopped after the test."""
     processes = []
     schedules = tempfile.TemporaryDirectory()
 
     def start(sink, *, count=2, limit=45, guard_ms=40, beat=False):
+        from django.conf import settings
+
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "messaging_site.settings.test",
@@ -137,8 +140,25 @@ def start_workers():
                 "--hostname", f"sms{n}-{uuid.uuid4().hex[:6]}@localhost",
                 "--without-mingle", "--without-gossip",
             ]  # fmt: skip
-            if beat and n == 0:
-                command += ["--beat", "--schedule", str(Path(schedules.name) / "beat")]
+            processes.append(
+                subprocess.Popen(
+                    command,
+                    cwd=ROOT,
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        if beat:
+            # As deployed: the tick on its own queue, with its own worker (and beat in it).
+            command = [
+                sys.executable, "-m", "celery", "-A", "messaging_site", "worker",
+                "--concurrency", "1", "--loglevel", "WARNING",
+                "--queues", settings.CELERY_CONTROL_QUEUE,
+                "--hostname", f"control-{uuid.uuid4().hex[:6]}@localhost",
+                "--without-mingle", "--without-gossip",
+                "--beat", "--schedule", str(Path(schedules.name) / "beat"),
+            ]  # fmt: skip
             processes.append(
                 subprocess.Popen(
                     command,

@@ -354,3 +354,11 @@ SMS_MAX_IN_FLIGHT = env.int("SMS_MAX_IN_FLIGHT", default=500)
 CELERY_BEAT_SCHEDULE = {
     "sms-tick": {"task": "campaigns.tasks.sms_tick", "schedule": 1.0},
 }
+# The tick (sweep, dispatch, campaign progress every second) has a queue, and a worker, of
+# its own: on the send queue it waited behind every send task of a backlog, and progress
+# frames came 2 s apart and then in a burst. `make run` and docker-compose start the
+# control worker (`-Q` this, one process).
+CELERY_CONTROL_QUEUE = env.str(
+    "CELERY_CONTROL_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-control"
+)
+CELERY_TASK_ROUTES = {"campaigns.tasks.sms_tick": {"queue": CELERY_CONTROL_QUEUE}}
