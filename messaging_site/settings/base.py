@@ -349,8 +349,11 @@ SMS_MAX_ATTEMPTS = env.int("SMS_MAX_ATTEMPTS", default=8)
 SMS_LEASE_SECONDS = env.int("SMS_LEASE_SECONDS", default=120)
 # A dispatched task that never claimed its record (lost by the broker) is replaced after this.
 SMS_REDISPATCH_SECONDS = env.int("SMS_REDISPATCH_SECONDS", default=300)
-# Tasks on the broker at once: enough to keep the limit busy, never the whole campaign.
-SMS_MAX_IN_FLIGHT = env.int("SMS_MAX_IN_FLIGHT", default=500)
+# Tasks on the broker at once: enough to keep the limit busy, and no more, since a retry or
+# a newly due text waits behind all of them (500 was 11 s of work at 45 a second, 60 is
+# about 1.3 s; bench/sms_rate.py gave the same utilisation with either:
+# bench/results/sms_in_flight_2026-12-02.txt).
+SMS_MAX_IN_FLIGHT = env.int("SMS_MAX_IN_FLIGHT", default=60)
 CELERY_BEAT_SCHEDULE = {
     "sms-tick": {"task": "campaigns.tasks.sms_tick", "schedule": 1.0},
 }
