@@ -90,11 +90,7 @@ def _request_id(frame: Frame) -> str | int | None:
     value = frame.get("requestId")
     if isinstance(value, bool) or not isinstance(value, str | int):
         return None
-    if isinstance(value, str) and character_problem(value) is not None:
-        return None
-    if isinstance(value, int) and not -MAX_ID <= value <= MAX_ID:
-        return None
-    return value
+    return value if frame_problem({"requestId": value}) is None else None
 
 
 class SocketState(Protocol):

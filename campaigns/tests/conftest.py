@@ -133,41 +133,29 @@ def start_workers():
             "SMS_SEGMENTS_PER_SECOND": str(limit),
             "SMS_RATE_GUARD_MS": str(guard_ms),
         }
-        for n in range(count):
+
+        def worker(name: str, *options: str) -> None:
             command = [
                 sys.executable, "-m", "celery", "-A", "messaging_site", "worker",
-                "--concurrency", "2", "--loglevel", "WARNING",
-                "--hostname", f"sms{n}-{uuid.uuid4().hex[:6]}@localhost",
-                "--without-mingle", "--without-gossip",
+                "--loglevel", "WARNING", "--without-mingle", "--without-gossip",
+                "--hostname", f"{name}-{uuid.uuid4().hex[:6]}@localhost", *options,
             ]  # fmt: skip
             processes.append(
                 subprocess.Popen(
-                    command,
-                    cwd=ROOT,
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+                    command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
                 )
             )
+
+        for n in range(count):
+            worker(f"sms{n}", "--concurrency", "2")
         if beat:
             # As deployed: the tick on its own queue, with its own worker (and beat in it).
-            command = [
-                sys.executable, "-m", "celery", "-A", "messaging_site", "worker",
-                "--concurrency", "1", "--loglevel", "WARNING",
+            worker(
+                "control",
+                "--concurrency", "1",
                 "--queues", settings.CELERY_CONTROL_QUEUE,
-                "--hostname", f"control-{uuid.uuid4().hex[:6]}@localhost",
-                "--without-mingle", "--without-gossip",
                 "--beat", "--schedule", str(Path(schedules.name) / "beat"),
-            ]  # fmt: skip
-            processes.append(
-                subprocess.Popen(
-                    command,
-                    cwd=ROOT,
-                    env=env,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
+            )  # fmt: skip
         return processes
 
     yield start
