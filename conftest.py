@@ -19,6 +19,17 @@ ROOT = Path(__file__).resolve().parent
 PASSWORD = "a-long-enough-passphrase-42"
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The reused test database (--reuse-db), emptied first: a run stopped part way
+    (Ctrl-C in a test that commits) leaves its rows behind, and every test after would
+    meet users it did not make. Flushing recreates permissions as migrate does."""
+    from django.core.management import call_command
+
+    with django_db_blocker.unblock():
+        call_command("flush", interactive=False, verbosity=0)
+
+
 @pytest.fixture
 def make_user(db):
     from accounts.services import user_register
