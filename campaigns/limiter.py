@@ -1,5 +1,5 @@
 """The global SMS rate limit: at most SMS_SEGMENTS_PER_SECOND segments reach the provider
-in any one-second window, across every worker process, while a backlog keeps it ~98% busy.
+in any one-second window, across every worker process, while a backlog keeps it ~99% busy.
 
 Why this algorithm
 ------------------
@@ -7,61 +7,96 @@ A token bucket with a burst lets up to twice the rate through some one-second wi
 (a full bucket, then a refill), and a fixed one-second counter lets 2x through across a
 boundary. Neither is acceptable to a provider that counts arrivals in *any* window.
 
-This limiter keeps a log of grants (time, segments) in Redis and, in one Lua script so
+This limiter keeps a log of departures (time, segments) in Redis and, in Lua scripts so
 that all workers see one sequence, gives each message the earliest time at which its
-segments fit: for every window [x, x + W) that contains the grant, the segments granted
-in it plus this message's never exceed the limit. W is one second plus a guard G. A
-message's segments all arrive at once (one provider request), so they are reserved
-together, and a later one-segment message may take room a three-segment message could
-not use yet: first-come-first-served in grant order would leave slots idle (a simulation
-of the 1/2/3-segment mix: 98.6% of the limit in FIFO order, 100% with this).
+segments fit: for every window [x, x + W) that contains it, the segments in it plus this
+message's never exceed the limit. W is one second plus a guard G. A message's segments
+all arrive at once (one provider request), so they are placed together, and a later
+one-segment message may take room a three-segment message could not use yet:
+first-come-first-served would leave slots idle (a simulation of the 1/2/3-segment mix:
+98.6% of the limit in FIFO order, 100% with this).
 
-Why the guard: a grant at t reaches the provider at t + latency, and latency varies
-(sleep precision, scheduling, the network). If every latency lies within a band of width
-G, two arrivals whose grants were W = 1 s + G apart are at least one second apart, so the
-window rule holds as the provider measures it. The price is throughput: 1 / (1 + G)
-of the limit, so the default G = 20 ms keeps 98.0%. Set it to the latency spread you
-observe to your provider (each attempt's latency is logged; docs/PERFORMANCE.md, "SMS
-rate").
+The log holds what left, not what was planned
+---------------------------------------------
+A slot is taken in three steps (`Slot`), so that the log records when each request
+actually went out, not when it was meant to:
+
+1. `reserve`: a tentative place at the earliest time that fits; the caller sleeps until
+   then. Everyone else plans around it.
+2. `ready`, immediately before the request's first byte is written: the tentative place
+   is taken out and the message is placed again at *now*, if now still fits (it does
+   unless the caller woke late and others have filled the window since); if not, at the
+   next time that fits, and the caller sleeps again. A process that was descheduled for
+   200 ms after its grant therefore never sends bunched with the messages placed after it,
+   which is what the provider would otherwise count (issue 17: 57 segments in a second
+   with four workers under CPU contention, with a plan-time log).
+3. `left`, immediately after the request's last byte was written: the place moves to the
+   departure time measured by the caller (ready's Redis time plus the local elapsed
+   time), so a slow write is recorded as late as it really was.
+
+Why the guard: what remains is the time between a request leaving and the provider
+stamping its arrival (the network, the provider's own scheduling) and the few
+microseconds between `ready` and the write. If every such delay lies within a band of
+width G, two arrivals whose places are W = 1 s + G apart are at least one second apart.
+The price is throughput: at most 1 / (1 + G) of the limit, so the default G = 10 ms
+allows 99.0%. Set it to the spread you observe to your provider (docs/RELIABILITY.md).
+
+Losing Redis: if the log disappears (Redis restarted empty), nothing is known about the
+last second's departures, so the first place after that is one window later. A marker
+key without expiry tells a lost log from an idle one.
 
 Clock: Redis `TIME`, one clock for every worker (their own clocks may disagree).
-The caller sleeps for the delay the script returns, then sends: no busy loop, no retry.
+Callers sleep for the delays the scripts return: no busy loop.
 """
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 from django.conf import settings
 
 from messaging_site import redis_client
 
-RESERVE = """
+# Shared by RESERVE and READY: KEYS[1] the log (member "id:segments", score the time in
+# us), KEYS[2] the id sequence, KEYS[3] the marker, KEYS[4] the end of the blind window;
+# ARGV[1] the limit, ARGV[2] the window (us), ARGV[4] the blind window after a loss (us).
+# Defines `now`, `load_log(except)`, `fits(t, k)`, `earliest(k)`.
+PRELUDE = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-local k = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local window = tonumber(ARGV[3])
-if k > limit then
-  return {-1, 0}
+local limit = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local floor = now
+if redis.call('SET', KEYS[3], '1', 'NX') then
+  -- The log is gone (Redis restarted empty, or first use): what left in the last window
+  -- is unknown, so nothing may go before a whole window has passed.
+  redis.call('SET', KEYS[4], now + tonumber(ARGV[4]))
 end
--- A grant at or before now - window lies outside every window that contains a time >= now.
+local blind = tonumber(redis.call('GET', KEYS[4]) or '0')
+if blind > floor then floor = blind end
+
+-- A departure at or before now - window lies outside every window containing a time >= now.
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
-local raw = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-local times, sizes, prefix = {}, {}, {[0] = 0}
-for i = 1, #raw, 2 do
-  local n = #times + 1
-  times[n] = tonumber(raw[i + 1])
-  sizes[n] = tonumber(string.match(raw[i], ':(%d+)$'))
-  prefix[n] = prefix[n - 1] + sizes[n]
+
+local times, sizes, prefix, n = {}, {}, {[0] = 0}, 0
+local function load_log(except)
+  local raw = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+  times, sizes, prefix, n = {}, {}, {[0] = 0}, 0
+  for i = 1, #raw, 2 do
+    if raw[i] ~= except then
+      n = n + 1
+      times[n] = tonumber(raw[i + 1])
+      sizes[n] = tonumber(string.match(raw[i], ':(%d+)$'))
+      prefix[n] = prefix[n - 1] + sizes[n]
+    end
+  end
 end
-local n = #times
 
 -- Would k more segments at time t keep every window [x, x + window) that contains t
--- within the limit? The load of such a window only changes at grant times, so it is
+-- within the limit? The load of such a window only changes at logged times, so it is
 -- enough to check the window starting just after t - window and those starting at each
--- grant in (t - window, t]. Two pointers over the sorted grants: O(n) per t.
-local function fits(t)
+-- logged time in (t - window, t]. Two pointers over the sorted log: O(n) per t.
+local function fits(t, k)
   local lo, hi = 1, 0
   local function load(x)
     while lo <= n and times[lo] < x do lo = lo + 1 end
@@ -78,67 +113,191 @@ local function fits(t)
   return true
 end
 
--- Candidates, earliest first: now, and every moment a grant leaves the window. A later,
--- smaller message may take room an earlier, bigger one could not use: no slot idles.
-local at = nil
-if fits(now) then
-  at = now
-else
+-- Candidates, earliest first: the floor, and every moment a logged message leaves the
+-- window. A later, smaller message may take room an earlier, bigger one could not use.
+local function earliest(k)
+  if fits(floor, k) then return floor end
   for i = 1, n do
     local t = times[i] + window
-    if t > now and fits(t) then
-      at = t
-      break
-    end
+    if t > floor and fits(t, k) then return t end
   end
+  return nil
 end
-if at == nil then
-  return {-1, 0}
+
+local function keep(ttl_from)
+  local ttl = math.floor((ttl_from - now + 2 * window) / 1000) + 1
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  redis.call('PEXPIRE', KEYS[2], ttl)
 end
-local id = redis.call('INCR', KEYS[2])
-redis.call('ZADD', KEYS[1], at, id .. ':' .. k)
-local ttl = math.floor((at - now + 2 * window) / 1000) + 1
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('PEXPIRE', KEYS[2], ttl)
-return {at - now, at}
 """
 
+# ARGV[3] segments. Returns {delay_us, at_us, member}, or {-1} if it can never fit.
+RESERVE = (
+    PRELUDE
+    + """
+local k = tonumber(ARGV[3])
+if k > limit then return {-1, 0, ''} end
+load_log(nil)
+local at = earliest(k)
+if at == nil then return {-1, 0, ''} end
+local member = redis.call('INCR', KEYS[2]) .. ':' .. k
+redis.call('ZADD', KEYS[1], at, member)
+keep(at)
+return {at - now, at, member}
+"""
+)
 
-@dataclass(frozen=True)
-class Grant:
-    delay: float  # seconds to wait before handing the message to the provider
-    at_us: int  # the grant time on the Redis clock, microseconds
+# ARGV[3] the member. Place it at now if that fits, else at the earliest time that does.
+# Returns {delay_us, at_us}: delay 0 means "send now".
+READY = (
+    PRELUDE
+    + """
+local member = ARGV[3]
+local k = tonumber(string.match(member, ':(%d+)$'))
+load_log(member)
+local at = earliest(k)
+if at == nil then return {-1, 0} end
+redis.call('ZADD', KEYS[1], at, member)
+keep(at)
+return {at - now, at}
+"""
+)
+
+# ARGV[1] the member, ARGV[2] its departure time (us). Only moves it later: a departure
+# is never earlier than the place it was given.
+LEFT = """
+local member = ARGV[1]
+local placed = redis.call('ZSCORE', KEYS[1], member)
+local departed = tonumber(ARGV[2])
+if placed and departed > tonumber(placed) then
+  redis.call('ZADD', KEYS[1], departed, member)
+end
+return 0
+"""
+
+RELEASE = "return redis.call('ZREM', KEYS[1], ARGV[1])"
+
+
+@dataclass
+class Slot:
+    """One message's place in the log, from its reservation to its departure.
+
+    Backends call `ready()` right before writing the request and `left()` right after;
+    `ready()` again after `left()` takes a further place for a second request (a resend
+    on a fresh connection), since the provider may have received both.
+    """
+
+    limiter: "SegmentLimiter"
+    segments: int
+    member: str
+    at_us: int
+    delay: float  # seconds to wait after the reservation
+    waited: float = 0.0  # seconds slept in all, for the log
+    late_us: int = 0  # how much later than `ready` the write ended
+    _ready_at_us: int | None = field(default=None, repr=False)
+    _ready_clock: float = field(default=0.0, repr=False)
+    _departed: bool = field(default=False, repr=False)
+
+    def sleep(self) -> None:
+        """Wait for the reserved time."""
+        if self.delay > 0:
+            time.sleep(self.delay)
+            self.waited += self.delay
+
+    def ready(self) -> None:
+        """Block until the message may leave now, and hold that place."""
+        if self._departed:
+            renewed = self.limiter.reserve(self.segments)
+            self.member, self.at_us, self._departed = renewed.member, renewed.at_us, False
+            renewed.sleep()
+            self.waited += renewed.waited
+        while True:
+            delay_us, at_us = self.limiter.place_now(self.member)
+            self._ready_clock = time.monotonic()
+            self.at_us = at_us
+            if delay_us <= 0:
+                self._ready_at_us = at_us
+                return
+            time.sleep(delay_us / 1_000_000)
+            self.waited += delay_us / 1_000_000
+
+    def left(self) -> None:
+        """The request is written: record when it really left."""
+        if self._ready_at_us is None:
+            raise RuntimeError("left() without ready()")
+        elapsed_us = int((time.monotonic() - self._ready_clock) * 1_000_000)
+        self.late_us = max(self.late_us, elapsed_us)
+        self.limiter.depart(self.member, self._ready_at_us + elapsed_us)
+        self._ready_at_us, self._departed = None, True
+
+    def release(self) -> None:
+        """Nothing was sent: give the place back. A place that was used is never given
+        back, whatever happened to the request after it was written."""
+        if not self._departed and self._ready_at_us is None:
+            self.limiter.release(self.member)
 
 
 class SegmentLimiter:
-    def __init__(self, client: redis.Redis, *, prefix: str, per_second: int, guard_ms: float):
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str,
+        per_second: int,
+        guard_ms: float,
+        blind_after_loss: bool = True,
+    ):
         if per_second < 1:
             raise ValueError("per_second must be at least 1")
         self.client = client
         self.per_second = per_second
         self.window_us = int(1_000_000 + guard_ms * 1000)
-        self.keys = [f"{prefix}:log", f"{prefix}:seq"]
-        self.script = client.register_script(RESERVE)
+        self.keys = [f"{prefix}:log", f"{prefix}:seq", f"{prefix}:known", f"{prefix}:blind"]
+        # Tests of the window rule start from a log known to be empty.
+        self.blind_us = self.window_us if blind_after_loss else 0
+        self._reserve = client.register_script(RESERVE)
+        self._ready = client.register_script(READY)
+        self._left = client.register_script(LEFT)
+        self._release = client.register_script(RELEASE)
 
-    def reserve(self, segments: int) -> Grant:
-        """Reserve a slot for a message of `segments` segments, all at once."""
+    def reserve(self, segments: int) -> Slot:
+        """A tentative place for a message of `segments` segments, all at once."""
         if segments < 1:
             raise ValueError("a message has at least one segment")
-        delay_us, at_us = self.script(
-            keys=self.keys, args=[segments, self.per_second, self.window_us]
+        delay_us, at_us, member = self._reserve(
+            keys=self.keys, args=[self.per_second, self.window_us, segments, self.blind_us]
         )
         if delay_us < 0:
             raise ValueError(
                 f"a message of {segments} segments cannot fit a limit of {self.per_second}/s"
             )
-        return Grant(delay=delay_us / 1_000_000, at_us=at_us)
+        return Slot(
+            limiter=self,
+            segments=segments,
+            member=member.decode() if isinstance(member, bytes) else member,
+            at_us=at_us,
+            delay=delay_us / 1_000_000,
+        )
 
-    def wait(self, segments: int) -> Grant:
-        """Reserve, then sleep until the grant time."""
-        grant = self.reserve(segments)
-        if grant.delay > 0:
-            time.sleep(grant.delay)
-        return grant
+    def place_now(self, member: str) -> tuple[int, int]:
+        """Move a reserved place to now if now fits; else to the earliest time that does.
+        Returns (delay_us, at_us)."""
+        delay_us, at_us = self._ready(
+            keys=self.keys, args=[self.per_second, self.window_us, member, self.blind_us]
+        )
+        return delay_us, at_us
+
+    def depart(self, member: str, departed_us: int) -> None:
+        self._left(keys=self.keys, args=[member, departed_us])
+
+    def release(self, member: str) -> None:
+        self._release(keys=self.keys, args=[member])
+
+    def wait(self, segments: int) -> Slot:
+        """Reserve and sleep until the reserved time (ready() still to come)."""
+        slot = self.reserve(segments)
+        slot.sleep()
+        return slot
 
 
 _limiters: dict[tuple, SegmentLimiter] = {}

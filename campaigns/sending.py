@@ -11,11 +11,18 @@ back changes nothing:
 
 - `dispatch_due` puts tasks on the broker for due records that have none (marked by
   `dispatched_at`), at most SMS_MAX_IN_FLIGHT at a time, taking rows with
-  `FOR UPDATE SKIP LOCKED` so two dispatchers never pick the same record.
+  `FOR UPDATE SKIP LOCKED` so two dispatchers never pick the same record. Retries go
+  first, at a higher broker priority. A mark older than SMS_REDISPATCH_SECONDS is taken
+  for a task lost with the broker: it neither counts in flight nor stops a new task.
 - `attempt` claims (queued -> sending with a lease), checks the opt-out list again,
-  waits for the global limiter, calls the provider with the record id as `reference`,
-  and records the outcome only if it still holds the lease.
-- `sweep` takes back expired leases and forgets dispatch marks of tasks that never came.
+  reserves a place in the global limiter and sleeps until it, renews the lease to cover
+  the provider call (or gives the place back if the sweep took the record meanwhile),
+  calls the provider with the record id as `reference` (the backend takes the place
+  for real just before it writes: campaigns/limiter.py), and records the outcome only if
+  it still holds the lease.
+- `sweep` takes back expired leases (SMS_LEASE_SECONDS, a few seconds past the provider
+  timeout, so a killed worker's record goes out again soon) and forgets dispatch marks
+  of tasks that never came.
 """
 
 import logging
@@ -33,7 +40,7 @@ from messaging_site.db import id_batches
 
 from . import queue, selectors
 from .backends import BaseBackend, OutboundSms, PermanentError, TransientError, get_backend
-from .limiter import get_limiter
+from .limiter import Slot, get_limiter
 from .models import Campaign, SmsMessage
 
 logger = logging.getLogger("campaigns.send")
@@ -65,29 +72,45 @@ def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
 
 def dispatch_due(*, limit: int | None = None) -> list[int]:
     """Mark due records as dispatched and, after commit, enqueue one task for each;
-    returns their ids."""
+    returns their ids. Retries first, and ahead of first attempts on the broker: a retry
+    waits its backoff, not the backlog."""
     now = timezone.now()
+    stale = now - timedelta(seconds=settings.SMS_REDISPATCH_SECONDS)
+    # A dispatch older than SMS_REDISPATCH_SECONDS is presumed lost with the broker (Redis
+    # restarted empty, say): it no longer holds a place in flight, and is sent again.
     in_flight = SmsMessage.objects.filter(
-        Q(status=Status.SENDING) | Q(status=Status.QUEUED, dispatched_at__isnull=False)
+        Q(status=Status.SENDING) | Q(status=Status.QUEUED, dispatched_at__gte=stale)
     ).count()
     room = (limit or settings.SMS_MAX_IN_FLIGHT) - in_flight
     if room <= 0:
         return []
-    stale = now - timedelta(seconds=settings.SMS_REDISPATCH_SECONDS)
     with transaction.atomic():
-        ids = list(
+        due = (
             SmsMessage.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status=Status.QUEUED)
-            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
             .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale))
             .filter(_live_campaign())
-            .order_by("id")
+        )
+        retries = list(
+            due.filter(next_attempt_at__lte=now)
+            .order_by("next_attempt_at", "id")
             .values_list("id", flat=True)[:room]
         )
+        first = (
+            list(
+                due.filter(next_attempt_at__isnull=True)
+                .order_by("id")
+                .values_list("id", flat=True)[: room - len(retries)]
+            )
+            if len(retries) < room
+            else []
+        )
+        ids = retries + first
         if ids:
             for batch in id_batches(ids):  # SMS_MAX_IN_FLIGHT may be large
                 SmsMessage.objects.filter(id__in=batch).update(dispatched_at=now)
-            queue.send_on_commit(ids)
+            queue.send_on_commit(retries, urgent=True)
+            queue.send_on_commit(first)
     return ids
 
 
@@ -131,8 +154,8 @@ def attempt(*, message_id: int) -> str | None:
         _complete_campaign(message.campaign_id)
         return "skipped"
 
-    # Everything slow (imports, the backend's setup) happens before the grant: the time
-    # from grant to arrival is the jitter the limiter's guard must cover.
+    # Everything slow (imports, the backend's setup) happens before the reservation;
+    # the backend connects before `ready()`, the moment the slot is really taken.
     backend = get_backend()
     sms = OutboundSms(
         to=message.to,
@@ -141,20 +164,42 @@ def attempt(*, message_id: int) -> str | None:
         segments=message.segments,
         reference=str(message.pk),
     )
-    grant = get_limiter().wait(message.segments)
+    slot = get_limiter().wait(message.segments)
+    if not _renew(message_id, token):
+        # The sweep took it back while we waited (the lease ran out): someone else may be
+        # sending it now. Send nothing and give the slot back.
+        slot.release()
+        logger.warning("sms=%s lost its lease while waiting for the limiter", message_id)
+        return None
     started = time.monotonic()
-    outcome, changes = _call_provider(backend, sms, message.attempts)
+    try:
+        outcome, changes = _call_provider(backend, sms, slot, message.attempts)
+    finally:
+        slot.release()  # a no-op once the request went out
     latency = time.monotonic() - started
     if not _finish(message_id, token, **changes):
         logger.warning("sms=%s lost its lease before recording %s", message_id, outcome)
-    _log(message, outcome, latency, changes.get("last_error", ""), waited=grant.delay)
+    _log(message, outcome, latency, changes.get("last_error", ""), slot=slot)
     _complete_campaign(message.campaign_id)
     return outcome
 
 
-def _call_provider(backend: BaseBackend, sms: OutboundSms, attempts: int) -> tuple[str, dict]:
+def _renew(message_id: int, token: uuid.UUID) -> bool:
+    """Extend our claim to cover the provider call (SMS_LEASE_SECONDS exceeds its
+    timeout), if it still stands."""
+    now = timezone.now()
+    return bool(
+        SmsMessage.objects.filter(pk=message_id, status=Status.SENDING, lease_token=token).update(
+            lease_expires_at=now + timedelta(seconds=settings.SMS_LEASE_SECONDS), updated_at=now
+        )
+    )
+
+
+def _call_provider(
+    backend: BaseBackend, sms: OutboundSms, slot: Slot, attempts: int
+) -> tuple[str, dict]:
     try:
-        provider_id = backend.send(sms)
+        provider_id = backend.send(sms, slot)
     except TransientError as error:
         if attempts >= settings.SMS_MAX_ATTEMPTS:
             return "dead", {"status": Status.DEAD, "last_error": str(error)}
@@ -175,18 +220,24 @@ def _call_provider(backend: BaseBackend, sms: OutboundSms, attempts: int) -> tup
 
 
 def _log(
-    message: SmsMessage, outcome: str, latency: float, error: str = "", waited: float = 0.0
+    message: SmsMessage,
+    outcome: str,
+    latency: float,
+    error: str = "",
+    *,
+    slot: Slot | None = None,
 ) -> None:
     logger.info(
         "sms=%s campaign=%s attempt=%s segments=%s outcome=%s latency_ms=%.1f "
-        "limiter_wait_ms=%.1f%s",
+        "limiter_wait_ms=%.1f write_ms=%.2f%s",
         message.pk,
         message.campaign_id or "-",
         message.attempts,
         message.segments,
         outcome,
         latency * 1000,
-        waited * 1000,
+        slot.waited * 1000 if slot else 0.0,
+        slot.late_us / 1000 if slot else 0.0,
         f" error={error!r}" if error else "",
     )
 

@@ -3,9 +3,16 @@
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from .base import BaseBackend, OutboundSms, PermanentError, TransientError
+from .base import BaseBackend, OutboundSms, Pace, PermanentError, TransientError
 
-__all__ = ["BaseBackend", "OutboundSms", "PermanentError", "TransientError", "get_backend"]
+__all__ = [
+    "BaseBackend",
+    "OutboundSms",
+    "Pace",
+    "PermanentError",
+    "TransientError",
+    "get_backend",
+]
 
 
 _backends: dict[tuple, BaseBackend] = {}

@@ -1,7 +1,7 @@
 import logging
 import uuid
 
-from .base import BaseBackend, OutboundSms
+from .base import BaseBackend, OutboundSms, Pace
 
 logger = logging.getLogger("campaigns.console")
 
@@ -9,7 +9,8 @@ logger = logging.getLogger("campaigns.console")
 class ConsoleBackend(BaseBackend):
     """Development: logs each message instead of sending it."""
 
-    def send(self, sms: OutboundSms) -> str:
+    def send(self, sms: OutboundSms, pace: Pace) -> str:
+        pace.ready()
         logger.info(
             "SMS to=%s segments=%s reference=%s body=%r",
             sms.to,
@@ -17,4 +18,5 @@ class ConsoleBackend(BaseBackend):
             sms.reference,
             sms.body,
         )
+        pace.left()
         return f"console-{uuid.uuid4()}"

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
-from .base import BaseBackend, OutboundSms, PermanentError, TransientError
+from .base import BaseBackend, OutboundSms, Pace, PermanentError, TransientError
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -72,23 +72,32 @@ class HttpBackend(BaseBackend):
             connection.close()
         self.local.connection = None
 
-    def _post(self, payload: bytes) -> http.client.HTTPResponse:
+    def _request(self, payload: bytes, pace: Pace) -> http.client.HTTPResponse:
+        connection = self._connection()
+        if connection.sock is None:
+            connection.connect()  # the handshake is not part of the departure
+        pace.ready()
+        try:
+            # http.client writes the headers and a bytes body in one send.
+            connection.request("POST", self.path, body=payload, headers=self.headers)
+        finally:
+            pace.left()
+        return connection.getresponse()
+
+    def _post(self, payload: bytes, pace: Pace) -> http.client.HTTPResponse:
         reused = getattr(self.local, "connection", None) is not None
         try:
-            connection = self._connection()
-            connection.request("POST", self.path, body=payload, headers=self.headers)
-            return connection.getresponse()
+            return self._request(payload, pace)
         except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
             self._drop_connection()
             if not reused:
                 raise
         # The provider closed an idle keep-alive connection before reading: once more, on
-        # a fresh one. Should it have read the first after all, `reference` dedupes it.
-        connection = self._connection()
-        connection.request("POST", self.path, body=payload, headers=self.headers)
-        return connection.getresponse()
+        # a fresh one, in a slot of its own (the provider may have read the first after
+        # all; `reference` dedupes it).
+        return self._request(payload, pace)
 
-    def send(self, sms: OutboundSms) -> str:
+    def send(self, sms: OutboundSms, pace: Pace) -> str:
         payload = json.dumps(
             {
                 "to": sms.to,
@@ -99,7 +108,7 @@ class HttpBackend(BaseBackend):
             }
         ).encode()
         try:
-            response = self._post(payload)
+            response = self._post(payload, pace)
             body = response.read()
         except (OSError, http.client.HTTPException) as error:
             self._drop_connection()

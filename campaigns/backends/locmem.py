@@ -1,6 +1,6 @@
 import threading
 
-from .base import BaseBackend, OutboundSms
+from .base import BaseBackend, OutboundSms, Pace
 
 
 class LocmemBackend(BaseBackend):
@@ -9,7 +9,10 @@ class LocmemBackend(BaseBackend):
     outbox: list[OutboundSms] = []
     _lock = threading.Lock()
 
-    def send(self, sms: OutboundSms) -> str:
+    def send(self, sms: OutboundSms, pace: Pace) -> str:
+        pace.ready()
         with self._lock:
             LocmemBackend.outbox.append(sms)
-            return f"locmem-{len(LocmemBackend.outbox)}"
+            number = len(LocmemBackend.outbox)
+        pace.left()
+        return f"locmem-{number}"

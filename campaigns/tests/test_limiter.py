@@ -2,6 +2,7 @@
 
 import random
 import threading
+import time
 import uuid
 
 import pytest
@@ -15,10 +16,21 @@ from campaigns.limiter import SegmentLimiter
 def limiter():
     client = redis.Redis.from_url(settings.REDIS_URL)
     prefix = f"{settings.REDIS_KEY_PREFIX}:limiter-test:{uuid.uuid4().hex}"
-    yield lambda per_second=45, guard_ms=0: SegmentLimiter(
-        client, prefix=prefix, per_second=per_second, guard_ms=guard_ms
+    yield lambda per_second=45, guard_ms=0, blind_after_loss=False: SegmentLimiter(
+        client,
+        prefix=prefix,
+        per_second=per_second,
+        guard_ms=guard_ms,
+        blind_after_loss=blind_after_loss,
     )
-    client.delete(f"{prefix}:log", f"{prefix}:seq")
+    client.delete(*(f"{prefix}:{name}" for name in ["log", "seq", "known", "blind"]))
+
+
+def logged(shared):
+    """The log as {member: time_us}."""
+    return {
+        m.decode(): int(t) for m, t in shared.client.zrange(shared.keys[0], 0, -1, withscores=True)
+    }
 
 
 def max_in_any_window(grants, width_us):
@@ -68,3 +80,81 @@ def test_a_message_over_the_limit_is_refused(limiter):
         limiter(per_second=3).reserve(4)
     with pytest.raises(ValueError, match="at least one segment"):
         limiter().reserve(0)
+
+
+def test_a_late_waker_is_placed_after_the_messages_planned_after_it(limiter):
+    """A process descheduled past its reserved time must not go out bunched with those
+    reserved after it: at `ready` it is placed again, after them if the window is full."""
+    shared = limiter(per_second=10)
+    late = shared.reserve(5)
+    on_time = shared.reserve(5)
+    on_time.ready()
+    on_time.left()
+    time.sleep(0.3)  # `late` oversleeps; meanwhile the next window fills up
+    after = [shared.reserve(5), shared.reserve(5)]
+    assert all(a.at_us >= late.at_us + shared.window_us for a in after)
+    delay_us, at_us = shared.place_now(late.member)
+    assert delay_us > 0
+    assert at_us >= min(a.at_us for a in after) + shared.window_us
+    assert logged(shared)[late.member] == at_us
+    sizes = [(t, int(m.split(":")[1])) for m, t in logged(shared).items()]
+    assert max_in_any_window(sizes, shared.window_us) <= 10
+
+
+def test_a_late_waker_goes_at_once_when_the_window_has_room(limiter):
+    shared = limiter(per_second=10)
+    late = shared.reserve(5)
+    time.sleep(0.2)
+    late.ready()
+    late.left()
+    assert late.waited == 0
+    assert logged(shared)[late.member] > late.at_us - 1  # placed at the real moment
+
+
+def test_the_log_records_when_the_request_left(limiter):
+    shared = limiter(per_second=10)
+    slot = shared.reserve(3)
+    slot.ready()
+    placed = logged(shared)[slot.member]
+    time.sleep(0.2)  # a slow write
+    slot.left()
+    departed = logged(shared)[slot.member]
+    assert 190_000 <= departed - placed <= 400_000
+    assert slot.late_us >= 190_000
+
+
+def test_a_resend_takes_a_place_of_its_own(limiter):
+    shared = limiter(per_second=10)
+    slot = shared.reserve(4)
+    slot.ready()
+    slot.left()
+    first = slot.member
+    slot.ready()  # the connection dropped: the same request once more
+    slot.left()
+    assert slot.member != first
+    assert sorted(logged(shared)) == sorted([first, slot.member])
+
+
+def test_an_unused_place_is_given_back_and_a_used_one_is_not(limiter):
+    shared = limiter(per_second=10)
+    unused = shared.reserve(10)
+    unused.release()
+    used = shared.reserve(10)
+    assert used.delay < 0.05
+    used.ready()
+    used.left()
+    used.release()
+    assert shared.reserve(1).delay > 0.9  # the 10 that left still fill the window
+
+
+def test_after_the_log_is_lost_nothing_goes_for_a_window(limiter):
+    """Redis restarted empty: the last second's departures are unknown, so the first
+    place is a whole window later. A log that merely expired while idle costs nothing."""
+    shared = limiter(per_second=45, guard_ms=10, blind_after_loss=True)
+    first = shared.reserve(1)
+    assert first.delay >= 0.95
+    time.sleep(first.delay)
+    shared.client.delete(shared.keys[0], shared.keys[1])  # idle: the log expired
+    assert shared.reserve(1).delay < 0.05
+    shared.client.delete(*shared.keys)  # lost: every key gone
+    assert shared.reserve(1).delay >= 0.95

@@ -1,6 +1,8 @@
 """The delivery state machine: exactly once, retries, dead letters, opt-outs, the sweep."""
 
+import json
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -252,3 +254,120 @@ def test_cancel_stops_the_rest_of_a_campaign(manager, fast_sms):
     assert len(fast_sms) == 1
     statuses = sorted(campaign.messages.values_list("status", flat=True))
     assert statuses == ["cancelled", "cancelled", "sent"]
+
+
+def test_retries_are_dispatched_first_and_ahead_of_the_backlog_on_the_broker(
+    manager, fast_sms, settings, django_capture_on_commit_callbacks
+):
+    from django.conf import settings as live
+
+    from messaging_site import redis_client
+
+    backlog = queue(manager, numbers=[f"+1415555{n:04d}" for n in range(200, 206)])
+    retry = backlog[-1]
+    SmsMessage.objects.filter(pk=retry.pk).update(
+        attempts=1, next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+    settings.SMS_MAX_IN_FLIGHT = 3
+    client = redis_client.client()
+    prefix = live.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"]
+    name = live.CELERY_TASK_DEFAULT_QUEUE
+    urgent, behind = f"{prefix}{name}", f"{prefix}{name}\x06\x166"
+    client.delete(urgent, behind)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            ids = sending.dispatch_due()
+        assert ids == [retry.pk, backlog[0].pk, backlog[1].pk]
+
+        def queued(key):
+            return [json.loads(task)["headers"]["argsrepr"] for task in client.lrange(key, 0, -1)]
+
+        # Workers take from the priority-0 list first (kombu's Redis transport).
+        assert queued(urgent) == [f"[{retry.pk}]"]
+        assert sorted(queued(behind)) == sorted(f"[{m.pk}]" for m in backlog[:2])
+    finally:
+        client.delete(urgent, behind)
+
+
+def test_a_dispatch_lost_with_the_broker_stops_holding_a_place(manager, fast_sms, settings):
+    """Redis restarted empty: the tasks are gone, their marks are not. After
+    SMS_REDISPATCH_SECONDS they neither count in flight nor keep a record from a task."""
+    settings.SMS_MAX_IN_FLIGHT = 3
+    queue(manager, numbers=[f"+1415555{n:04d}" for n in range(300, 305)])
+    first = sending.dispatch_due()
+    assert len(first) == 3
+    assert sending.dispatch_due() == []
+    lost = timezone.now() - timedelta(seconds=settings.SMS_REDISPATCH_SECONDS + 1)
+    SmsMessage.objects.filter(pk__in=first).update(dispatched_at=lost)
+    assert sending.dispatch_due() == first
+
+
+def test_the_backend_connects_before_the_slot_and_writes_inside_it(manager, sink):
+    from campaigns.backends import OutboundSms, get_backend
+
+    backend = get_backend()
+    events = []
+
+    class Watch:
+        def ready(self):
+            connection = backend.local.connection
+            events.append(("ready", time.time(), connection.sock is not None))
+
+        def left(self):
+            events.append(("left", time.time(), None))
+
+    sms = OutboundSms(to=NUMBER, sender="x", body="hi", segments=1, reference="r1")
+    backend.send(sms, Watch())
+    backend.send(sms, Watch())  # kept alive: no new connection
+    (arrived, _), (again, _) = sink.arrivals
+    (ready, at, connected), (left, left_at, _), (_, second_at, _), _ = events
+    assert (ready, left, connected) == ("ready", "left", True)
+    assert at <= arrived
+    assert second_at <= again
+    assert left_at - at < 0.05
+
+
+def test_a_record_the_sweep_took_back_during_the_wait_is_not_sent(manager, sink, monkeypatch):
+    """The lease ran out while the worker slept for its slot, and the sweep requeued the
+    record: the worker must not send it (another may be), and gives its slot back."""
+    from campaigns import limiter
+
+    (message,) = queue(manager)
+    released = []
+    original_wait = limiter.SegmentLimiter.wait
+
+    def wait_past_the_lease(self, segments):
+        slot = original_wait(self, segments)
+        SmsMessage.objects.filter(pk=message.pk).update(
+            lease_expires_at=timezone.now() - timedelta(seconds=1)
+        )
+        sending.sweep()
+        monkeypatch.setattr(slot, "release", lambda: released.append(slot.member))
+        return slot
+
+    monkeypatch.setattr(limiter.SegmentLimiter, "wait", wait_past_the_lease)
+    assert sending.attempt(message_id=message.pk) is None
+    assert sink.arrivals == []
+    assert len(released) == 1
+    message.refresh_from_db()
+    assert message.status == "queued"
+
+
+def test_the_lease_is_renewed_to_cover_the_provider_call(manager, sink, settings):
+    settings.SMS_LEASE_SECONDS = 15
+    (message,) = queue(manager)
+    leases = []
+    sink.delay = 0.0
+    original = sending._call_provider
+
+    def record(backend, sms, slot, attempts):
+        leases.append(SmsMessage.objects.get(pk=message.pk).lease_expires_at)
+        return original(backend, sms, slot, attempts)
+
+    sending._call_provider = record
+    try:
+        assert sending.attempt(message_id=message.pk) == "sent"
+    finally:
+        sending._call_provider = original
+    (lease,) = leases
+    assert lease - timezone.now() > timedelta(seconds=14)

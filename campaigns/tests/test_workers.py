@@ -138,3 +138,32 @@ def test_progress_comes_every_second_while_a_backlog_waits(sink, settings, start
     assert SmsMessage.objects.filter(campaign=campaign, status="queued").exists(), (
         "the backlog drained during the watch: the test measured no backlog"
     )
+
+
+def test_a_retry_waits_its_backoff_not_the_backlog(sink, settings, start_workers, manager):
+    """A 503 puts the text back with a backoff; the retry goes out when that has passed,
+    ahead of the tasks already queued for the backlog (issue 17: 5 to 10 s behind them)."""
+    settings.SMS_SEGMENTS_PER_SECOND = 5
+    campaign = services.campaign_create(
+        actor=manager,
+        name="backlog",
+        message="Hello",
+        recipients=[f"+1415555{n:04d}" for n in range(3000, 3040)],  # 8 s at 5 a second
+    )
+    first, second = campaign.messages.order_by("id")[:2]
+    sink.script[str(first.pk)] = [(503, {}, {})]  # backoff 0.5 to 1 s
+    sink.script[str(second.pk)] = [(503, {"Retry-After": "2"}, {})]
+    start_workers(sink, count=1, limit=5, guard_ms=40, beat=True)
+    services.campaign_launch(campaign=campaign)
+    wait_until_done(timeout=60)
+
+    def gap(message):
+        times = [at for at, payload in sink.arrivals if payload["reference"] == str(message.pk)]
+        assert len(times) == 2
+        return times[1] - times[0]
+
+    last = max(at for at, _ in sink.arrivals) - min(at for at, _ in sink.arrivals)
+    assert last > 6  # there was a backlog to jump
+    # Slack: the next dispatch (each send refills), one slot behind the other process's.
+    assert gap(first) < 1.0 + 1.2
+    assert 2.0 <= gap(second) < 2.0 + 1.2

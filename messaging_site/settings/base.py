@@ -333,8 +333,9 @@ WHITENOISE_ROOT = BASE_DIR / "public"
 # --- SMS ----------------------------------------------------------------------------------
 SMS_BACKEND = env.str("SMS_BACKEND", default="campaigns.backends.console.ConsoleBackend")
 SMS_SEGMENTS_PER_SECOND = env.int("SMS_SEGMENTS_PER_SECOND", default=45)
-# See campaigns/limiter.py: the width of the latency band the limit must survive.
-SMS_RATE_GUARD_MS = env.float("SMS_RATE_GUARD_MS", default=20.0)
+# See campaigns/limiter.py: the spread between a request leaving and the provider stamping
+# its arrival, which the limit must survive; the ceiling on throughput is 1 / (1 + guard).
+SMS_RATE_GUARD_MS = env.float("SMS_RATE_GUARD_MS", default=10.0)
 SMS_FROM = env.str("SMS_FROM", default="Messaging")
 SMS_HTTP_URL = env.str("SMS_HTTP_URL", default="")
 SMS_HTTP_TOKEN = env.str("SMS_HTTP_TOKEN", default="")
@@ -345,10 +346,17 @@ SMS_RETRY_BASE_SECONDS = env.float("SMS_RETRY_BASE_SECONDS", default=1.0)
 # Well under the broker's visibility timeout (3600 s), though no task waits out a backoff.
 SMS_RETRY_CAP_SECONDS = env.float("SMS_RETRY_CAP_SECONDS", default=300.0)
 SMS_MAX_ATTEMPTS = env.int("SMS_MAX_ATTEMPTS", default=8)
-# A claim (`sending`) not finished by then is taken back by the sweep.
-SMS_LEASE_SECONDS = env.int("SMS_LEASE_SECONDS", default=120)
-# A dispatched task that never claimed its record (lost by the broker) is replaced after this.
-SMS_REDISPATCH_SECONDS = env.int("SMS_REDISPATCH_SECONDS", default=300)
+# A claim (`sending`) not finished by then is taken back by the sweep, so a killed worker's
+# record goes out again this soon. It covers the wait for the limiter, and is renewed
+# just before the provider call, so it must exceed SMS_HTTP_TIMEOUT.
+SMS_LEASE_SECONDS = env.int("SMS_LEASE_SECONDS", default=15)
+if SMS_LEASE_SECONDS < SMS_HTTP_TIMEOUT + 2:
+    raise ImproperlyConfigured("SMS_LEASE_SECONDS must exceed SMS_HTTP_TIMEOUT by 2 s or more.")
+# A dispatched task that never claimed its record (lost with the broker, as when Redis
+# restarts empty) is replaced after this: the longest a task waits on the broker is the
+# in-flight cap's worth of work (below), a few seconds. Replacing one that was only slow
+# is harmless: the second finds the record claimed or sent and does nothing.
+SMS_REDISPATCH_SECONDS = env.int("SMS_REDISPATCH_SECONDS", default=10)
 # Tasks on the broker at once: enough to keep the limit busy, and no more, since a retry or
 # a newly due text waits behind all of them (500 was 11 s of work at 45 a second, 60 is
 # about 1.3 s; bench/sms_rate.py gave the same utilisation with either:
