@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from messaging_site.consumers import Consumer, Frame, StartsEmpty, positive_int
 from messaging_site.db import db_call
+from messaging_site.errors import DomainError
 
 from . import events, selectors
 from .events import campaign_group
@@ -18,6 +20,15 @@ class Watches(StartsEmpty):
     """The campaigns one socket watches."""
 
     campaigns: set[int] = field(default_factory=set)
+
+    async def catch_up(self, socket: Consumer, since: datetime) -> None:
+        """After a channel-layer outage: where each watched campaign stands now."""
+        for campaign_id in sorted(self.campaigns):
+            try:
+                frame = await _first_frame(socket.user, campaign_id)
+            except DomainError:  # deleted, or the user lost campaigns.send_sms
+                continue
+            await socket.send(text_data=json.dumps(frame))
 
 
 @db_call

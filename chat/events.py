@@ -157,6 +157,7 @@ def membership_changed(membership: Membership, *, since: int) -> None:
                     "type": "chat.frame",
                     "conversation": membership.conversation_id,
                     "skip_user": membership.user_id,
+                    "membership": [membership.user_id, membership.status, membership.role],
                     "text": text,
                 },
             ),

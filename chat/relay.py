@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
 
@@ -50,6 +51,17 @@ class ChatState:
     own: dict[int, set[int]] = field(default_factory=dict)
     current_room: int | None = None
     relay_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # The last membership state announced to this socket per (conversation, user): after
+    # an outage the catch-up and a replayed publish may announce the same change twice.
+    announced: dict[tuple[int, int], tuple[str, str]] = field(default_factory=dict)
+
+    def first_time(self, conversation_id: int, user_id: int, status: str, role: str) -> bool:
+        """Whether this membership state is news to the socket (and remember it)."""
+        key = (conversation_id, user_id)
+        if self.announced.get(key) == (status, role):
+            return False
+        self.announced[key] = (status, role)
+        return True
 
     @classmethod
     async def open(cls, socket: Consumer) -> ChatState:
@@ -65,6 +77,69 @@ class ChatState:
             )
         return state
 
+    async def catch_up(self, socket: Consumer, since: datetime) -> None:
+        """After a channel-layer outage that began after `since`: what the socket missed,
+        from the database, as the frames it would have had. The user's memberships gained
+        or lost (following or leaving), other members' changes in the conversations it
+        follows, blocks, and every message after each cursor, in seq order (the cursors
+        drop anything already passed on)."""
+        async with self.relay_lock:
+            rows, self.blocked = await _followed_and_blocked(user_id=socket.user.pk)
+            now = {conversation_id: (kind, role) for conversation_id, kind, role in rows}
+            changed = [cid for cid in now if cid not in self.follows or self.follows[cid].cutoff]
+            changed += [cid for cid in self.follows if cid not in now]
+            changed += [
+                cid
+                for cid, follow in self.follows.items()
+                if cid in now and now[cid][1] != follow.role
+            ]
+            for membership, from_seq in await _memberships_changed(
+                user_id=socket.user.pk, conversation_ids=changed
+            ):
+                await self._apply(socket, membership, from_seq)
+            for conversation_id in [cid for cid in self.follows if cid not in now]:
+                self._forget(conversation_id)  # no row any more
+                await socket.leave_group(conversation_group(conversation_id))
+            for membership in await _memberships_updated(
+                conversation_ids=list(self.follows), since=since, except_user=socket.user.pk
+            ):
+                if self.first_time(
+                    membership.conversation_id, membership.user_id, membership.status,
+                    membership.role,
+                ):  # fmt: skip
+                    await socket.send(text_data=events.encode(events.membership_frame(membership)))
+            last = await _last_seqs(conversation_ids=list(self.follows))
+            for conversation_id, follow in list(self.follows.items()):
+                if last.get(conversation_id, 0) > follow.cursor:
+                    await _fill(socket, conversation_id, follow, None)
+
+    async def _apply(self, socket: Consumer, membership: Membership, since: int) -> None:
+        conversation_id = membership.conversation_id
+        follow = self.follows.get(conversation_id)
+        text = events.encode(events.membership_frame(membership))
+        if membership.status == Membership.Status.APPROVED:
+            if follow is None or follow.cutoff is not None:
+                kind = membership.conversation.kind
+                self.follows[conversation_id] = Follow(
+                    kind=kind, role=membership.role, cursor=since
+                )
+                await socket.join_group(conversation_group(conversation_id))
+            else:
+                follow.role = membership.role
+        elif follow is not None:
+            self._forget(conversation_id)
+            await socket.leave_group(conversation_group(conversation_id))
+        else:
+            return
+        if self.first_time(conversation_id, membership.user_id, membership.status, membership.role):
+            await socket.send(text_data=text)
+
+    def _forget(self, conversation_id: int) -> None:
+        self.follows.pop(conversation_id, None)
+        self.own.pop(conversation_id, None)
+        if self.current_room == conversation_id:
+            self.current_room = None
+
 
 # --- database reads (chat.selectors), each one call on the database threads -----------------
 
@@ -72,6 +147,8 @@ _followed_and_blocked = db_call(selectors.followed_and_blocked)
 _last_seqs = db_call(selectors.last_seqs)
 _messages_between = db_call(selectors.messages_between)
 _is_reader = db_call(selectors.is_reader)
+_memberships_changed = db_call(selectors.memberships_changed)
+_memberships_updated = db_call(selectors.memberships_updated)
 
 
 # --- relays -------------------------------------------------------------------------------
@@ -169,10 +246,14 @@ async def _relay_message(socket: Consumer, chat: ChatState, event: Frame) -> Non
 async def relay_frame(socket: Consumer, event: Frame) -> None:
     """`chat.frame`: a conversation frame for members (receipts, deletions, membership,
     join requests)."""
-    follow = socket.state(ChatState).follows.get(event["conversation"])
+    chat = socket.state(ChatState)
+    follow = chat.follows.get(event["conversation"])
     if follow is None or event.get("skip_user") == socket.user.pk:
         return
     if event.get("admins_only") and follow.role != Membership.Role.ADMIN:
+        return
+    announced = event.get("membership")
+    if announced is not None and not chat.first_time(event["conversation"], *announced):
         return
     await socket.send(text_data=event["text"])
 
@@ -196,25 +277,30 @@ async def relay_membership(socket: Consumer, event: Frame) -> None:
     """`chat.membership`: this user's own membership changed: follow or stop following,
     then tell the socket."""
     chat = socket.state(ChatState)
+    async with chat.relay_lock:  # not beside a catch-up's reading of the same follows
+        await _relay_membership(socket, chat, event)
+
+
+async def _relay_membership(socket: Consumer, chat: ChatState, event: Frame) -> None:
     conversation_id = event["conversation"]
     follow = chat.follows.get(conversation_id)
     group = conversation_group(conversation_id)
+    news = chat.first_time(conversation_id, socket.user.pk, event["status"], event["role"])
     if event["status"] == Membership.Status.APPROVED:
         if follow is None or follow.cutoff is not None:
             follow = Follow(kind=event["kind"], role=event["role"], cursor=event["since"])
             chat.follows[conversation_id] = follow
             await socket.join_group(group)
-            await socket.send(text_data=event["text"])
+            if news:
+                await socket.send(text_data=event["text"])
             await _fill(socket, conversation_id, follow, None)
             return
         follow.role = event["role"]
     else:
-        chat.follows.pop(conversation_id, None)
-        chat.own.pop(conversation_id, None)
-        if chat.current_room == conversation_id:
-            chat.current_room = None
+        chat._forget(conversation_id)
         await socket.leave_group(group)
-    await socket.send(text_data=event["text"])
+    if news:
+        await socket.send(text_data=event["text"])
 
 
 async def relay_revoke(socket: Consumer, event: Frame) -> None:

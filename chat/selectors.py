@@ -17,6 +17,8 @@ out of history (and, in chat.listing, of the inbox, unread counts and last-messa
 previews), so unblocking shows them again.
 """
 
+from datetime import datetime
+
 from django.db import connection
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -293,3 +295,41 @@ def last_seqs(*, conversation_ids: list[int]) -> dict[int, int]:
     with connection.cursor() as cursor:
         cursor.execute(_LAST_SEQS_SQL, [conversation_ids])
         return dict(cursor.fetchall())
+
+
+def memberships_changed(
+    *, user_id: int, conversation_ids: list[int]
+) -> list[tuple[Membership, int]]:
+    """The user's memberships of these conversations, each with the seq the conversation
+    stood at when it took its current state (its last message before `joined_at`, or
+    before the last change): what a socket that missed the change starts from."""
+    if not conversation_ids:
+        return []
+    before = (
+        Message.objects.filter(conversation_id=OuterRef("conversation_id"))
+        .filter(created_at__lte=Coalesce(OuterRef("joined_at"), OuterRef("updated_at")))
+        .order_by("-seq")
+        .values("seq")[:1]
+    )
+    rows = (
+        Membership.objects.filter(user_id=user_id, conversation_id__in=conversation_ids)
+        .select_related("user", "conversation")
+        .annotate(since=Coalesce(Subquery(before, output_field=IntegerField()), Value(0)))
+    )
+    return [(membership, membership.since) for membership in rows]
+
+
+def memberships_updated(
+    *, conversation_ids: list[int], since: datetime, except_user: int
+) -> list[Membership]:
+    """Other users' memberships of these conversations changed after `since` (pending
+    requests aside: those are admins' join requests), oldest change first."""
+    if not conversation_ids:
+        return []
+    return list(
+        Membership.objects.filter(conversation_id__in=conversation_ids, updated_at__gt=since)
+        .exclude(user_id=except_user)
+        .exclude(status=Membership.Status.PENDING)
+        .select_related("user")
+        .order_by("updated_at", "id")
+    )

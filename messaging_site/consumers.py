@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol, Self, TypeVar
 
 from channels.consumer import get_handler_name
@@ -27,6 +28,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from . import layer_watch
 from .converters import MAX_ID
 from .errors import DomainError, Invalid
 from .realtime import user_group
@@ -95,10 +97,14 @@ def _request_id(frame: Frame) -> str | int | None:
 
 class SocketState(Protocol):
     """What an app keeps per socket (followed conversations, board subscriptions...).
-    `open` runs once the socket's user is known, before any frame is served."""
+    `open` runs once the socket's user is known, before any frame is served; `catch_up`
+    after the channel layer was unreachable, once the socket's groups are joined again:
+    whatever the socket missed meanwhile, from the database."""
 
     @classmethod
     async def open(cls, socket: Consumer) -> Self: ...
+
+    async def catch_up(self, socket: Consumer, since: datetime) -> None: ...
 
 
 State = TypeVar("State", bound=SocketState)
@@ -110,6 +116,9 @@ class StartsEmpty:
     @classmethod
     async def open(cls, socket: Consumer) -> Self:
         return cls()
+
+    async def catch_up(self, socket: Consumer, since: datetime) -> None:
+        return None
 
 
 @dataclass(frozen=True)
@@ -197,13 +206,34 @@ class Consumer(AsyncWebsocketConsumer):
             await self._leave_all()
             raise
         await self.accept()
+        layer_watch.watch().sockets.add(self)
         if settings.CHANNEL_LAYER == "core":  # pub/sub subscriptions never expire
             self.refresher = asyncio.create_task(self.refresh_groups())
 
     async def disconnect(self, code):
+        self._unwatch()
         if self.refresher is not None:
             self.refresher.cancel()
         await self._leave_all()
+
+    def _unwatch(self) -> None:
+        watch = layer_watch.existing(asyncio.get_running_loop())
+        if watch is not None:
+            watch.sockets.discard(self)
+
+    async def catch_up(self, since: datetime) -> None:
+        """The channel layer is back after an outage this socket lived through, which began
+        after `since`: join its groups again (Redis may have restarted empty), then let
+        each app send what the socket missed, from the database. A socket that cannot
+        catch up closes with 1011, and its client reconnects and syncs."""
+        try:
+            for group in list(self.groups_joined):
+                await self.channel_layer.group_add(group, self.channel_name)
+            for state in self._states.values():
+                await state.catch_up(self, since)
+        except Exception:
+            logger.exception("closing the socket of user %s: catching up failed", self.user.pk)
+            await self._fail()
 
     async def _leave_all(self):
         for group in list(self.groups_joined):
@@ -250,6 +280,7 @@ class Consumer(AsyncWebsocketConsumer):
             await self._fail()
 
     async def _fail(self) -> None:
+        self._unwatch()
         if self.refresher is not None:
             self.refresher.cancel()
         try:

@@ -19,10 +19,11 @@ publisher, which sends batches one after another in the order they were handed o
 and the thread goes back to work with its database connection free (waiting was most of
 a send's tail: bench/results/PERFORMANCE-history.md, "REST send"). A waiting publish
 goes through the same queue and waits for its turn, so it never overtakes one handed
-over before it. A publish that fails is logged, not raised:
-the rows are committed, and clients catch up by seq (`sync`). Elsewhere (Celery workers,
-management commands, tests calling services directly) every publish happens at once and
-waits, as there is no loop to hand over to.
+over before it. A publish that fails is kept and sent again once the channel layer is
+back (`_Publisher`), and every open socket catches up from the database then
+(messaging_site.layer_watch). Elsewhere (Celery workers, management commands, tests
+calling services directly) every publish happens at once and waits, as there is no loop
+to hand over to; a failure there is logged (campaign progress: the next tick repeats it).
 """
 
 import asyncio
@@ -47,18 +48,33 @@ def user_group(user_id: int) -> str:
 
 
 class _Publisher:
-    """Publishes batches on one event loop, one after another, in the order received."""
+    """Publishes batches on one event loop, one after another, in the order received.
+
+    A batch that fails (Redis unreachable) is not dropped: it waits at the head of the
+    queue, with everything handed over after it, until this process's layer watch hears
+    its own probe again (messaging_site.layer_watch), then goes out. Sockets catch up
+    from the database at that moment anyway; this brings them what the database does not
+    replay (receipts, deletions, join requests). A caller that waits for its publish is
+    never kept waiting through an outage: its batch fails at once.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
         self.pending: collections.deque = collections.deque()
         self.draining = False
+        self.stalled = False
 
     def submit(self, batch: list, done: concurrent.futures.Future | None) -> None:
         """From any thread."""
         self.loop.call_soon_threadsafe(self._put, batch, done)
 
     def _put(self, batch, done) -> None:
+        if done is not None and self.stalled:
+            done.set_exception(ConnectionError("the channel layer is unreachable"))
+            return
+        if len(self.pending) >= MAX_PENDING_BATCHES:
+            self.pending.popleft()
+            logger.error("publish queue full during an outage: the oldest batch is dropped")
         self.pending.append((batch, done))
         if not self.draining:
             self.draining = True
@@ -67,19 +83,48 @@ class _Publisher:
     async def _drain(self) -> None:
         try:
             while self.pending:
-                batch, done = self.pending.popleft()
+                batch, done = self.pending[0]
                 try:
                     await _send(batch)
                 except Exception as error:
                     if done is not None:
+                        self.pending.popleft()
                         done.set_exception(error)
-                    else:
-                        logger.exception("publish failed after commit: %d events", len(batch))
-                else:
-                    if done is not None:
-                        done.set_result(None)
+                        continue
+                    logger.warning(
+                        "publish failed after commit: %d events wait for Redis",
+                        len(batch),
+                        exc_info=True,
+                    )
+                    await self._wait_for_layer()
+                    continue
+                self.pending.popleft()
+                if done is not None:
+                    done.set_result(None)
         finally:
             self.draining = False
+            self.stalled = False
+
+    async def _wait_for_layer(self) -> None:
+        from .layer_watch import watch
+
+        self.stalled = True
+        for _, done in [item for item in self.pending if item[1] is not None]:
+            done.set_exception(ConnectionError("the channel layer is unreachable"))
+        self.pending = collections.deque(item for item in self.pending if item[1] is None)
+        layer = watch()
+        layer.mark_down()
+        await layer.recovered.wait()
+        # Other processes' subscriptions come back within about a second of Redis; their
+        # sockets catch up from the database then, but receipts are not in it.
+        await asyncio.sleep(REPLAY_SETTLE_SECONDS)
+        self.stalled = False
+
+
+# Batches kept during an outage before the oldest is dropped (its messages still reach
+# sockets by their catch-up from the database).
+MAX_PENDING_BATCHES = 10_000
+REPLAY_SETTLE_SECONDS = 0.5
 
 
 _publishers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

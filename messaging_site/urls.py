@@ -23,6 +23,7 @@ api_patterns: list[URLPattern | URLResolver] = [
 ]
 
 handler404 = "messaging_site.rest_errors.not_found"
+handler500 = "messaging_site.rest_errors.server_error"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

@@ -78,17 +78,21 @@ async def test_a_publish_before_commit_waits_for_its_turn_behind_earlier_publish
     assert [(await layer.receive(channel))["n"] for _ in range(2)] == [1, 2]
 
 
-async def test_a_failed_publish_is_logged_and_the_next_still_goes_out(
+async def test_a_failed_publish_goes_out_once_the_layer_answers_and_order_holds(
     listener, monkeypatch, caplog
 ):
+    """Redis unreachable at the publish: the batch, and those after it, wait for the
+    layer watch to hear its own probe again, then go out in order."""
     layer, channel = listener
     real = layer.group_send
+    outage = {"on": True}
     calls = []
 
     async def group_send(group, message):
-        calls.append(message["n"])
-        if message["n"] == 1:
+        if outage["on"]:
             raise ConnectionError("redis went away")
+        if "n" in message:
+            calls.append(message["n"])
         await real(group, message)
 
     monkeypatch.setattr(layer, "group_send", group_send)
@@ -98,11 +102,37 @@ async def test_a_failed_publish_is_logged_and_the_next_still_goes_out(
         realtime.publish_on_commit(events(1))
         realtime.publish_on_commit(events(2))
 
-    with caplog.at_level(logging.ERROR, logger="messaging_site.realtime"):
+    with caplog.at_level(logging.WARNING, logger="messaging_site.realtime"):
         await commit_two()  # the rows are committed: the caller is not told
-        assert (await asyncio.wait_for(layer.receive(channel), timeout=5))["n"] == 2
+        await asyncio.sleep(1.0)
+        assert calls == []
+        outage["on"] = False
+        received = [(await asyncio.wait_for(layer.receive(channel), timeout=5))["n"] for _ in "ab"]
+    assert received == [1, 2]
     assert calls == [1, 2]
     assert "publish failed after commit" in caplog.text
+
+
+async def test_during_an_outage_a_waiting_publish_fails_at_once(listener, monkeypatch):
+    layer, _ = listener
+    real = layer.group_send
+    outage = {"on": True}
+
+    async def group_send(group, message):
+        if outage["on"]:
+            raise ConnectionError("redis went away")
+        await real(group, message)
+
+    monkeypatch.setattr(layer, "group_send", group_send)
+
+    @db_call
+    def commit_then_revoke():
+        realtime.publish_on_commit(events(1))
+        realtime.publish_before_commit(events(2))
+
+    with pytest.raises(ConnectionError):
+        await asyncio.wait_for(commit_then_revoke(), timeout=3)
+    outage["on"] = False
 
 
 async def test_outside_the_server_a_publish_is_done_before_the_call_returns(listener):
