@@ -9,9 +9,11 @@ atomic step, a sorted set per key, in one round trip.
 
 import functools
 import itertools
+import logging
 import math
 import os
 
+import redis
 from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -20,6 +22,8 @@ from rest_framework import throttling
 from rest_framework.settings import api_settings
 
 from . import redis_client
+
+logger = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -50,6 +54,9 @@ class _Switchable(throttling.SimpleRateThrottle):
     """DRF's throttle, counted in one atomic Redis script, and off with THROTTLES=off."""
 
     scope: str
+    # Redis unreachable: let the request through (True), or answer 503 (False, by
+    # messaging_site.rest_errors.server_error).
+    fails_open = False
     # Set by SimpleRateThrottle.__init__ from the rate.
     num_requests: int
     duration: int
@@ -63,10 +70,16 @@ class _Switchable(throttling.SimpleRateThrottle):
         now = int(self.timer() * 1000)
         window = self.duration * 1000
         member = f"{now}:{os.getpid()}:{next(_sequence)}"
-        oldest = _sliding_window()(
-            keys=[redis_client.key("throttle", self.key)],
-            args=[now, window, self.num_requests, member],
-        )
+        try:
+            oldest = _sliding_window()(
+                keys=[redis_client.key("throttle", self.key)],
+                args=[now, window, self.num_requests, member],
+            )
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            if not self.fails_open:
+                raise
+            logger.warning("throttle %s not counted: Redis is unreachable", self.scope)
+            return True
         self.retry_after = 0 if oldest < 0 else (oldest + window - now) / 1000
         return oldest < 0
 
@@ -82,6 +95,9 @@ class UserWriteThrottle(_Switchable):
     """Per signed-in user, for every write; reads are not counted."""
 
     scope = "user_write"
+    # A flood guard, not a security boundary: during a Redis outage people keep writing
+    # (their messages are in PostgreSQL; sockets catch up when Redis is back).
+    fails_open = True
 
     def allow_request(self, request, view):
         if request.method in SAFE_METHODS:
@@ -109,7 +125,8 @@ class TokenThrottle(_PerIpThrottle):
 
 class LoginThrottle(TokenThrottle):
     """Every password check shares the token budget of the address it comes from: the API's
-    token endpoint, the web sign-in, the browsable API's and Django admin's."""
+    token endpoint, the web sign-in, the browsable API's and Django admin's. It fails
+    closed: an outage must not open a window for guessing passwords."""
 
 
 def throttled(*classes: type[_Switchable]):

@@ -56,3 +56,28 @@ def test_the_window_slides_and_a_refusal_says_how_long_to_wait(user_write, monke
     assert throttle.allow_request(request_by(3), None)  # someone else is counted apart
     clock[0] = 1_060.5
     assert throttle.allow_request(request_by(2), None)
+
+
+def test_redis_unreachable_lets_writes_through_and_refuses_password_checks(monkeypatch, settings):
+    """The write throttle is a flood guard and fails open; the password throttle fails
+    closed (the request becomes a 503), so an outage opens no window for guessing."""
+    import redis
+
+    from messaging_site import throttling
+
+    settings.THROTTLES_ENABLED = True
+
+    def unreachable():
+        def script(**kwargs):
+            raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379")
+
+        return script
+
+    monkeypatch.setattr(throttling, "_sliding_window", unreachable)
+    writer = SimpleNamespace(
+        method="POST", user=SimpleNamespace(is_authenticated=True, pk=1), META={}
+    )
+    assert UserWriteThrottle().allow_request(writer, None) is True
+    guesser = SimpleNamespace(method="POST", META={"REMOTE_ADDR": "192.0.2.1"}, headers={})
+    with pytest.raises(redis.exceptions.ConnectionError):
+        throttling.LoginThrottle().allow_request(guesser, None)
