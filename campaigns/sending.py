@@ -32,7 +32,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -177,11 +177,30 @@ def attempt(*, message_id: int) -> str | None:
     finally:
         slot.release()  # a no-op once the request went out
     latency = time.monotonic() - started
-    if not _finish(message_id, token, **changes):
+    if not _record(message_id, token, changes):
         logger.warning("sms=%s lost its lease before recording %s", message_id, outcome)
     _log(message, outcome, latency, changes.get("last_error", ""), slot=slot)
     _complete_campaign(message.campaign_id)
     return outcome
+
+
+def _record(message_id: int, token: uuid.UUID, changes: dict) -> bool:
+    """`_finish`, through a database outage: the provider has the message now, and an
+    outcome lost here would send it again once the lease ran out. Retried while the lease
+    (renewed just before the call) could still stand, and a while after: the sweep that
+    would take the record back needs the database too."""
+    deadline = time.monotonic() + 2 * settings.SMS_LEASE_SECONDS
+    delay = 0.2
+    while True:
+        try:
+            return _finish(message_id, token, **changes)
+        except (OperationalError, InterfaceError):
+            if time.monotonic() > deadline:
+                raise
+            logger.warning("sms=%s: database unreachable, outcome kept for a retry", message_id)
+            connection.close()  # broken: the next try opens a new one
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 def _renew(message_id: int, token: uuid.UUID) -> bool:

@@ -371,3 +371,28 @@ def test_the_lease_is_renewed_to_cover_the_provider_call(manager, sink, settings
         sending._call_provider = original
     (lease,) = leases
     assert lease - timezone.now() > timedelta(seconds=14)
+
+
+@pytest.mark.django_db(transaction=True)  # the worker reconnects: no test transaction
+def test_an_outcome_survives_a_database_outage_after_the_provider_call(manager, sink, monkeypatch):
+    """PostgreSQL went away between the provider's answer and our write: the worker keeps
+    the outcome and writes it when the database is back, instead of leaving the record
+    to the sweep, which would send it again (seen in `make reliability`, postgres-restart)."""
+    from django.db import OperationalError
+
+    (message,) = queue(manager)
+    real = sending._finish
+    failures = []
+
+    def finish(message_id, token, **changes):
+        if len(failures) < 2:
+            failures.append(1)
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(message_id, token, **changes)
+
+    monkeypatch.setattr(sending, "_finish", finish)
+    monkeypatch.setattr(sending.time, "sleep", lambda seconds: None)
+    assert sending.attempt(message_id=message.pk) == "sent"
+    message.refresh_from_db()
+    assert message.status == "sent"
+    assert len(sink.arrivals) == 1
