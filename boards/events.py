@@ -28,7 +28,16 @@ def post_frame(message: BoardMessage) -> dict:
     }
 
 
+def encode(frame: dict) -> str:
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+
+
 def posted(message: BoardMessage) -> None:
     """After commit: to every socket subscribed to the board, encoded once."""
-    text = json.dumps(post_frame(message), separators=(",", ":"), ensure_ascii=False)
-    publish_on_commit([(board_group(message.board_id), {"type": "board.message", "text": text})])
+    event = {
+        "type": "board.message",
+        "board": message.board_id,
+        "id": message.pk,
+        "text": encode(post_frame(message)),
+    }
+    publish_on_commit([(board_group(message.board_id), event)])

@@ -60,3 +60,18 @@ def board_messages(
     # One row more than asked tells whether another page exists without a COUNT.
     page = list(messages.select_related("user").order_by("-id")[: limit + 1])
     return page[:limit], len(page) > limit
+
+
+def newest_post_id(*, board_id: int) -> int:
+    """The board's highest post id, 0 if it has none."""
+    newest = BoardMessage.objects.filter(board_id=board_id).order_by("-id").values("id")[:1]
+    return next(iter(newest), {"id": 0})["id"]
+
+
+def posts_after(*, board_id: int, after_id: int, limit: int = 500) -> list[BoardMessage]:
+    """The board's posts with an id above `after_id`, oldest first (a socket's catch-up)."""
+    return list(
+        BoardMessage.objects.filter(board_id=board_id, id__gt=after_id)
+        .select_related("user")
+        .order_by("id")[:limit]
+    )

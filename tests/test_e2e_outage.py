@@ -17,6 +17,7 @@ import redis
 import websockets
 from django.db import connection
 
+from boards import services as boards
 from chat import memberships, services
 from conftest import _daphne, _free_port
 
@@ -96,7 +97,7 @@ def texts(frames, conversation_id):
     ]
 
 
-def write_elsewhere(bob, alice, charlie, group):
+def write_elsewhere(bob, alice, charlie, group, board):
     """As another process would, whose publishes were lost: the test process publishes to
     its own Redis, which no socket of this Daphne listens to. Only the sockets' catch-up
     from the database can bring them these."""
@@ -105,8 +106,9 @@ def write_elsewhere(bob, alice, charlie, group):
             sender=bob, conversation_id=group.pk, text=f"during {n}", client_id=f"d{n}"
         )
     memberships.membership_add(actor=alice, conversation=group, user_id=charlie.pk)
+    boards.board_post(actor=bob, board=board, topic="news", data="posted during")
     connection.close()
-    return [201] * 4
+    return [201] * 5
 
 
 @pytest.mark.parametrize("writer", ["rest", "elsewhere"])
@@ -116,6 +118,7 @@ def test_what_was_committed_during_an_outage_reaches_every_open_socket(
 ):
     group = services.conversation_create(actor=alice, kind="group", name="Outage")
     memberships.membership_add(actor=alice, conversation=group, user_id=bob.pk)
+    board = boards.board_create(actor=alice, name="Outage board")
     connection.close()
 
     with _daphne(f"outage-{fault}", TEST_REDIS_URL=private_redis.url, THROTTLES="off") as (
@@ -136,6 +139,7 @@ def test_what_was_committed_during_an_outage_reaches_every_open_socket(
                 asyncio.create_task(collect(socket, frames[name], stop))
                 for name, socket in sockets.items()
             ]
+            await sockets["alice"].send(json.dumps({"action": "subscribe", "boardId": board.pk}))
             await asyncio.sleep(1.5)  # the layer watch has probed: healthy
 
             if fault == "restart":
@@ -145,7 +149,9 @@ def test_what_was_committed_during_an_outage_reaches_every_open_socket(
             await asyncio.sleep(0.5)
             written = []
             if writer == "elsewhere":
-                written = await asyncio.to_thread(write_elsewhere, bob, alice, charlie, group)
+                written = await asyncio.to_thread(
+                    write_elsewhere, bob, alice, charlie, group, board
+                )
             for n in range(3 if writer == "rest" else 0):
                 status, _ = await asyncio.to_thread(
                     rest, address, bob, f"/api/conversations/{group.pk}/messages/",
@@ -156,6 +162,11 @@ def test_what_was_committed_during_an_outage_reaches_every_open_socket(
                 status, _ = await asyncio.to_thread(
                     rest, address, alice, f"/api/conversations/{group.pk}/members/",
                     {"user_id": charlie.pk},
+                )  # fmt: skip
+                written.append(status)
+                status, _ = await asyncio.to_thread(
+                    rest, address, bob, f"/api/boards/{board.pk}/messages/",
+                    {"topic": "news", "data": "posted during"},
                 )  # fmt: skip
                 written.append(status)
             await asyncio.sleep(2.5)
@@ -173,6 +184,7 @@ def test_what_was_committed_during_an_outage_reaches_every_open_socket(
                 ]
                 for name in frames
             }
+            posts = [f["message"]["data"] for f in frames["alice"] if f.get("type") == "message"]
             await asyncio.to_thread(
                 rest, address, bob, f"/api/conversations/{group.pk}/messages/",
                 {"text": "after", "client_id": "after"},
@@ -182,11 +194,13 @@ def test_what_was_committed_during_an_outage_reaches_every_open_socket(
             await asyncio.gather(*readers)
             for socket in sockets.values():
                 await socket.close()
-            return written, during, added, {n: texts(f, group.pk) for n, f in frames.items()}
+            final = {n: texts(f, group.pk) for n, f in frames.items()}
+            return written, during, added, posts, final
 
-        written, during, added, final = asyncio.run(scenario())
+        written, during, added, posts, final = asyncio.run(scenario())
 
-    assert written == [201, 201, 201, 201]
+    assert written == [201, 201, 201, 201, 201]
+    assert posts == ["posted during"]  # the board post, once
     expected = ["during 0", "during 1", "during 2"]
     assert during["alice"] == expected
     # bob sent them over REST: his socket sees them too (it did not send them itself)
