@@ -21,18 +21,20 @@ The log holds what left, not what was planned
 A slot is taken in three steps (`Slot`), so that the log records when each request
 actually went out, not when it was meant to:
 
-1. `reserve`: a tentative place at the earliest time that fits; the caller sleeps until
-   then. Everyone else plans around it.
-2. `ready`, immediately before the request's first byte is written: the tentative place
-   is taken out and the message is placed again at *now*, if now still fits (it does
-   unless the caller woke late and others have filled the window since); if not, at the
-   next time that fits, and the caller sleeps again. A process that was descheduled for
-   200 ms after its grant therefore never sends bunched with the messages placed after it,
-   which is what the provider would otherwise count (issue 17: 57 segments in a second
-   with four workers under CPU contention, with a plan-time log).
-3. `left`, immediately after the request's last byte was written: the place moves to the
-   departure time measured by the caller (ready's Redis time plus the local elapsed
-   time), so a slow write is recorded as late as it really was.
+1. `reserve`: a place in the *plan* at the earliest time that fits beside every departure
+   and every other plan; the caller sleeps until then. Plans only spread the wake-ups.
+2. `ready`, immediately before the request's first byte is written: the message departs
+   *now* if now fits beside the departures in the log (plans do not bind: whoever is
+   ready first goes, and a plan whose room was taken finds out at its own `ready`);
+   otherwise it is planned again and the caller sleeps again. A process descheduled for
+   200 ms after its planned time therefore never sends bunched with the messages that
+   left meanwhile, which is what the provider would otherwise count (issue 17: 57
+   segments in a second with four workers under CPU contention, with a plan-time log),
+   and a late process does not leave its planned slot empty either: someone ready takes
+   it (with plans binding, 88 to 93% of the limit under contention; docs/RELIABILITY.md).
+3. `left`, immediately after the request's last byte was written: the departure moves to
+   the time measured by the caller (ready's Redis time plus the local elapsed time), so a
+   slow write is recorded as late as it really was.
 
 Why the guard: what remains is the time between a request leaving and the provider
 stamping its arrival (the network, the provider's own scheduling) and the few
@@ -57,10 +59,11 @@ from django.conf import settings
 
 from messaging_site import redis_client
 
-# Shared by RESERVE and READY: KEYS[1] the log (member "id:segments", score the time in
-# us), KEYS[2] the id sequence, KEYS[3] the marker, KEYS[4] the end of the blind window;
-# ARGV[1] the limit, ARGV[2] the window (us), ARGV[4] the blind window after a loss (us).
-# Defines `now`, `load_log(except)`, `fits(t, k)`, `earliest(k)`.
+# Shared by RESERVE and READY: KEYS[1] the log of departures (member "id:segments", score
+# the time in us), KEYS[2] the id sequence, KEYS[3] the marker, KEYS[4] the end of the
+# blind window, KEYS[5] the plan (reservations not yet ready); ARGV[1] the limit, ARGV[2]
+# the window (us), ARGV[4] the blind window after a loss (us). Defines `now`, `floor`,
+# `load(with_plan, except)`, `fits(t, k)`, `earliest(k)`, `keep(t)`.
 PRELUDE = """
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
@@ -75,46 +78,54 @@ end
 local blind = tonumber(redis.call('GET', KEYS[4]) or '0')
 if blind > floor then floor = blind end
 
--- A departure at or before now - window lies outside every window containing a time >= now.
+-- A departure at or before now - window lies outside every window containing a time >= now;
+-- a reservation that old was abandoned (its process died) or is being replaced at READY.
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - window)
 
 local times, sizes, prefix, n = {}, {}, {[0] = 0}, 0
-local function load_log(except)
-  local raw = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
-  times, sizes, prefix, n = {}, {}, {[0] = 0}, 0
-  for i = 1, #raw, 2 do
-    if raw[i] ~= except then
-      n = n + 1
-      times[n] = tonumber(raw[i + 1])
-      sizes[n] = tonumber(string.match(raw[i], ':(%d+)$'))
-      prefix[n] = prefix[n - 1] + sizes[n]
+local function load(with_plan, except)
+  local entries = {}
+  local sets = with_plan and {KEYS[1], KEYS[5]} or {KEYS[1]}
+  for _, key in ipairs(sets) do
+    local raw = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+    for i = 1, #raw, 2 do
+      if raw[i] ~= except then
+        entries[#entries + 1] = {tonumber(raw[i + 1]), tonumber(string.match(raw[i], ':(%d+)$'))}
+      end
     end
+  end
+  table.sort(entries, function(a, b) return a[1] < b[1] end)
+  times, sizes, prefix, n = {}, {}, {[0] = 0}, #entries
+  for i = 1, n do
+    times[i], sizes[i] = entries[i][1], entries[i][2]
+    prefix[i] = prefix[i - 1] + sizes[i]
   end
 end
 
 -- Would k more segments at time t keep every window [x, x + window) that contains t
 -- within the limit? The load of such a window only changes at logged times, so it is
 -- enough to check the window starting just after t - window and those starting at each
--- logged time in (t - window, t]. Two pointers over the sorted log: O(n) per t.
+-- logged time in (t - window, t]. Two pointers over the sorted entries: O(n) per t.
 local function fits(t, k)
   local lo, hi = 1, 0
-  local function load(x)
+  local function load_of(x)
     while lo <= n and times[lo] < x do lo = lo + 1 end
     while hi < n and times[hi + 1] < x + window do hi = hi + 1 end
     if hi < lo then return 0 end
     return prefix[hi] - prefix[lo - 1]
   end
-  if load(t - window + 1) + k > limit then return false end
+  if load_of(t - window + 1) + k > limit then return false end
   for i = 1, n do
     local x = times[i]
     if x > t then break end
-    if x > t - window and load(x) + k > limit then return false end
+    if x > t - window and load_of(x) + k > limit then return false end
   end
   return true
 end
 
--- Candidates, earliest first: the floor, and every moment a logged message leaves the
--- window. A later, smaller message may take room an earlier, bigger one could not use.
+-- Candidates, earliest first: the floor, and every moment an entry leaves the window. A
+-- later, smaller message may take room an earlier, bigger one could not use.
 local function earliest(k)
   if fits(floor, k) then return floor end
   for i = 1, n do
@@ -126,38 +137,48 @@ end
 
 local function keep(ttl_from)
   local ttl = math.floor((ttl_from - now + 2 * window) / 1000) + 1
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  redis.call('PEXPIRE', KEYS[2], ttl)
+  for _, key in ipairs({KEYS[1], KEYS[2], KEYS[5]}) do redis.call('PEXPIRE', key, ttl) end
 end
 """
 
-# ARGV[3] segments. Returns {delay_us, at_us, member}, or {-1} if it can never fit.
+# ARGV[3] segments. Plans against departures and other reservations alike, so that
+# wake-ups spread over the slots. Returns {delay_us, at_us, member}, or {-1} if it can
+# never fit.
 RESERVE = (
     PRELUDE
     + """
 local k = tonumber(ARGV[3])
 if k > limit then return {-1, 0, ''} end
-load_log(nil)
+load(true, nil)
 local at = earliest(k)
 if at == nil then return {-1, 0, ''} end
 local member = redis.call('INCR', KEYS[2]) .. ':' .. k
-redis.call('ZADD', KEYS[1], at, member)
+redis.call('ZADD', KEYS[5], at, member)
 keep(at)
 return {at - now, at, member}
 """
 )
 
-# ARGV[3] the member. Place it at now if that fits, else at the earliest time that does.
-# Returns {delay_us, at_us}: delay 0 means "send now".
+# ARGV[3] the member. Only departures bind: if k more segments at now keep every window
+# of the log within the limit, the member departs now (whoever is ready first goes; a
+# reservation is only a plan, and its owner checks again at its own READY). Otherwise it is
+# planned again behind everything known. Returns {delay_us, at_us}: delay 0 means "go".
 READY = (
     PRELUDE
     + """
 local member = ARGV[3]
 local k = tonumber(string.match(member, ':(%d+)$'))
-load_log(member)
+redis.call('ZREM', KEYS[5], member)
+load(false, member)
+if now >= floor and fits(now, k) then
+  redis.call('ZADD', KEYS[1], now, member)
+  keep(now)
+  return {0, now}
+end
+load(true, member)
 local at = earliest(k)
 if at == nil then return {-1, 0} end
-redis.call('ZADD', KEYS[1], at, member)
+redis.call('ZADD', KEYS[5], at, member)
 keep(at)
 return {at - now, at}
 """
@@ -175,7 +196,7 @@ end
 return 0
 """
 
-RELEASE = "return redis.call('ZREM', KEYS[1], ARGV[1])"
+RELEASE = "return redis.call('ZREM', KEYS[5], ARGV[1])"
 
 
 @dataclass
@@ -252,7 +273,13 @@ class SegmentLimiter:
         self.client = client
         self.per_second = per_second
         self.window_us = int(1_000_000 + guard_ms * 1000)
-        self.keys = [f"{prefix}:log", f"{prefix}:seq", f"{prefix}:known", f"{prefix}:blind"]
+        self.keys = [
+            f"{prefix}:log",
+            f"{prefix}:seq",
+            f"{prefix}:known",
+            f"{prefix}:blind",
+            f"{prefix}:plan",
+        ]
         # Tests of the window rule start from a log known to be empty.
         self.blind_us = self.window_us if blind_after_loss else 0
         self._reserve = client.register_script(RESERVE)
