@@ -3,7 +3,7 @@ PYTHON ?= python3.12
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench check-python clean
+.PHONY: run test lint format bench reliability check-python clean
 
 run: $(VENV)/.installed
 	$(BIN)/python scripts/run.py
@@ -27,6 +27,11 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/ws_fanout.py --saturate 5,10,15,20,30,40,50,60
 	$(BIN)/python bench/ws_fanout.py --idle 10000
 	$(BIN)/python bench/rest_send.py --against drf --rounds 3
+
+# Fault scenarios (Redis and PostgreSQL restarts, worker SIGKILLs, 503s, socket outages)
+# against processes it starts on ports of its own; table in docs/RELIABILITY.md.
+reliability: $(VENV)/.installed-bench
+	$(BIN)/python scripts/reliability.py
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .

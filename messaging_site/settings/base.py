@@ -335,7 +335,7 @@ SMS_BACKEND = env.str("SMS_BACKEND", default="campaigns.backends.console.Console
 SMS_SEGMENTS_PER_SECOND = env.int("SMS_SEGMENTS_PER_SECOND", default=45)
 # See campaigns/limiter.py: the spread between a request leaving and the provider stamping
 # its arrival, which the limit must survive; the ceiling on throughput is 1 / (1 + guard).
-SMS_RATE_GUARD_MS = env.float("SMS_RATE_GUARD_MS", default=10.0)
+SMS_RATE_GUARD_MS = env.float("SMS_RATE_GUARD_MS", default=25.0)
 SMS_FROM = env.str("SMS_FROM", default="Messaging")
 SMS_HTTP_URL = env.str("SMS_HTTP_URL", default="")
 SMS_HTTP_TOKEN = env.str("SMS_HTTP_TOKEN", default="")
