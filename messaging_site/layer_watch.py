@@ -11,8 +11,9 @@ at once), and every socket of the process then re-joins its groups (a restarted 
 has lost RedisChannelLayer's group sets) and catches up: what was committed meanwhile
 reaches it from the database, in order (messaging_site.consumers, `Consumer.catch_up`).
 
-Publishes that failed meanwhile (messaging_site.realtime) wait for the same signal, so
-their events are not sent into subscriptions that are not back yet.
+Publishes that failed meanwhile (messaging_site.realtime) wait for the same signal
+(`realtime.layer_back`), so their events are not sent into subscriptions that are not
+back yet.
 """
 
 from __future__ import annotations
@@ -21,14 +22,20 @@ import asyncio
 import logging
 import uuid
 import weakref
-from datetime import timedelta
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
-if TYPE_CHECKING:
-    from .consumers import Consumer
+from . import realtime
+
+
+class Consumer(Protocol):
+    """What the watch needs of a socket (messaging_site.consumers.Consumer)."""
+
+    async def catch_up(self, since: datetime) -> None: ...
+
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +99,7 @@ class LayerWatch:
                     "channel layer back after an outage: %d sockets catch up", len(self.sockets)
                 )
                 self.recovered.set()
+                realtime.layer_back(self.loop)
                 await self._catch_up_all()
             elif not ok and self.healthy:
                 self.healthy = False
@@ -129,13 +137,6 @@ class LayerWatch:
                 await socket.catch_up(since)
 
         await asyncio.gather(*(one(socket) for socket in list(self.sockets)))
-
-    def mark_down(self) -> None:
-        """A publish failed: treat the layer as down until the probe hears itself."""
-        if self.healthy:
-            self.healthy = False
-            self.outages += 1
-            self.recovered.clear()
 
 
 _watches: dict[asyncio.AbstractEventLoop, LayerWatch] = {}

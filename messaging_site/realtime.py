@@ -63,6 +63,7 @@ class _Publisher:
         self.pending: collections.deque = collections.deque()
         self.draining = False
         self.stalled = False
+        self.layer_back = asyncio.Event()
 
     def submit(self, batch: list, done: concurrent.futures.Future | None) -> None:
         """From any thread."""
@@ -106,15 +107,17 @@ class _Publisher:
             self.stalled = False
 
     async def _wait_for_layer(self) -> None:
-        from .layer_watch import watch
-
         self.stalled = True
         for _, done in [item for item in self.pending if item[1] is not None]:
             done.set_exception(ConnectionError("the channel layer is unreachable"))
         self.pending = collections.deque(item for item in self.pending if item[1] is None)
-        layer = watch()
-        layer.mark_down()
-        await layer.recovered.wait()
+        # Woken by this process's layer watch when it hears itself again (layer_back);
+        # without one (no socket ever opened here), tried again every second.
+        self.layer_back.clear()
+        try:
+            await asyncio.wait_for(self.layer_back.wait(), RETRY_SECONDS)
+        except TimeoutError:
+            return
         # Other processes' subscriptions come back within about a second of Redis; their
         # sockets catch up from the database then, but receipts are not in it.
         await asyncio.sleep(REPLAY_SETTLE_SECONDS)
@@ -125,6 +128,7 @@ class _Publisher:
 # sockets by their catch-up from the database).
 MAX_PENDING_BATCHES = 10_000
 REPLAY_SETTLE_SECONDS = 0.5
+RETRY_SECONDS = 1.0
 
 
 _publishers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -144,6 +148,14 @@ def bind_loop() -> None:
     if publisher is None:
         publisher = _publishers[loop] = _Publisher(loop)
     _current.set(publisher)
+
+
+def layer_back(loop: asyncio.AbstractEventLoop) -> None:
+    """Called on `loop` by its layer watch when the channel layer answers again: failed
+    publishes waiting there go out."""
+    publisher = _publishers.get(loop)
+    if publisher is not None:
+        publisher.layer_back.set()
 
 
 def _publisher() -> _Publisher | None:
