@@ -56,13 +56,10 @@ class LayerWatch:
         self.loop = loop
         self.sockets: weakref.WeakSet[Consumer] = weakref.WeakSet()
         self.healthy = True
-        self.recovered = asyncio.Event()
-        self.recovered.set()
         self.heard: asyncio.Queue[str] = asyncio.Queue()
         self.tasks = [loop.create_task(self._probe()), loop.create_task(self._listen())]
         self.channel: str | None = None
         self.group = f"layer-probe.{uuid.uuid4().hex}"
-        self.outages = 0
         # When the probe last came back: an outage began after it.
         self.last_heard = timezone.now()
 
@@ -98,13 +95,10 @@ class LayerWatch:
                 logger.warning(
                     "channel layer back after an outage: %d sockets catch up", len(self.sockets)
                 )
-                self.recovered.set()
                 realtime.layer_back(self.loop)
                 await self._catch_up_all()
             elif not ok and self.healthy:
                 self.healthy = False
-                self.outages += 1
-                self.recovered.clear()
                 logger.warning("channel layer unreachable: sockets catch up when it is back")
 
     async def _round_trip(self, layer, patience: float) -> bool:

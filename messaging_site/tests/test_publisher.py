@@ -78,24 +78,32 @@ async def test_a_publish_before_commit_waits_for_its_turn_behind_earlier_publish
     assert [(await layer.receive(channel))["n"] for _ in range(2)] == [1, 2]
 
 
+@pytest.fixture
+def outage(monkeypatch):
+    """Redis unreachable for group_send until `outage["on"]` is cleared; `outage["calls"]`
+    lists the test events that went out after."""
+    layer = get_channel_layer()
+    real = layer.group_send
+    state = {"on": True, "calls": []}
+
+    async def group_send(group, message):
+        if state["on"]:
+            raise ConnectionError("redis went away")
+        if "n" in message:
+            state["calls"].append(message["n"])
+        await real(group, message)
+
+    monkeypatch.setattr(layer, "group_send", group_send)
+    yield state
+    state["on"] = False
+
+
 async def test_a_failed_publish_goes_out_once_the_layer_answers_and_order_holds(
-    listener, monkeypatch, caplog
+    listener, outage, caplog
 ):
     """Redis unreachable at the publish: the batch, and those after it, wait for the
     layer watch to hear its own probe again, then go out in order."""
     layer, channel = listener
-    real = layer.group_send
-    outage = {"on": True}
-    calls = []
-
-    async def group_send(group, message):
-        if outage["on"]:
-            raise ConnectionError("redis went away")
-        if "n" in message:
-            calls.append(message["n"])
-        await real(group, message)
-
-    monkeypatch.setattr(layer, "group_send", group_send)
 
     @db_call
     def commit_two():
@@ -105,26 +113,15 @@ async def test_a_failed_publish_goes_out_once_the_layer_answers_and_order_holds(
     with caplog.at_level(logging.WARNING, logger="messaging_site.realtime"):
         await commit_two()  # the rows are committed: the caller is not told
         await asyncio.sleep(1.0)
-        assert calls == []
+        assert outage["calls"] == []
         outage["on"] = False
         received = [(await asyncio.wait_for(layer.receive(channel), timeout=5))["n"] for _ in "ab"]
     assert received == [1, 2]
-    assert calls == [1, 2]
+    assert outage["calls"] == [1, 2]
     assert "publish failed after commit" in caplog.text
 
 
-async def test_during_an_outage_a_waiting_publish_fails_at_once(listener, monkeypatch):
-    layer, _ = listener
-    real = layer.group_send
-    outage = {"on": True}
-
-    async def group_send(group, message):
-        if outage["on"]:
-            raise ConnectionError("redis went away")
-        await real(group, message)
-
-    monkeypatch.setattr(layer, "group_send", group_send)
-
+async def test_during_an_outage_a_waiting_publish_fails_at_once(listener, outage):
     @db_call
     def commit_then_revoke():
         realtime.publish_on_commit(events(1))
@@ -132,7 +129,6 @@ async def test_during_an_outage_a_waiting_publish_fails_at_once(listener, monkey
 
     with pytest.raises(ConnectionError):
         await asyncio.wait_for(commit_then_revoke(), timeout=3)
-    outage["on"] = False
 
 
 async def test_outside_the_server_a_publish_is_done_before_the_call_returns(listener):
