@@ -1,5 +1,6 @@
 """The global SMS rate limit: at most SMS_SEGMENTS_PER_SECOND segments reach the provider
-in any one-second window, across every worker process, while a backlog keeps it ~99% busy.
+in any one-second window, across every worker process, and a backlog keeps it as busy as
+the guard and the processes waiting for places allow (docs/RELIABILITY.md).
 
 Why this algorithm
 ------------------
@@ -22,28 +23,34 @@ A slot is taken in three steps (`Slot`), so that the log records when each reque
 actually went out, not when it was meant to:
 
 1. `reserve`: a place in the *plan* at the earliest time that fits beside every departure
-   and every other plan; the caller sleeps until then. Plans only spread the wake-ups.
-2. `ready`, immediately before the request's first byte is written: the message departs
-   *now* if now fits beside the departures in the log (plans do not bind: whoever is
-   ready first goes, and a plan whose room was taken finds out at its own `ready`);
-   otherwise it is planned again and the caller sleeps again. A process descheduled for
-   200 ms after its planned time therefore never sends bunched with the messages that
-   left meanwhile, which is what the provider would otherwise count (issue 17: 57
-   segments in a second with four workers under CPU contention, with a plan-time log),
-   and a late process does not leave its planned slot empty either: someone ready takes
-   it (with plans binding, 88 to 93% of the limit under contention; docs/RELIABILITY.md).
-3. `left`, immediately after the request's last byte was written: the departure moves to
-   the time measured by the caller (ready's Redis time plus the local elapsed time), so a
-   slow write is recorded as late as it really was.
+   and every other plan; the caller sleeps until shortly before then (WAKE_EARLY_S).
+   Plans only spread the wake-ups.
+2. `ready`, once the request is built and the connection open: the message departs *now*
+   (Redis's clock) if now fits beside the departures in the log. Plans do not bind:
+   whoever is ready first goes, so a process descheduled past its planned time neither
+   sends bunched with what left meanwhile nor leaves its slot empty. Otherwise it is told
+   the earliest moment the departures leave room and sleeps until then.
+3. `left`, once the request is written.
 
-Why the guard: what remains is the time between a request leaving and the provider
-stamping its arrival (the network, the provider's own scheduling) and the few
-microseconds between `ready` and the write. If every such delay lies within a band of
-width G, two arrivals whose places are W = 1 s + G apart are at least one second apart.
-The price is throughput: at most 1 / (1 + G) of the limit, so the default G = 25 ms
-allows 97.6%. At 10 ms, four workers on two cores beside two busy loops put 46 and 47
-segments into single seconds at the gateway; at 25 ms none (docs/RELIABILITY.md). Set it
-to the spread you observe to your provider.
+Why the guard. Every request must reach the provider within a band of width G after its
+logged place: then two arrivals whose places are W = 1 s + G apart are at least one
+second apart, and no one-second window at the provider holds more than the limit. The
+band has two parts:
+
+- From READY running to the write: the caller measures the time from asking to writing
+  (the answer's trip back, waiting for a CPU, building nothing: the request is ready).
+  READY's answer is used only if it came back within half the guard (the gate);
+  otherwise the place is asked for again. If the write itself ends later than the gate
+  (the process was descheduled between the answer and the write), `left` moves the
+  departure later by the excess. Under contention this is what used to break the limit
+  (issue 17: 57 segments in a second with four workers; 46 and 47 with a 10 ms guard
+  and an unmeasured answer).
+- From the write to the provider's stamp: the network and the provider's own scheduling,
+  the other half of the guard.
+
+The price is throughput: at most 1 / (1 + G) of the limit, 99.0% with the default
+G = 10 ms. Set it to twice the spread you observe between your workers and the
+provider.
 
 Losing Redis: if the log disappears (Redis restarted empty), nothing is known about the
 last second's departures, so the first place after that is one window later. A marker
@@ -163,21 +170,24 @@ return {at - now, at, member}
 
 # ARGV[3] the member. Only departures bind: if k more segments at now keep every window
 # of the log within the limit, the member departs now (whoever is ready first goes; a
-# reservation is only a plan, and its owner checks again at its own READY). Otherwise it is
-# planned again behind everything known. Returns {delay_us, at_us}: delay 0 means "go".
+# reservation is only a plan, and its owner checks again at its own READY). Otherwise it
+# waits for the earliest moment the *departures* leave room, plans ignored, so that a
+# waiter is awake for the first opening rather than for its turn in the plan. A member
+# already in the log (a place its caller could not vouch for: `Slot.ready`) is placed
+# afresh. Returns {delay_us, at_us}: delay 0 means "go".
 READY = (
     PRELUDE
     + """
 local member = ARGV[3]
 local k = tonumber(string.match(member, ':(%d+)$'))
 redis.call('ZREM', KEYS[5], member)
+redis.call('ZREM', KEYS[1], member)
 load(false, member)
 if now >= floor and fits(now, k) then
   redis.call('ZADD', KEYS[1], now, member)
   keep(now)
   return {0, now}
 end
-load(true, member)
 local at = earliest(k)
 if at == nil then return {-1, 0} end
 redis.call('ZADD', KEYS[5], at, member)
@@ -201,6 +211,13 @@ return 0
 RELEASE = "return redis.call('ZREM', KEYS[5], ARGV[1])"
 
 
+# A sleeper wakes this long before its planned place and asks again: under CPU contention
+# a wake-up can come tens of milliseconds late, and the place of a process still asleep
+# goes to whoever is awake (READY). About one slot of the limit's spacing, so a waiter is
+# usually awake when the one before it is late.
+WAKE_EARLY_S = 0.05
+
+
 @dataclass
 class Slot:
     """One message's place in the log, from its reservation to its departure.
@@ -216,41 +233,58 @@ class Slot:
     at_us: int
     delay: float  # seconds to wait after the reservation
     waited: float = 0.0  # seconds slept in all, for the log
-    late_us: int = 0  # how much later than `ready` the write ended
+    late_us: int = 0  # how long from asking for the place to the end of the write
+    asked: int = 0  # READY calls, for the log
     _ready_at_us: int | None = field(default=None, repr=False)
-    _ready_clock: float = field(default=0.0, repr=False)
+    _asked_clock: float = field(default=0.0, repr=False)
     _departed: bool = field(default=False, repr=False)
 
     def sleep(self) -> None:
-        """Wait for the reserved time."""
-        if self.delay > 0:
-            time.sleep(self.delay)
-            self.waited += self.delay
+        """Wait until shortly before the reserved time (`ready()` waits the rest)."""
+        delay = self.delay - WAKE_EARLY_S
+        if delay > 0:
+            time.sleep(delay)
+            self.waited += delay
 
     def ready(self) -> None:
-        """Block until the message may leave now, and hold that place."""
+        """Block until the message may leave now, and hold that place.
+
+        The place is Redis's clock when READY ran, some time after this process asked; the
+        request goes out some time after the answer came back. Both delays lie within the
+        time from asking to writing, measured here, so a place whose answer took longer
+        than the limiter's gate (half the guard: a descheduled process, a busy Redis) is
+        not used: it is asked for again. What a provider receives therefore reaches it
+        within the guard of its logged place, however loaded the machine.
+        """
         if self._departed:
             renewed = self.limiter.reserve(self.segments)
             self.member, self.at_us, self._departed = renewed.member, renewed.at_us, False
             renewed.sleep()
             self.waited += renewed.waited
         while True:
+            asked = time.monotonic()
             delay_us, at_us = self.limiter.place_now(self.member)
-            self._ready_clock = time.monotonic()
+            self.asked += 1
             self.at_us = at_us
             if delay_us <= 0:
-                self._ready_at_us = at_us
-                return
+                if time.monotonic() - asked <= self.limiter.gate_s:
+                    self._asked_clock, self._ready_at_us = asked, at_us
+                    return
+                continue  # answered too late to vouch for: placed afresh
             time.sleep(delay_us / 1_000_000)
             self.waited += delay_us / 1_000_000
 
     def left(self) -> None:
-        """The request is written: record when it really left."""
+        """The request is written. If that took longer than the gate after asking (the
+        process was descheduled before or during the write), the departure moves later by
+        the excess, so that the log stays within the gate of what really left."""
         if self._ready_at_us is None:
             raise RuntimeError("left() without ready()")
-        elapsed_us = int((time.monotonic() - self._ready_clock) * 1_000_000)
+        elapsed_us = int((time.monotonic() - self._asked_clock) * 1_000_000)
         self.late_us = max(self.late_us, elapsed_us)
-        self.limiter.depart(self.member, self._ready_at_us + elapsed_us)
+        excess_us = elapsed_us - self.limiter.gate_us
+        if excess_us > 0:
+            self.limiter.depart(self.member, self._ready_at_us + excess_us)
         self._ready_at_us, self._departed = None, True
 
     def release(self) -> None:
@@ -275,6 +309,11 @@ class SegmentLimiter:
         self.client = client
         self.per_second = per_second
         self.window_us = int(1_000_000 + guard_ms * 1000)
+        # Half the guard for the time between asking for a place and writing the request
+        # (measured by Slot), half for the network and the provider's own stamping. No
+        # guard, no gate: the tests of the window rule place by the clock alone.
+        self.gate_us = int(guard_ms * 1000 / 2) if guard_ms > 0 else 2**62
+        self.gate_s = self.gate_us / 1_000_000
         self.keys = [
             f"{prefix}:log",
             f"{prefix}:seq",

@@ -171,12 +171,13 @@ def attempt(*, message_id: int) -> str | None:
         slot.release()
         logger.warning("sms=%s lost its lease while waiting for the limiter", message_id)
         return None
-    started = time.monotonic()
+    started, waited = time.monotonic(), slot.waited
     try:
         outcome, changes = _call_provider(backend, sms, slot, message.attempts)
     finally:
         slot.release()  # a no-op once the request went out
-    latency = time.monotonic() - started
+    # The provider's part: what `ready()` spent waiting for the place is the limiter's.
+    latency = time.monotonic() - started - (slot.waited - waited)
     if not _record(message_id, token, changes):
         logger.warning("sms=%s lost its lease before recording %s", message_id, outcome)
     _log(message, outcome, latency, changes.get("last_error", ""), slot=slot)
@@ -248,7 +249,7 @@ def _log(
 ) -> None:
     logger.info(
         "sms=%s campaign=%s attempt=%s segments=%s outcome=%s latency_ms=%.1f "
-        "limiter_wait_ms=%.1f write_ms=%.2f%s",
+        "limiter_wait_ms=%.1f limiter_asked=%s write_ms=%.2f%s",
         message.pk,
         message.campaign_id or "-",
         message.attempts,
@@ -256,6 +257,7 @@ def _log(
         outcome,
         latency * 1000,
         slot.waited * 1000 if slot else 0.0,
+        slot.asked if slot else 0,
         slot.late_us / 1000 if slot else 0.0,
         f" error={error!r}" if error else "",
     )

@@ -67,6 +67,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--drain-timeout", type=float, default=150.0, metavar="SECONDS")
     parser.add_argument("--throttles", choices=["on", "off"], default="on")
     parser.add_argument(
+        "--cpu-hogs", type=int, default=2, metavar="N", help="busy loops beside rate-2w/4w"
+    )
+    parser.add_argument(
         "--write",
         action=argparse.BooleanOptionalAction,
         help="write docs/RELIABILITY.md and bench/results/reliability_<date>.txt "
@@ -86,7 +89,17 @@ def start_servers(base: Path, reaper: Reaper, args) -> Context:
     postgres = Postgres(base, logs, reaper)
     postgres.init()
     say(f"PostgreSQL ({postgres.bin.parent.name}) on {postgres.port}")
-    ctx = Context(base, logs, reaper, redis, postgres, gateway, args.drain_timeout, args.throttles)
+    ctx = Context(
+        base,
+        logs,
+        reaper,
+        redis,
+        postgres,
+        gateway,
+        args.drain_timeout,
+        args.throttles,
+        args.cpu_hogs,
+    )
     manage = [PYTHON, str(ROOT / "manage.py"), "migrate", "--no-input", "-v", "0"]
     subprocess.run(manage, cwd=ROOT, env=ctx.worker_env(), check=True)
     app.configure(ctx.worker_env())

@@ -76,10 +76,19 @@ class HttpBackend(BaseBackend):
         connection = self._connection()
         if connection.sock is None:
             connection.connect()  # the handshake is not part of the departure
-        pace.ready()
+        # Everything but the writes happens before `ready()`: `endheaders` sends the
+        # buffered head, then the body (TCP_NODELAY: no wait between them).
+        connection.putrequest("POST", self.path, skip_accept_encoding=True)
+        for name, value in self.headers.items():
+            connection.putheader(name, value)
+        connection.putheader("Content-Length", str(len(payload)))
         try:
-            # http.client writes the headers and a bytes body in one send.
-            connection.request("POST", self.path, body=payload, headers=self.headers)
+            pace.ready()
+        except BaseException:
+            self._drop_connection()  # it holds a request that will never be finished
+            raise
+        try:
+            connection.endheaders(payload)
         finally:
             pace.left()
         return connection.getresponse()

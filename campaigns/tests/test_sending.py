@@ -303,25 +303,44 @@ def test_a_dispatch_lost_with_the_broker_stops_holding_a_place(manager, fast_sms
 
 
 def test_the_backend_connects_before_the_slot_and_writes_inside_it(manager, sink):
+    """Connecting and building the request happen before `ready()`; every byte of it is
+    written between `ready()` and `left()`."""
     from campaigns.backends import OutboundSms, get_backend
 
     backend = get_backend()
-    events = []
+    events, writes = [], []
+
+    class CountingSocket:
+        def __init__(self, sock):
+            self.sock = sock
+
+        def sendall(self, data):
+            writes.append(bytes(data))
+            return self.sock.sendall(data)
+
+        def __getattr__(self, name):
+            return getattr(self.sock, name)
 
     class Watch:
         def ready(self):
             connection = backend.local.connection
-            events.append(("ready", time.time(), connection.sock is not None))
+            if not isinstance(connection.sock, CountingSocket):
+                connection.sock = CountingSocket(connection.sock)
+            events.append(("ready", time.time(), len(writes)))
 
         def left(self):
-            events.append(("left", time.time(), None))
+            events.append(("left", time.time(), len(writes)))
 
     sms = OutboundSms(to=NUMBER, sender="x", body="hi", segments=1, reference="r1")
     backend.send(sms, Watch())
     backend.send(sms, Watch())  # kept alive: no new connection
-    (arrived, _), (again, _) = sink.arrivals
-    (ready, at, connected), (left, left_at, _), (_, second_at, _), _ = events
-    assert (ready, left, connected) == ("ready", "left", True)
+    (arrived, payload), (again, _) = sink.arrivals
+    (ready, at, before), (left, left_at, after), (_, second_at, _), _ = events
+    assert (ready, left) == ("ready", "left")
+    assert before == 0
+    request = b"".join(writes[:after])  # http.client writes the head, then the body
+    assert request.startswith(b"POST /sms HTTP/1.1\r\n")
+    assert request.endswith(json.dumps(payload).encode())
     assert at <= arrived
     assert second_at <= again
     assert left_at - at < 0.05

@@ -43,6 +43,7 @@ class Context:
     gateway: Gateway
     drain_timeout: float
     throttles: str
+    hogs: int = 2  # busy-loop processes beside the product in the rate scenarios
     notes: list = field(default_factory=list)
 
     def env(self, throttles: str | None = None) -> dict:

@@ -68,14 +68,18 @@ def _delivery_columns(row: Row, ctx: Context, refs: set[str], ids: list[int], dr
 def rate(ctx: Context, workers: int) -> Row:
     """No fault: about 1,200 texts of 1, 2 and 3 segments, two CPU hogs beside."""
     row = Row(f"rate-{workers}w", f"{sum(n for _, n in MIXED_PLAN)} texts (1/2/3 seg), "
-              f"{workers} workers, 2 CPU hogs")  # fmt: skip
-    with ctx.stack(workers), ctx.cpu_hogs(2):
+              f"{workers} workers, {ctx.hogs} CPU hogs")  # fmt: skip
+    with ctx.stack(workers), ctx.cpu_hogs(ctx.hogs):
         ids, refs = _campaign(MIXED_PLAN)
         launched = app.launch(ids)
         drained = app.wait_drained(ids, ctx.drain_timeout)
     result = _delivery_columns(row, ctx, refs, ids, drained)
     achieved = sustained_rate(result.accepted)
     segments = sum(s for _, s in result.accepted)
+    # Kept beside the logs for a closer look at where the rate went (offset s, segments).
+    (ctx.logs / f"{row.scenario}-arrivals.txt").write_text(
+        "".join(f"{t - launched:.6f} {s}\n" for t, s in sorted(result.accepted))
+    )
     times = sorted(t for t, _ in result.accepted)
     gap = max((b - a for a, b in itertools.pairwise(times)), default=0.0)
     row.figures = (
