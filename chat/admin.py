@@ -7,7 +7,7 @@ from django.utils.text import Truncator
 from messaging_site.errors import DomainError
 
 from . import memberships, services
-from .models import Conversation, Membership, Message
+from .models import Conversation, Membership, Message, MessageEdit
 
 
 def _each(modeladmin, request, queryset, label, change):
@@ -125,6 +125,22 @@ def tombstone_messages(modeladmin, request, queryset):
     )
 
 
+class MessageEditInline(admin.TabularInline):
+    """The texts a message had before its sender's edits, oldest first (read only)."""
+
+    model = MessageEdit
+    fields = readonly_fields = ("text", "written_at", "replaced_at")
+    ordering = ["replaced_at", "id"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
     list_display = ["id", "conversation", "seq", "sender", "preview", "created_at", "deleted"]
@@ -138,8 +154,10 @@ class MessageAdmin(admin.ModelAdmin):
         "text",
         "client_id",
         "created_at",
+        "edited_at",
         "deleted_at",
     ]
+    inlines = [MessageEditInline]
     actions = [tombstone_messages]
     show_full_result_count = False
     date_hierarchy = None

@@ -46,6 +46,7 @@ def message_frame(message: Message, kind: str) -> dict:
         "message": message.text,
         "clientId": message.client_id,
         "timestamp": epoch_ms(message.created_at),
+        "editedAt": epoch_ms(message.edited_at) if message.edited_at else None,
     }
     if kind == Conversation.Kind.ROOM:
         frame["roomId"] = message.conversation_id
@@ -120,13 +121,10 @@ def message_created(message: Message, conversation: Conversation, *, origin: str
     )
 
 
-def message_deleted(message: Message) -> None:
-    frame = {
-        "action": "messageDeleted",
-        "conversationId": message.conversation_id,
-        "id": message.pk,
-        "seq": message.seq,
-    }
+def _about_message(message: Message, frame: dict, origin: str | None) -> None:
+    """After commit: a frame about one message to every member socket, each passing on
+    the message itself first if it has not yet (chat.relay.relay_frame, `after`); the
+    socket named by `origin` gets it as its answer instead."""
     publish_on_commit(
         [
             (
@@ -134,11 +132,44 @@ def message_deleted(message: Message) -> None:
                 {
                     "type": "chat.frame",
                     "conversation": message.conversation_id,
+                    "after": message.seq,
+                    "sender": message.sender_id,
+                    "origin": origin,
                     "text": encode(frame),
                 },
             )
         ]
     )
+
+
+def message_edited_frame(message: Message) -> dict:
+    """`editedAt` is null only in the answer to an edit that changed nothing of a message
+    never edited."""
+    return {
+        "action": "messageEdited",
+        "conversationId": message.conversation_id,
+        "id": message.pk,
+        "seq": message.seq,
+        "message": message.text,
+        "editedAt": epoch_ms(message.edited_at) if message.edited_at else None,
+    }
+
+
+def message_edited(message: Message, *, origin: str | None) -> None:
+    _about_message(message, message_edited_frame(message), origin)
+
+
+def message_deleted_frame(message: Message) -> dict:
+    return {
+        "action": "messageDeleted",
+        "conversationId": message.conversation_id,
+        "id": message.pk,
+        "seq": message.seq,
+    }
+
+
+def message_deleted(message: Message, *, origin: str | None = None) -> None:
+    _about_message(message, message_deleted_frame(message), origin)
 
 
 def membership_changed(membership: Membership, *, since: int) -> None:

@@ -97,6 +97,7 @@ def _message_row(where: str, order: str, limit: int) -> str:
                      '{DELETED_USER}') AS sender_username,
             msg.text, msg.client_id,
             {_TS.format("msg.created_at")} AS created_at,
+            {_TS.format("msg.edited_at")} AS edited_at,
             {_TS.format("msg.deleted_at")} AS deleted_at
         FROM chat_message AS msg
         WHERE {where}

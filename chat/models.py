@@ -135,6 +135,9 @@ class Message(models.Model):
     # NULL, not "", when absent: the unique constraint below applies only to real ids.
     client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True)
+    # The last edit by its sender (chat.services.message_edit); the texts it replaced are
+    # MessageEdit rows.
+    edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -162,3 +165,21 @@ class Message(models.Model):
 
     def __str__(self):
         return f"#{self.seq} in {self.conversation_id}"
+
+
+class MessageEdit(models.Model):
+    """A text a message had before an edit, kept for the conversation's admins and site
+    moderators; removed with the text when the message is deleted."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="edits")
+    text = models.TextField(blank=True)
+    # When this text was written: the message's creation, or the edit before.
+    written_at = models.DateTimeField()
+    # When an edit replaced it.
+    replaced_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["message", "replaced_at"], name="chat_edit_message")]
+
+    def __str__(self):
+        return f"edit of {self.message_id} at {self.replaced_at:%Y-%m-%d %H:%M:%S}"

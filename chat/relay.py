@@ -244,8 +244,11 @@ async def _relay_message(socket: Consumer, chat: ChatState, event: Frame) -> Non
 
 
 async def relay_frame(socket: Consumer, event: Frame) -> None:
-    """`chat.frame`: a conversation frame for members (receipts, deletions, membership,
-    join requests)."""
+    """`chat.frame`: a conversation frame for members (receipts, edits, deletions,
+    membership, join requests). One about a message (`after`: its seq) goes out after
+    that message: a socket that has not passed it on yet fills up to it first, so no
+    client hears of an edit before the message, and one whose user blocks the sender, or
+    that no longer follows past a removal, hears nothing of it."""
     chat = socket.state(ChatState)
     follow = chat.follows.get(event["conversation"])
     if follow is None or event.get("skip_user") == socket.user.pk:
@@ -255,6 +258,16 @@ async def relay_frame(socket: Consumer, event: Frame) -> None:
     announced = event.get("membership")
     if announced is not None and not chat.first_time(event["conversation"], *announced):
         return
+    after = event.get("after")
+    if after is not None:
+        if event.get("origin") == socket.channel_name or event.get("sender") in chat.blocked:
+            return
+        async with chat.relay_lock:
+            follow = chat.follows.get(event["conversation"])  # as it is now
+            if follow is None or (follow.cutoff is not None and after > follow.cutoff):
+                return
+            if after > follow.cursor:
+                await _fill(socket, event["conversation"], follow, after)
     await socket.send(text_data=event["text"])
 
 

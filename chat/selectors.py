@@ -27,7 +27,7 @@ from accounts.models import Block, User
 from messaging_site import text as text_rules
 from messaging_site.errors import DomainError, Forbidden, Invalid, NotFound
 
-from .models import Conversation, Membership, Message
+from .models import Conversation, Membership, Message, MessageEdit
 
 Kind = Conversation.Kind
 Status = Membership.Status
@@ -250,6 +250,25 @@ def message_page(
         return rows[:size], len(rows) > size
     rows = list(messages.order_by("-seq")[: size + 1])
     return list(reversed(rows[:size])), len(rows) > size
+
+
+def message_in(conversation: Conversation, message_id: int, *, lock: bool = False) -> Message:
+    """A message of this conversation, with its sender; any other id is NotFound."""
+    messages = Message.objects.select_related("sender")
+    if lock:
+        messages = messages.select_for_update(of=("self",))
+    message = messages.filter(pk=message_id, conversation=conversation).first()
+    if message is None:
+        raise NotFound("No such message.")
+    return message
+
+
+def message_edits(*, user: User, conversation_id: int, message_id: int) -> list[MessageEdit]:
+    """The texts a message had before its edits, oldest first, for the conversation's
+    admins and site moderators (`conversation_for_admin`); anyone else as it answers."""
+    conversation, _ = conversation_for_admin(user=user, conversation_id=conversation_id)
+    message = message_in(conversation, message_id)
+    return list(MessageEdit.objects.filter(message=message).order_by("replaced_at", "id"))
 
 
 def messages_between(

@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from messaging_site.fields import TextField
 
-from .models import DELETED_USER, Conversation, Membership, Message
+from .models import DELETED_USER, Conversation, Membership, Message, MessageEdit
 from .services import MAX_CLIENT_ID_LENGTH, MAX_NAME_LENGTH, MAX_TEXT_LENGTH
 
 
@@ -24,6 +24,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "text",
             "client_id",
             "created_at",
+            "edited_at",
             "deleted_at",
         ]
 
@@ -115,6 +116,16 @@ class MessageCreateSerializer(serializers.Serializer):
     client_id = TextField(
         max_length=MAX_CLIENT_ID_LENGTH, required=False, allow_null=True, allow_blank=True
     )
+
+
+class MessageUpdateSerializer(serializers.Serializer):
+    text = TextField(max_length=MAX_TEXT_LENGTH)
+
+
+class MessageEditSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MessageEdit
+        fields = ["text", "written_at", "replaced_at"]
 
 
 class DirectMessageCreateSerializer(MessageCreateSerializer):

@@ -8,6 +8,9 @@ is given. Membership changes and sends on one conversation serialise on that row
 which is what makes `seq` gapless and the "last admin" rule race-free.
 """
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Subquery, Value
 from django.db.models.functions import Greatest, Least
@@ -20,7 +23,7 @@ from messaging_site.errors import Blocked, Forbidden, Invalid, NotFound
 from moderation import services as moderation
 
 from . import events, selectors, sending
-from .models import Conversation, Membership, Message
+from .models import Conversation, Membership, Message, MessageEdit
 
 MAX_TEXT_LENGTH = 10_000
 MAX_NAME_LENGTH = 100
@@ -255,8 +258,103 @@ def conversation_mark_delivered(*, user: User, conversation: Conversation, seq: 
     return _advance(user, conversation, seq, delivered_only=True)
 
 
+# --- edits and deletions -----------------------------------------------------------------
+
+
+def _own_message_for_change(actor: User, conversation_id: int, message_id: int) -> Message:
+    """Under a lock on the message: one the actor sent, in a conversation they are an
+    approved member of, where no block stands between the two people of a direct one."""
+    conversation, _ = selectors.conversation_for_reader(user=actor, conversation_id=conversation_id)
+    message = selectors.message_in(conversation, message_id, lock=True)
+    message.conversation = conversation
+    if message.sender_id != actor.pk:
+        raise Forbidden("Only its sender may edit a message.")
+    if message.deleted_at is not None:
+        raise Forbidden("This message was deleted.")
+    if conversation.kind == Kind.DIRECT:
+        other = (
+            conversation.direct_high_id
+            if conversation.direct_low_id == actor.pk
+            else conversation.direct_low_id
+        )
+        if other is not None and accounts.blocking_between(user_id=actor.pk, other_id=other):
+            raise Blocked()
+    return message
+
+
 @transaction.atomic
-def message_tombstone(*, actor: User, message: Message) -> Message:
+def message_edit(
+    *, actor: User, conversation_id: int, message_id: int, text: str, origin: str | None = None
+) -> Message:
+    """Replace the text of one's own message within MESSAGE_EDIT_SECONDS of sending it
+    (0: no limit); the text it had is kept as a MessageEdit. Its seq stays. Members get
+    `messageEdited` after commit (the socket named by `origin` as its answer).
+
+    Raises Invalid (text); NotFound / Forbidden as `conversation_for_reader` for a
+    non-member; NotFound for a message of another conversation; Forbidden for someone
+    else's message, a deleted one, or past the window; Blocked in a direct conversation
+    with a block either way. The same text again changes nothing.
+    """
+    clean = clean_text(text)
+    message = _own_message_for_change(actor, conversation_id, message_id)
+    now = timezone.now()
+    window = settings.MESSAGE_EDIT_SECONDS
+    if window and now - message.created_at > timedelta(seconds=window):
+        raise Forbidden("The time to edit this message has passed.")
+    if clean == message.text:
+        return message
+    MessageEdit.objects.create(
+        message=message,
+        text=message.text,
+        written_at=message.edited_at or message.created_at,
+        replaced_at=now,
+    )
+    Message.objects.filter(pk=message.pk).update(text=clean, edited_at=now)
+    message.text, message.edited_at = clean, now
+    events.message_edited(message, origin=origin)
+    return message
+
+
+def message_delete(
+    *, actor: User, conversation_id: int, message_id: int, origin: str | None = None
+) -> Message:
+    """Delete a message: its sender may, at any time, and so may the conversation's admins
+    and site moderators (`message_tombstone`, recorded in the audit log). A tombstone: the
+    text and its earlier versions go, the seq stays. Members get `messageDeleted`.
+
+    Raises as `conversation_for_reader` for a non-member who is not a site moderator,
+    NotFound for a message of another conversation, Forbidden for someone else's message
+    without the right to moderate it. Deleting twice is harmless.
+    """
+    with transaction.atomic():
+        try:
+            conversation, _ = selectors.conversation_for_reader(
+                user=actor, conversation_id=conversation_id
+            )
+        except (NotFound, Forbidden):
+            if not actor.has_perm(selectors.MODERATE):
+                raise
+            conversation, _ = selectors.conversation_for_admin(
+                user=actor, conversation_id=conversation_id
+            )
+        message = selectors.message_in(conversation, message_id, lock=True)
+        if message.sender_id == actor.pk:
+            return _tombstone(message, origin=origin)
+    return message_tombstone(actor=actor, message=message, origin=origin)
+
+
+def _tombstone(message: Message, *, origin: str | None) -> Message:
+    """Precondition: the message row is locked. Returns it as it now is."""
+    if message.deleted_at is None:
+        MessageEdit.objects.filter(message=message).delete()
+        message.text, message.deleted_at = "", timezone.now()
+        Message.objects.filter(pk=message.pk).update(text="", deleted_at=message.deleted_at)
+        events.message_deleted(message, origin=origin)
+    return message
+
+
+@transaction.atomic
+def message_tombstone(*, actor: User, message: Message, origin: str | None = None) -> Message:
     """Moderation: clear the text and mark the message deleted; its seq stays. Returns the
     message as it now is.
 
@@ -267,11 +365,10 @@ def message_tombstone(*, actor: User, message: Message) -> Message:
     _, as_moderator = selectors.conversation_for_admin(
         user=actor, conversation_id=message.conversation_id, lock=True
     )
-    deleted = Message.objects.filter(pk=message.pk, deleted_at__isnull=True).update(
-        text="", deleted_at=timezone.now()
+    current = (
+        Message.objects.select_for_update(of=("self",)).select_related("sender").get(pk=message.pk)
     )
-    current = Message.objects.select_related("sender").get(pk=message.pk)
-    if deleted:
+    if current.deleted_at is None:
         moderation.record(
             actor=actor,
             action=moderation.Action.MESSAGE_DELETE,
@@ -280,8 +377,7 @@ def message_tombstone(*, actor: User, message: Message) -> Message:
             conversation_id=current.conversation_id,
             message_id=current.pk,
         )
-        events.message_deleted(current)
-    return current
+    return _tombstone(current, origin=origin)
 
 
 def right_of(as_moderator: bool) -> str:

@@ -4,6 +4,7 @@ from . import views
 
 conversation = "conversations/<id:conversation_id>/"
 member = conversation + "members/<id:user_id>/"
+message = conversation + "messages/<id:message_id>/"
 
 urlpatterns = [
     path("conversations/", views.ConversationListView.as_view(), name="conversation-list"),
@@ -24,6 +25,8 @@ urlpatterns = [
     path(member + "role/", views.MemberRoleView.as_view(), name="member-role"),
     path(conversation + "join/", views.JoinView.as_view(), name="conversation-join"),
     path(conversation + "messages/", views.MessageListView.as_view(), name="message-list"),
+    path(message, views.MessageDetailView.as_view(), name="message-detail"),
+    path(message + "edits/", views.MessageEditsView.as_view(), name="message-edits"),
     path(conversation + "read/", views.ReadView.as_view(), name="conversation-read"),
     path("direct/", views.DirectMessageView.as_view(), name="direct-message"),
     path("inbox/", views.InboxView.as_view(), name="inbox"),

@@ -26,8 +26,10 @@ from .serializers import (
     MemberAddSerializer,
     MemberSerializer,
     MessageCreateSerializer,
+    MessageEditSerializer,
     MessagePageSerializer,
     MessageSerializer,
+    MessageUpdateSerializer,
     ReadSerializer,
     RoleSerializer,
     RoomSerializer,
@@ -329,6 +331,47 @@ class MessageListView(GenericAPIView):
             client_id=data.validated_data.get("client_id"),
         )
         return _sent(message, created)
+
+
+class MessageDetailView(GenericAPIView):
+    serializer_class = MessageUpdateSerializer
+
+    @extend_schema(responses=MessageSerializer)
+    def patch(self, request, conversation_id, message_id):
+        """Edit your message's text (within MESSAGE_EDIT_SECONDS of sending it); the text it
+        had is kept for the conversation's admins."""
+        data = MessageUpdateSerializer(data=request.data)
+        if not data.is_valid():
+            selectors.conversation_for_viewer(user=request.user, conversation_id=conversation_id)
+            raise ValidationError(data.errors)
+        message = services.message_edit(
+            actor=request.user,
+            conversation_id=conversation_id,
+            message_id=message_id,
+            text=data.validated_data["text"],
+        )
+        return Response(MessageSerializer(message).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, conversation_id, message_id):
+        """Delete a message: your own at any time; anyone's as the conversation's admin."""
+        services.message_delete(
+            actor=request.user, conversation_id=conversation_id, message_id=message_id
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MessageEditsView(GenericAPIView):
+    serializer_class = MessageEditSerializer
+
+    @extend_schema(responses=MessageEditSerializer(many=True))
+    def get(self, request, conversation_id, message_id):
+        """The texts a message had before its edits, oldest first (the conversation's
+        admins and site moderators)."""
+        edits = selectors.message_edits(
+            user=request.user, conversation_id=conversation_id, message_id=message_id
+        )
+        return Response(MessageEditSerializer(edits, many=True).data)
 
 
 class ReadView(GenericAPIView):

@@ -137,6 +137,33 @@ async def send_direct(socket: Consumer, frame: Frame):
     await _ack(socket, message, frame["requestId"])
 
 
+async def edit_message(socket: Consumer, frame: Frame):
+    message = await _call(
+        services.message_edit,
+        actor=socket.user,
+        conversation_id=positive_int(frame, "conversationId"),
+        message_id=positive_int(frame, "id"),
+        text=_text(frame),
+        origin=socket.channel_name,
+    )
+    await socket.send_json(
+        {**events.message_edited_frame(message), "requestId": frame["requestId"]}
+    )
+
+
+async def delete_message(socket: Consumer, frame: Frame):
+    message = await _call(
+        services.message_delete,
+        actor=socket.user,
+        conversation_id=positive_int(frame, "conversationId"),
+        message_id=positive_int(frame, "id"),
+        origin=socket.channel_name,
+    )
+    await socket.send_json(
+        {**events.message_deleted_frame(message), "requestId": frame["requestId"]}
+    )
+
+
 @db_call
 def _room_members(user, room_id: int) -> dict:
     conversation, membership = selectors.conversation_for_reader(user=user, conversation_id=room_id)

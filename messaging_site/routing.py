@@ -28,6 +28,8 @@ routes = SocketRoutes(
         # Messages in any conversation (the Chat App design)
         "sendMessage": Action(chat.send_message, throttled=True),
         "sendDirect": Action(chat.send_direct, throttled=True),
+        "editMessage": Action(chat.edit_message, throttled=True),
+        "deleteMessage": Action(chat.delete_message, throttled=True),
         "delivered": Action(chat.delivered),
         "read": Action(chat.read),
         "sync": Action(chat.sync),

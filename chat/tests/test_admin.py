@@ -1,6 +1,6 @@
 import pytest
 
-from chat import memberships
+from chat import memberships, services
 from chat.models import Membership, Message
 
 pytestmark = pytest.mark.django_db
@@ -73,3 +73,12 @@ def test_admin_cannot_delete_messages_or_conversations(moderator, alice, room, s
     message = send(alice, room)
     assert moderator.get(f"/admin/chat/message/{message.pk}/delete/").status_code == 403
     assert moderator.get(f"/admin/chat/conversation/{room.pk}/delete/").status_code == 403
+
+
+def test_a_message_page_shows_the_texts_it_had_before_its_edits(moderator, alice, room, send):
+    message = send(alice, room, "first draft")
+    services.message_edit(actor=alice, conversation_id=room.pk, message_id=message.pk, text="final")
+    response = moderator.get(f"/admin/chat/message/{message.pk}/change/")
+    assert response.status_code == 200
+    assert b"first draft" in response.content
+    assert b"final" in response.content

@@ -17,6 +17,7 @@ MESSAGE_KEYS = {
     "text",
     "client_id",
     "created_at",
+    "edited_at",
     "deleted_at",
 }
 

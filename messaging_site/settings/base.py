@@ -330,6 +330,11 @@ LOGGING = {
 # Files served at the site root (favicon.ico, robots.txt).
 WHITENOISE_ROOT = BASE_DIR / "public"
 
+# --- Chat ---------------------------------------------------------------------------------
+# How long after sending a sender may edit a message (0: no limit). Deleting one's own
+# message has no limit.
+MESSAGE_EDIT_SECONDS = env.int("MESSAGE_EDIT_SECONDS", default=3600)
+
 # --- SMS ----------------------------------------------------------------------------------
 SMS_BACKEND = env.str("SMS_BACKEND", default="campaigns.backends.console.ConsoleBackend")
 SMS_SEGMENTS_PER_SECOND = env.int("SMS_SEGMENTS_PER_SECOND", default=45)

@@ -247,6 +247,8 @@ ACTION_FIELDS = {
     "getMembers": ["roomId"],
     "sendMessage": ["conversationId", "roomId", "message", "clientId"],
     "sendDirect": ["to", "message", "clientId"],
+    "editMessage": ["conversationId", "id", "message"],
+    "deleteMessage": ["conversationId", "id"],
     "delivered": ["conversationId", "seq"],
     "read": ["conversationId", "seq"],
     "sync": ["conversationId", "afterSeq", "limit"],
