@@ -44,6 +44,7 @@ def message_frame(message: Message, kind: str) -> dict:
         "userId": message.sender_id,
         "username": sender.username if sender is not None else DELETED_USER,
         "message": message.text,
+        "html": message.html,
         "clientId": message.client_id,
         "timestamp": epoch_ms(message.created_at),
         "editedAt": epoch_ms(message.edited_at) if message.edited_at else None,
@@ -151,6 +152,7 @@ def message_edited_frame(message: Message) -> dict:
         "id": message.pk,
         "seq": message.seq,
         "message": message.text,
+        "html": message.html,
         "editedAt": epoch_ms(message.edited_at) if message.edited_at else None,
     }
 

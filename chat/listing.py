@@ -95,7 +95,7 @@ def _message_row(where: str, order: str, limit: int) -> str:
             msg.sender_id AS sender,
             COALESCE((SELECT u.username FROM accounts_user AS u WHERE u.id = msg.sender_id),
                      '{DELETED_USER}') AS sender_username,
-            msg.text, msg.client_id,
+            msg.text, msg.html, msg.client_id,
             {_TS.format("msg.created_at")} AS created_at,
             {_TS.format("msg.edited_at")} AS edited_at,
             {_TS.format("msg.deleted_at")} AS deleted_at

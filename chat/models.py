@@ -132,6 +132,8 @@ class Message(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     text = models.TextField(blank=True)
+    # `text` rendered (chat.formatting) when stored or edited; "" for a tombstone.
+    html = models.TextField(blank=True, default="")
     # NULL, not "", when absent: the unique constraint below applies only to real ids.
     client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True)

@@ -40,7 +40,7 @@ WITH conversation AS (
     FROM chat_conversation AS c WHERE c.id = %(conversation)s
 ),
 existing AS (
-    SELECT m.id, m.seq, m.text, m.created_at, m.deleted_at
+    SELECT m.id, m.seq, m.text, m.html, m.created_at, m.edited_at, m.deleted_at
     FROM chat_message AS m
     WHERE m.conversation_id = %(conversation)s AND m.sender_id = %(sender)s
       AND m.client_id = %(client_id)s
@@ -72,11 +72,11 @@ bump AS (
 ),
 inserted AS (
     INSERT INTO chat_message
-        (conversation_id, seq, sender_id, text, client_id, created_at, deleted_at)
-    SELECT %(conversation)s, bump.last_seq, %(sender)s, %(text)s, %(client_id)s, %(now)s,
-           NULL
+        (conversation_id, seq, sender_id, text, html, client_id, created_at, deleted_at)
+    SELECT %(conversation)s, bump.last_seq, %(sender)s, %(text)s, %(html)s, %(client_id)s,
+           %(now)s, NULL
     FROM bump
-    RETURNING id, seq, text, created_at, deleted_at
+    RETURNING id, seq, text, html, created_at, edited_at, deleted_at
 ),
 -- Writing implies having read up to here (chat.services.message_send says why).
 cursors AS (
@@ -87,7 +87,7 @@ cursors AS (
     WHERE mb.conversation_id = %(conversation)s AND mb.user_id = %(sender)s
 )
 SELECT verdict.outcome, c.kind, c.name, c.direct_low_id, c.direct_high_id,
-       m.id, m.seq, m.text, m.created_at, m.deleted_at
+       m.id, m.seq, m.text, m.html, m.created_at, m.edited_at, m.deleted_at
 FROM verdict
 LEFT JOIN conversation AS c ON true
 LEFT JOIN (SELECT * FROM inserted UNION ALL SELECT * FROM existing) AS m ON true
@@ -107,12 +107,20 @@ class Outcome:
     id: int | None = None
     seq: int | None = None
     text: str = ""
+    html: str = ""
     created_at: datetime | None = None
+    edited_at: datetime | None = None
     deleted_at: datetime | None = None
 
 
 def send(
-    *, conversation_id: int, sender_id: int, text: str, client_id: str | None, now: datetime
+    *,
+    conversation_id: int,
+    sender_id: int,
+    text: str,
+    html: str,
+    client_id: str | None,
+    now: datetime,
 ) -> Outcome:
     """Outside a transaction (autocommit) the send commits before this returns; inside
     one, the lock lasts until that transaction ends."""
@@ -120,6 +128,7 @@ def send(
         "conversation": conversation_id,
         "sender": sender_id,
         "text": text,
+        "html": html,
         "client_id": client_id,
         "now": now,
     }

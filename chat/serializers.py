@@ -22,6 +22,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "sender",
             "sender_username",
             "text",
+            "html",
             "client_id",
             "created_at",
             "edited_at",

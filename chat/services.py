@@ -22,7 +22,7 @@ from messaging_site import text as text_rules
 from messaging_site.errors import Blocked, Forbidden, Invalid, NotFound
 from moderation import services as moderation
 
-from . import events, selectors, sending
+from . import events, formatting, selectors, sending
 from .models import Conversation, Membership, Message, MessageEdit
 
 MAX_TEXT_LENGTH = 10_000
@@ -166,6 +166,7 @@ def _send(
         conversation_id=conversation_id,
         sender_id=sender.pk,
         text=text,
+        html=formatting.render(text),
         client_id=client_id,
         now=timezone.now(),
     )
@@ -182,10 +183,10 @@ def _send(
     )
     message = Message.from_db(
         None,
-        ["id", "conversation_id", "seq", "sender_id", "text", "client_id", "created_at",
-         "deleted_at"],
-        [result.id, conversation_id, result.seq, sender.pk, result.text, client_id,
-         result.created_at, result.deleted_at],
+        ["id", "conversation_id", "seq", "sender_id", "text", "html", "client_id",
+         "created_at", "edited_at", "deleted_at"],
+        [result.id, conversation_id, result.seq, sender.pk, result.text, result.html,
+         client_id, result.created_at, result.edited_at, result.deleted_at],
     )  # fmt: skip
     message.conversation = conversation
     message.sender = sender
@@ -309,8 +310,9 @@ def message_edit(
         written_at=message.edited_at or message.created_at,
         replaced_at=now,
     )
-    Message.objects.filter(pk=message.pk).update(text=clean, edited_at=now)
-    message.text, message.edited_at = clean, now
+    html = formatting.render(clean)
+    Message.objects.filter(pk=message.pk).update(text=clean, html=html, edited_at=now)
+    message.text, message.html, message.edited_at = clean, html, now
     events.message_edited(message, origin=origin)
     return message
 
@@ -347,8 +349,10 @@ def _tombstone(message: Message, *, origin: str | None) -> Message:
     """Precondition: the message row is locked. Returns it as it now is."""
     if message.deleted_at is None:
         MessageEdit.objects.filter(message=message).delete()
-        message.text, message.deleted_at = "", timezone.now()
-        Message.objects.filter(pk=message.pk).update(text="", deleted_at=message.deleted_at)
+        message.text, message.html, message.deleted_at = "", "", timezone.now()
+        Message.objects.filter(pk=message.pk).update(
+            text="", html="", deleted_at=message.deleted_at
+        )
         events.message_deleted(message, origin=origin)
     return message
 

@@ -15,6 +15,7 @@ MESSAGE_KEYS = {
     "sender",
     "sender_username",
     "text",
+    "html",
     "client_id",
     "created_at",
     "edited_at",
