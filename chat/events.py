@@ -17,7 +17,7 @@ from datetime import datetime
 
 from messaging_site.realtime import publish_before_commit, publish_on_commit, user_group
 
-from .models import DELETED_USER, Conversation, Membership, Message
+from .models import DELETED_USER, EXCERPT_LENGTH, Conversation, Membership, Message
 
 
 def conversation_group(conversation_id: int) -> str:
@@ -32,8 +32,25 @@ def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def message_frame(message: Message, kind: str) -> dict:
-    """Precondition: `message.sender` is loaded (select_related) when it has one."""
+def reply_of(message: Message, *, hidden: bool) -> dict | None:
+    """What a message shows of the one it answers (SPEC section 12): the excerpt is empty
+    when that message is deleted or `hidden` (its sender is blocked by the reader).
+    Precondition: `reply_to` and its sender are loaded."""
+    parent = message.reply_to
+    if parent is None:
+        return None
+    return {
+        "id": parent.pk,
+        "seq": parent.seq,
+        "sender_username": parent.sender.username if parent.sender is not None else DELETED_USER,
+        "excerpt": "" if hidden or parent.deleted_at is not None else parent.text[:EXCERPT_LENGTH],
+    }
+
+
+def message_frame(message: Message, kind: str, *, hide_reply: bool | None = None) -> dict:
+    """Preconditions: `message.sender` and `message.reply_to` (with its sender) are loaded
+    (select_related) when it has them. `hide_reply`: whether the reader blocks the sender
+    of the message answered (default: as the read that loaded it found)."""
     sender = message.sender
     frame = {
         "action": "message",
@@ -48,6 +65,9 @@ def message_frame(message: Message, kind: str) -> dict:
         "clientId": message.client_id,
         "timestamp": epoch_ms(message.created_at),
         "editedAt": epoch_ms(message.edited_at) if message.edited_at else None,
+        "replyTo": reply_of(
+            message, hidden=message.reply_hidden if hide_reply is None else hide_reply
+        ),
     }
     if kind == Conversation.Kind.ROOM:
         frame["roomId"] = message.conversation_id
@@ -104,22 +124,22 @@ def history_frame(conversation: Conversation, messages: list[Message], has_more:
 
 def message_created(message: Message, conversation: Conversation, *, origin: str | None) -> None:
     """After commit: the message to every member socket (the sending one acks instead)."""
-    frame = message_frame(message, conversation.kind)
-    publish_on_commit(
-        [
-            (
-                conversation_group(conversation.pk),
-                {
-                    "type": "chat.message",
-                    "conversation": conversation.pk,
-                    "seq": message.seq,
-                    "sender": message.sender_id,
-                    "origin": origin,
-                    "text": encode(frame),
-                },
-            )
-        ]
-    )
+    event = {
+        "type": "chat.message",
+        "conversation": conversation.pk,
+        "seq": message.seq,
+        "sender": message.sender_id,
+        "origin": origin,
+        "text": encode(message_frame(message, conversation.kind, hide_reply=False)),
+    }
+    parent = message.reply_to
+    if parent is not None and parent.sender_id is not None and parent.deleted_at is None:
+        # For the sockets of users who block the sender of the message answered.
+        event["reply_sender"] = parent.sender_id
+        event["text_reply_hidden"] = encode(
+            message_frame(message, conversation.kind, hide_reply=True)
+        )
+    publish_on_commit([(conversation_group(conversation.pk), event)])
 
 
 def _about_message(message: Message, frame: dict, origin: str | None) -> None:

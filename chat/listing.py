@@ -21,7 +21,7 @@ from django.db import connection
 
 from accounts.models import User
 
-from .models import DELETED_USER
+from .models import DELETED_USER, EXCERPT_LENGTH
 from .selectors import INBOX_MESSAGES
 
 __all__ = ["Cursor", "Page", "conversation_page"]
@@ -98,7 +98,14 @@ def _message_row(where: str, order: str, limit: int) -> str:
             msg.text, msg.html, msg.client_id,
             {_TS.format("msg.created_at")} AS created_at,
             {_TS.format("msg.edited_at")} AS edited_at,
-            {_TS.format("msg.deleted_at")} AS deleted_at
+            {_TS.format("msg.deleted_at")} AS deleted_at,
+            (SELECT json_build_object(
+                'id', r.id, 'seq', r.seq,
+                'sender_username', COALESCE(ru.username, '{DELETED_USER}'),
+                'excerpt', CASE WHEN r.deleted_at IS NOT NULL OR r.sender_id = ANY(p.blocked)
+                           THEN '' ELSE left(r.text, {EXCERPT_LENGTH}) END)
+             FROM chat_message AS r LEFT JOIN accounts_user AS ru ON ru.id = r.sender_id
+             WHERE r.id = msg.reply_to_id) AS reply_to
         FROM chat_message AS msg
         WHERE {where}
         ORDER BY msg.seq {order} LIMIT {limit}"""

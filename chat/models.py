@@ -7,6 +7,8 @@ from django.db.models import F, Q
 
 # How a message's sender is named once their account is gone.
 DELETED_USER = "deleted user"
+# How much of the message it answers a reply shows.
+EXCERPT_LENGTH = 200
 
 
 class Conversation(models.Model):
@@ -134,6 +136,10 @@ class Message(models.Model):
     text = models.TextField(blank=True)
     # `text` rendered (chat.formatting) when stored or edited; "" for a tombstone.
     html = models.TextField(blank=True, default="")
+    # A message of the same conversation this one answers (checked when sending).
+    reply_to = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # NULL, not "", when absent: the unique constraint below applies only to real ids.
     client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True)
@@ -164,6 +170,10 @@ class Message(models.Model):
                 name="chat_message_deleted",
             ),
         ]
+
+    # Whether the reader blocks the sender of the message this one answers: set by the
+    # reads that show replies (chat.selectors), so the excerpt can be hidden.
+    reply_hidden: bool = False
 
     def __str__(self):
         return f"#{self.seq} in {self.conversation_id}"

@@ -178,7 +178,9 @@ async def _fill(socket: Consumer, conversation_id: int, follow: Follow, upto: in
         for message in messages:
             if follow.cutoff is not None and message.seq > follow.cutoff:
                 return
-            text = events.encode(events.message_frame(message, follow.kind))
+            parent = message.reply_to
+            hide = parent is not None and parent.sender_id in chat.blocked
+            text = events.encode(events.message_frame(message, follow.kind, hide_reply=hide))
             await _pass_on(
                 socket, chat, follow, conversation_id, message.seq, message.sender_id, text
             )
@@ -240,7 +242,10 @@ async def _relay_message(socket: Consumer, chat: ChatState, event: Frame) -> Non
     if seq > follow.cursor + 1:
         await _fill(socket, conversation_id, follow, seq - 1)
     if seq == follow.cursor + 1:
-        await _pass_on(socket, chat, follow, conversation_id, seq, event["sender"], event["text"])
+        text = event["text"]
+        if event.get("reply_sender") in chat.blocked:
+            text = event["text_reply_hidden"]
+        await _pass_on(socket, chat, follow, conversation_id, seq, event["sender"], text)
 
 
 async def relay_frame(socket: Consumer, event: Frame) -> None:

@@ -202,9 +202,26 @@ def members_visible_to(*, membership: Membership) -> QuerySet[Membership]:
 
 
 def visible_messages(user: User) -> QuerySet[Message]:
-    """Messages whose sender the user does not block (a vanished sender stays visible)."""
-    return Message.objects.exclude(
-        Exists(Block.objects.filter(blocker=user, blocked_id=OuterRef("sender_id")))
+    """Messages whose sender the user does not block (a vanished sender stays visible),
+    with what a reply shows of the message it answers (`reply_hidden`: the user blocks
+    that message's sender)."""
+    return shown_to(
+        user,
+        Message.objects.exclude(
+            Exists(Block.objects.filter(blocker=user, blocked_id=OuterRef("sender_id")))
+        ),
+    )
+
+
+def shown_to(user: User, messages: QuerySet[Message]) -> QuerySet[Message]:
+    """Messages loaded as `user` reads them: sender, the message answered and its sender,
+    and whether the user blocks that one (`reply_hidden`)."""
+    # django-stubs takes the annotation for a redefinition of Message.reply_hidden, the
+    # plain attribute it fills (False where no read set it).
+    return messages.select_related("sender", "reply_to__sender").annotate(  # type: ignore[no-redef]
+        reply_hidden=Exists(
+            Block.objects.filter(blocker=user, blocked_id=OuterRef("reply_to__sender_id"))
+        )
     )
 
 
@@ -242,7 +259,7 @@ def message_page(
     if size is None or not 1 <= size <= MAX_PAGE:
         raise Invalid(fields={"limit": [f"Between 1 and {MAX_PAGE}."]})
 
-    messages = visible_messages(user).filter(conversation=conversation).select_related("sender")
+    messages = visible_messages(user).filter(conversation=conversation)
     if before is not None:
         messages = messages.filter(seq__lt=before)
     if after is not None:
@@ -252,9 +269,14 @@ def message_page(
     return list(reversed(rows[:size])), len(rows) > size
 
 
-def message_in(conversation: Conversation, message_id: int, *, lock: bool = False) -> Message:
-    """A message of this conversation, with its sender; any other id is NotFound."""
-    messages = Message.objects.select_related("sender")
+def message_in(
+    conversation: Conversation, message_id: int, *, lock: bool = False, reader: User | None = None
+) -> Message:
+    """A message of this conversation, with its sender and what it answers (shown as to
+    `reader`); any other id is NotFound."""
+    messages = Message.objects.select_related("sender", "reply_to__sender")
+    if reader is not None:
+        messages = shown_to(reader, messages)
     if lock:
         messages = messages.select_for_update(of=("self",))
     message = messages.filter(pk=message_id, conversation=conversation).first()
@@ -279,7 +301,7 @@ def messages_between(
     messages = Message.objects.filter(conversation_id=conversation_id, seq__gt=after)
     if upto is not None:
         messages = messages.filter(seq__lte=upto)
-    return list(messages.select_related("sender").order_by("seq")[:limit])
+    return list(messages.select_related("sender", "reply_to__sender").order_by("seq")[:limit])
 
 
 # --- what a socket starts from ---------------------------------------------------------------

@@ -26,13 +26,16 @@ from datetime import datetime
 
 from django.db import connection
 
+from .models import EXCERPT_LENGTH
+
 __all__ = ["Outcome", "send"]
 
 _LOCK = "SELECT 1 FROM chat_conversation WHERE id = %(conversation)s FOR UPDATE"
 
 # The checks, in order: a retry (even by someone no longer a member) gets
 # its first message back; then membership; then, in a direct conversation, blocks either
-# way. The writes happen only when all pass; data-modifying CTEs always run, and each of
+# way; then the message answered, if any, must be of this conversation. The writes happen
+# only when all pass; data-modifying CTEs always run, and each of
 # these is gated on the one before it.
 _SEND = """
 WITH conversation AS (
@@ -40,10 +43,21 @@ WITH conversation AS (
     FROM chat_conversation AS c WHERE c.id = %(conversation)s
 ),
 existing AS (
-    SELECT m.id, m.seq, m.text, m.html, m.created_at, m.edited_at, m.deleted_at
+    SELECT m.id, m.seq, m.text, m.html, m.created_at, m.edited_at, m.deleted_at,
+           m.reply_to_id
     FROM chat_message AS m
     WHERE m.conversation_id = %(conversation)s AND m.sender_id = %(sender)s
       AND m.client_id = %(client_id)s
+),
+-- The message answered: the retried message's own, else the one asked for, which must be
+-- of this conversation.
+parent AS (
+    SELECT p.id, p.seq, p.sender_id, p.text, p.deleted_at
+    FROM chat_message AS p
+    WHERE p.conversation_id = %(conversation)s
+      AND p.id = CASE WHEN EXISTS (SELECT 1 FROM existing)
+                      THEN (SELECT reply_to_id FROM existing)
+                      ELSE %(reply_to)s::bigint END
 ),
 verdict AS (
     SELECT CASE
@@ -60,6 +74,8 @@ verdict AS (
               AND ((b.blocker_id = c.direct_low_id AND b.blocked_id = c.direct_high_id)
                 OR (b.blocker_id = c.direct_high_id AND b.blocked_id = c.direct_low_id))
         ) THEN 'blocked'
+        WHEN %(reply_to)s::bigint IS NOT NULL AND NOT EXISTS (SELECT 1 FROM parent)
+            THEN 'bad_reply'
         ELSE 'sent'
     END AS outcome
 ),
@@ -72,11 +88,12 @@ bump AS (
 ),
 inserted AS (
     INSERT INTO chat_message
-        (conversation_id, seq, sender_id, text, html, client_id, created_at, deleted_at)
+        (conversation_id, seq, sender_id, text, html, client_id, created_at, deleted_at,
+         reply_to_id)
     SELECT %(conversation)s, bump.last_seq, %(sender)s, %(text)s, %(html)s, %(client_id)s,
-           %(now)s, NULL
+           %(now)s, NULL, %(reply_to)s::bigint
     FROM bump
-    RETURNING id, seq, text, html, created_at, edited_at, deleted_at
+    RETURNING id, seq, text, html, created_at, edited_at, deleted_at, reply_to_id
 ),
 -- Writing implies having read up to here (chat.services.message_send says why).
 cursors AS (
@@ -87,10 +104,15 @@ cursors AS (
     WHERE mb.conversation_id = %(conversation)s AND mb.user_id = %(sender)s
 )
 SELECT verdict.outcome, c.kind, c.name, c.direct_low_id, c.direct_high_id,
-       m.id, m.seq, m.text, m.html, m.created_at, m.edited_at, m.deleted_at
+       m.id, m.seq, m.text, m.html, m.created_at, m.edited_at, m.deleted_at,
+       p.id, p.seq, p.sender_id, u.username, left(p.text, %(excerpt)s), p.deleted_at,
+       EXISTS (SELECT 1 FROM accounts_block AS b
+               WHERE b.blocker_id = %(sender)s AND b.blocked_id = p.sender_id)
 FROM verdict
 LEFT JOIN conversation AS c ON true
 LEFT JOIN (SELECT * FROM inserted UNION ALL SELECT * FROM existing) AS m ON true
+LEFT JOIN parent AS p ON m.id IS NOT NULL
+LEFT JOIN accounts_user AS u ON u.id = p.sender_id
 """
 
 
@@ -111,6 +133,15 @@ class Outcome:
     created_at: datetime | None = None
     edited_at: datetime | None = None
     deleted_at: datetime | None = None
+    # The message answered, if any (its text cut to EXCERPT_LENGTH), and whether the
+    # sender blocks its sender.
+    parent_id: int | None = None
+    parent_seq: int | None = None
+    parent_sender_id: int | None = None
+    parent_sender_username: str | None = None
+    parent_text: str = ""
+    parent_deleted_at: datetime | None = None
+    parent_hidden: bool = False
 
 
 def send(
@@ -120,6 +151,7 @@ def send(
     text: str,
     html: str,
     client_id: str | None,
+    reply_to: int | None,
     now: datetime,
 ) -> Outcome:
     """Outside a transaction (autocommit) the send commits before this returns; inside
@@ -130,6 +162,8 @@ def send(
         "text": text,
         "html": html,
         "client_id": client_id,
+        "reply_to": reply_to,
+        "excerpt": EXCERPT_LENGTH,
         "now": now,
     }
     with connection.cursor() as cursor:

@@ -1,17 +1,32 @@
 """Shapes only. Lengths and states are checked by chat.services, the one authority."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from messaging_site.converters import MAX_ID
 from messaging_site.fields import TextField
 
+from .events import reply_of
 from .models import DELETED_USER, Conversation, Membership, Message, MessageEdit
 from .services import MAX_CLIENT_ID_LENGTH, MAX_NAME_LENGTH, MAX_TEXT_LENGTH
 
 
+class ReplyToSerializer(serializers.Serializer):
+    """What a reply shows of the message it answers (chat.events.reply_of)."""
+
+    id = serializers.IntegerField()
+    seq = serializers.IntegerField()
+    sender_username = TextField()
+    excerpt = TextField()
+
+
 class MessageSerializer(serializers.ModelSerializer):
+    """Precondition: loaded as its reader reads it (chat.selectors.shown_to)."""
+
     sender = serializers.IntegerField(source="sender_id", allow_null=True)
     sender_username = serializers.SerializerMethodField()
     conversation = serializers.IntegerField(source="conversation_id")
+    reply_to = serializers.SerializerMethodField()
 
     class Meta:
         model = Message
@@ -27,10 +42,15 @@ class MessageSerializer(serializers.ModelSerializer):
             "created_at",
             "edited_at",
             "deleted_at",
+            "reply_to",
         ]
 
     def get_sender_username(self, message) -> str:
         return message.sender.username if message.sender_id else DELETED_USER
+
+    @extend_schema_field(ReplyToSerializer(allow_null=True))
+    def get_reply_to(self, message) -> dict | None:
+        return reply_of(message, hidden=message.reply_hidden)
 
 
 class PeerSerializer(serializers.Serializer):
@@ -117,6 +137,10 @@ class MessageCreateSerializer(serializers.Serializer):
     client_id = TextField(
         max_length=MAX_CLIENT_ID_LENGTH, required=False, allow_null=True, allow_blank=True
     )
+    reply_to = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=MAX_ID,
+        help_text="the id of a message of the same conversation that this one answers",
+    )  # fmt: skip
 
 
 class MessageUpdateSerializer(serializers.Serializer):

@@ -19,6 +19,7 @@ from django.utils import timezone
 from accounts import selectors as accounts
 from accounts.models import User
 from messaging_site import text as text_rules
+from messaging_site.converters import MAX_ID
 from messaging_site.errors import Blocked, Forbidden, Invalid, NotFound
 from moderation import services as moderation
 
@@ -61,6 +62,14 @@ def clean_client_id(client_id: object) -> str | None:
             fields={"client_id": [f"A string of at most {MAX_CLIENT_ID_LENGTH} characters."]}
         )
     return client_id
+
+
+def clean_reply_to(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        raise Invalid(fields={"reply_to": ["The id of a message in this conversation."]})
+    return value
 
 
 def require_not_direct(conversation: Conversation) -> None:
@@ -127,9 +136,10 @@ def message_send(
     conversation_id: int,
     text: str,
     client_id: str | None = None,
+    reply_to: int | None = None,
     origin: str | None = None,
 ) -> tuple[Message, bool]:
-    """Append a message; returns (message, created).
+    """Append a message, answering `reply_to` if given; returns (message, created).
 
     After commit every member's sockets get it as a `message` frame, except the socket
     named by `origin` (the sending one, which gets an ack instead).
@@ -140,11 +150,13 @@ def message_send(
     (created False), also when the two sends race: the second one waits for the row lock
     and then finds the first. Raises Invalid (text, client_id); for a non-member, or a
     missing conversation, what `selectors.refusal_for_non_member` says; Blocked for a
-    direct conversation where either person blocks the other.
+    direct conversation where either person blocks the other; Invalid when `reply_to` is
+    not a message of this conversation.
     """
     clean = clean_text(text)
     clean_id = clean_client_id(client_id)
-    message, conversation, created = _send(sender, conversation_id, clean, clean_id)
+    parent_id = clean_reply_to(reply_to)
+    message, conversation, created = _send(sender, conversation_id, clean, clean_id, parent_id)
     if created:
         # After the commit: at once, or when the caller's transaction commits.
         events.message_created(message, conversation, origin=origin)
@@ -152,7 +164,7 @@ def message_send(
 
 
 def _send(
-    sender: User, conversation_id: int, text: str, client_id: str | None
+    sender: User, conversation_id: int, text: str, client_id: str | None, reply_to: int | None
 ) -> tuple[Message, Conversation, bool]:
     """One round trip, its own transaction unless the caller holds one (chat/sending.py).
 
@@ -168,6 +180,7 @@ def _send(
         text=text,
         html=formatting.render(text),
         client_id=client_id,
+        reply_to=reply_to,
         now=timezone.now(),
     )
     if result.outcome == "missing":
@@ -176,6 +189,8 @@ def _send(
         raise selectors.refusal_for_non_member(result.kind or "")
     if result.outcome == "blocked":
         raise Blocked()
+    if result.outcome == "bad_reply":
+        raise Invalid(fields={"reply_to": ["The id of a message in this conversation."]})
     conversation = Conversation.from_db(
         None,
         ["id", "kind", "name", "direct_low_id", "direct_high_id"],
@@ -190,7 +205,29 @@ def _send(
     )  # fmt: skip
     message.conversation = conversation
     message.sender = sender
+    message.reply_to = _parent(result, conversation_id)
+    message.reply_hidden = result.parent_hidden
     return message, conversation, result.outcome == "sent"
+
+
+def _parent(result: sending.Outcome, conversation_id: int) -> Message | None:
+    """The message answered, as far as a reply shows it (its text cut to the excerpt)."""
+    if result.parent_id is None:
+        return None
+    parent = Message.from_db(
+        None,
+        ["id", "conversation_id", "seq", "sender_id", "text", "deleted_at"],
+        [result.parent_id, conversation_id, result.parent_seq, result.parent_sender_id,
+         result.parent_text, result.parent_deleted_at],
+    )  # fmt: skip
+    parent.sender = (
+        User.from_db(
+            None, ["id", "username"], [result.parent_sender_id, result.parent_sender_username]
+        )
+        if result.parent_sender_id is not None
+        else None
+    )
+    return parent
 
 
 def direct_message_send(
@@ -199,6 +236,7 @@ def direct_message_send(
     recipient_id: int,
     text: str,
     client_id: str | None = None,
+    reply_to: int | None = None,
     origin: str | None = None,
 ) -> tuple[Message, bool]:
     """Send to one person, creating your direct conversation with them on first use.
@@ -219,6 +257,7 @@ def direct_message_send(
             conversation_id=conversation.pk,
             text=clean,
             client_id=client_id,
+            reply_to=reply_to,
             origin=origin,
         )
 
@@ -266,7 +305,7 @@ def _own_message_for_change(actor: User, conversation_id: int, message_id: int) 
     """Under a lock on the message: one the actor sent, in a conversation they are an
     approved member of, where no block stands between the two people of a direct one."""
     conversation, _ = selectors.conversation_for_reader(user=actor, conversation_id=conversation_id)
-    message = selectors.message_in(conversation, message_id, lock=True)
+    message = selectors.message_in(conversation, message_id, lock=True, reader=actor)
     message.conversation = conversation
     if message.sender_id != actor.pk:
         raise Forbidden("Only its sender may edit a message.")

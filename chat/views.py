@@ -159,6 +159,7 @@ class DirectMessageView(GenericAPIView):
             recipient_id=data.validated_data["user_id"],
             text=data.validated_data["text"],
             client_id=data.validated_data.get("client_id"),
+            reply_to=data.validated_data.get("reply_to"),
         )
         return _sent(message, created)
 
@@ -329,6 +330,7 @@ class MessageListView(GenericAPIView):
             conversation_id=conversation_id,
             text=data.validated_data["text"],
             client_id=data.validated_data.get("client_id"),
+            reply_to=data.validated_data.get("reply_to"),
         )
         return _sent(message, created)
 

@@ -107,6 +107,7 @@ async def _send(socket: Consumer, frame: Frame, conversation_id: int):
         conversation_id=conversation_id,
         text=text,
         client_id=frame.get("clientId"),
+        reply_to=frame.get("replyTo"),
         origin=socket.channel_name,
     )
     if created:
@@ -130,6 +131,7 @@ async def send_direct(socket: Consumer, frame: Frame):
         recipient_id=positive_int(frame, "to"),
         text=_text(frame),
         client_id=frame.get("clientId"),
+        reply_to=frame.get("replyTo"),
         origin=socket.channel_name,
     )
     if created:
