@@ -68,6 +68,7 @@ def message_frame(message: Message, kind: str, *, hide_reply: bool | None = None
         "replyTo": reply_of(
             message, hidden=message.reply_hidden if hide_reply is None else hide_reply
         ),
+        "reactions": message.reaction_summary or [],
     }
     if kind == Conversation.Kind.ROOM:
         frame["roomId"] = message.conversation_id
@@ -192,6 +193,57 @@ def message_deleted_frame(message: Message) -> dict:
 
 def message_deleted(message: Message, *, origin: str | None = None) -> None:
     _about_message(message, message_deleted_frame(message), origin)
+
+
+# Up to this many reactors of one emoji travel with its event (chat.relay.relay_reaction).
+REACTORS_LISTED = 50
+
+
+def reaction_frame(message: Message, emoji: str, user_id: int, op: str, count: int) -> dict:
+    return {
+        "action": "reaction",
+        "conversationId": message.conversation_id,
+        "id": message.pk,
+        "emoji": emoji,
+        "userId": user_id,
+        "op": op,
+        "count": count,
+    }
+
+
+def reaction_changed(
+    message: Message,
+    emoji: str,
+    user_id: int,
+    op: str,
+    count: int,
+    reactors: list[int] | None,
+    *,
+    origin: str | None,
+) -> None:
+    """After commit, to every member socket after the message itself; `count` is everyone's,
+    and a socket whose user blocks some of `reactors` (None: more than REACTORS_LISTED)
+    counts without them."""
+    publish_on_commit(
+        [
+            (
+                conversation_group(message.conversation_id),
+                {
+                    "type": "chat.reaction",
+                    "conversation": message.conversation_id,
+                    "after": message.seq,
+                    "sender": message.sender_id,
+                    "origin": origin,
+                    "id": message.pk,
+                    "emoji": emoji,
+                    "reactor": user_id,
+                    "reactors": reactors,
+                    "count": count,
+                    "text": encode(reaction_frame(message, emoji, user_id, op, count)),
+                },
+            )
+        ]
+    )
 
 
 def membership_changed(membership: Membership, *, since: int) -> None:

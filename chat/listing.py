@@ -105,7 +105,16 @@ def _message_row(where: str, order: str, limit: int) -> str:
                 'excerpt', CASE WHEN r.deleted_at IS NOT NULL OR r.sender_id = ANY(p.blocked)
                            THEN '' ELSE left(r.text, {EXCERPT_LENGTH}) END)
              FROM chat_message AS r LEFT JOIN accounts_user AS ru ON ru.id = r.sender_id
-             WHERE r.id = msg.reply_to_id) AS reply_to
+             WHERE r.id = msg.reply_to_id) AS reply_to,
+            COALESCE((
+                SELECT json_agg(json_build_object('emoji', x.emoji, 'count', x.n, 'me', x.me)
+                                ORDER BY x.first, x.emoji)
+                FROM (SELECT rx.emoji, count(*) AS n, bool_or(rx.user_id = p.me_id) AS me,
+                             min(rx.created_at) AS first
+                      FROM chat_reaction AS rx
+                      WHERE rx.message_id = msg.id AND NOT rx.user_id = ANY(p.blocked)
+                      GROUP BY rx.emoji) AS x
+            ), '[]'::json) AS reactions
         FROM chat_message AS msg
         WHERE {where}
         ORDER BY msg.seq {order} LIMIT {limit}"""

@@ -174,6 +174,9 @@ class Message(models.Model):
     # Whether the reader blocks the sender of the message this one answers: set by the
     # reads that show replies (chat.selectors), so the excerpt can be hidden.
     reply_hidden: bool = False
+    # [{emoji, count, me}] as one reader sees them (chat.selectors.with_reactions); None
+    # where no read set it.
+    reaction_summary: list[dict] | None = None
 
     def __str__(self):
         return f"#{self.seq} in {self.conversation_id}"
@@ -195,3 +198,27 @@ class MessageEdit(models.Model):
 
     def __str__(self):
         return f"edit of {self.message_id} at {self.replaced_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Reaction(models.Model):
+    """One user's emoji on one message (chat.services.reaction_add)."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # One emoji: a single grapheme cluster, ZWJ sequences and flags included (at most a
+    # few dozen bytes; 64 characters is ample).
+    emoji = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["message", "user", "emoji"], name="chat_reaction_once_per_user"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["message", "emoji", "created_at"], name="chat_reaction_message"),
+        ]
+
+    def __str__(self):
+        return f"{self.emoji} by {self.user_id} on {self.message_id}"

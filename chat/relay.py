@@ -12,6 +12,7 @@ user must not see (blocked sender) moves the cursor without a frame.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -149,6 +150,7 @@ _messages_between = db_call(selectors.messages_between)
 _is_reader = db_call(selectors.is_reader)
 _memberships_changed = db_call(selectors.memberships_changed)
 _memberships_updated = db_call(selectors.memberships_updated)
+_reaction_count = db_call(selectors.reaction_count)
 
 
 # --- relays -------------------------------------------------------------------------------
@@ -173,7 +175,11 @@ async def _fill(socket: Consumer, conversation_id: int, follow: Follow, upto: in
     chat = socket.state(ChatState)
     while True:
         messages = await _messages_between(
-            conversation_id=conversation_id, after=follow.cursor, upto=upto, limit=FILL_LIMIT
+            conversation_id=conversation_id,
+            after=follow.cursor,
+            upto=upto,
+            limit=FILL_LIMIT,
+            reader_id=socket.user.pk,
         )
         for message in messages:
             if follow.cutoff is not None and message.seq > follow.cutoff:
@@ -250,10 +256,7 @@ async def _relay_message(socket: Consumer, chat: ChatState, event: Frame) -> Non
 
 async def relay_frame(socket: Consumer, event: Frame) -> None:
     """`chat.frame`: a conversation frame for members (receipts, edits, deletions,
-    membership, join requests). One about a message (`after`: its seq) goes out after
-    that message: a socket that has not passed it on yet fills up to it first, so no
-    client hears of an edit before the message, and one whose user blocks the sender, or
-    that no longer follows past a removal, hears nothing of it."""
+    membership, join requests); one about a message (`after`) as `_after_message` says."""
     chat = socket.state(ChatState)
     follow = chat.follows.get(event["conversation"])
     if follow is None or event.get("skip_user") == socket.user.pk:
@@ -263,17 +266,50 @@ async def relay_frame(socket: Consumer, event: Frame) -> None:
     announced = event.get("membership")
     if announced is not None and not chat.first_time(event["conversation"], *announced):
         return
-    after = event.get("after")
-    if after is not None:
-        if event.get("origin") == socket.channel_name or event.get("sender") in chat.blocked:
-            return
-        async with chat.relay_lock:
-            follow = chat.follows.get(event["conversation"])  # as it is now
-            if follow is None or (follow.cutoff is not None and after > follow.cutoff):
-                return
-            if after > follow.cursor:
-                await _fill(socket, event["conversation"], follow, after)
+    if event.get("after") is not None and not await _after_message(socket, chat, event):
+        return
     await socket.send(text_data=event["text"])
+
+
+async def _after_message(socket: Consumer, chat: ChatState, event: Frame) -> bool:
+    """Whether a frame about a message goes to this socket, after the message itself: a
+    socket that has not passed that seq on yet fills up to it first, so no client hears
+    of an edit or a reaction before the message. Not to the socket that made the change
+    (it has its answer), nor where the user blocks the message's sender, nor past a
+    removal."""
+    if event.get("origin") == socket.channel_name or event.get("sender") in chat.blocked:
+        return False
+    after = event["after"]
+    async with chat.relay_lock:
+        follow = chat.follows.get(event["conversation"])  # as it is now
+        if follow is None or (follow.cutoff is not None and after > follow.cutoff):
+            return False
+        if after > follow.cursor:
+            await _fill(socket, event["conversation"], follow, after)
+    return True
+
+
+async def relay_reaction(socket: Consumer, event: Frame) -> None:
+    """`chat.reaction`: someone reacted to a message, or took it back. Not from a user this
+    one blocks; the count leaves out the reactions of users this one blocks."""
+    chat = socket.state(ChatState)
+    if event["reactor"] in chat.blocked or event["conversation"] not in chat.follows:
+        return
+    if not await _after_message(socket, chat, event):
+        return
+    text = event["text"]
+    if chat.blocked:
+        reactors = event["reactors"]
+        count = (
+            await _reaction_count(
+                message_id=event["id"], emoji=event["emoji"], user_id=socket.user.pk
+            )
+            if reactors is None
+            else event["count"] - len(chat.blocked.intersection(reactors))
+        )
+        if count != event["count"]:
+            text = events.encode({**json.loads(text), "count": count})
+    await socket.send(text_data=text)
 
 
 async def relay_user_frame(socket: Consumer, event: Frame) -> None:

@@ -20,14 +20,24 @@ previews), so unblocking shows them again.
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 
 from accounts.models import Block, User
 from messaging_site import text as text_rules
 from messaging_site.errors import DomainError, Forbidden, Invalid, NotFound
 
-from .models import Conversation, Membership, Message, MessageEdit
+from .models import Conversation, Membership, Message, MessageEdit, Reaction
 
 Kind = Conversation.Kind
 Status = Membership.Status
@@ -264,9 +274,46 @@ def message_page(
         messages = messages.filter(seq__lt=before)
     if after is not None:
         rows = list(messages.filter(seq__gt=after).order_by("seq")[: size + 1])
-        return rows[:size], len(rows) > size
+        return with_reactions(user_id=user.pk, messages=rows[:size]), len(rows) > size
     rows = list(messages.order_by("-seq")[: size + 1])
-    return list(reversed(rows[:size])), len(rows) > size
+    page = list(reversed(rows[:size]))
+    return with_reactions(user_id=user.pk, messages=page), len(rows) > size
+
+
+def with_reactions(*, user_id: int, messages: list[Message]) -> list[Message]:
+    """Sets each message's `reaction_summary` as the user sees it: per emoji, in the order
+    first used, how many reacted (not counting users the user blocks) and whether the user
+    did. One query for any number of messages."""
+    if not messages:
+        return messages
+    blocked = Block.objects.filter(blocker_id=user_id).values("blocked_id")
+    rows = (
+        Reaction.objects.filter(message_id__in=[m.pk for m in messages])
+        .exclude(user_id__in=blocked)
+        .values("message_id", "emoji")
+        .annotate(
+            count=Count("id"), mine=Count("id", filter=Q(user_id=user_id)), first=Min("created_at")
+        )
+        .order_by("message_id", "first", "emoji")
+    )
+    summaries: dict[int, list[dict]] = {}
+    for row in rows:
+        summaries.setdefault(row["message_id"], []).append(
+            {"emoji": row["emoji"], "count": row["count"], "me": row["mine"] > 0}
+        )
+    for message in messages:
+        message.reaction_summary = summaries.get(message.pk, [])
+    return messages
+
+
+def reaction_count(*, message_id: int, emoji: str, user_id: int) -> int:
+    """How many reacted with `emoji`, not counting users `user_id` blocks."""
+    blocked = Block.objects.filter(blocker_id=user_id).values("blocked_id")
+    return (
+        Reaction.objects.filter(message_id=message_id, emoji=emoji)
+        .exclude(user_id__in=blocked)
+        .count()
+    )
 
 
 def message_in(
@@ -294,14 +341,16 @@ def message_edits(*, user: User, conversation_id: int, message_id: int) -> list[
 
 
 def messages_between(
-    *, conversation_id: int, after: int, upto: int | None, limit: int
+    *, conversation_id: int, after: int, upto: int | None, limit: int, reader_id: int
 ) -> list[Message]:
     """Every message (hidden ones too: the caller filters) with after < seq <= upto, in seq
-    order, at most `limit`: what a socket fills a gap with."""
+    order, at most `limit`, with reactions as `reader_id` sees them: what a socket fills a
+    gap with."""
     messages = Message.objects.filter(conversation_id=conversation_id, seq__gt=after)
     if upto is not None:
         messages = messages.filter(seq__lte=upto)
-    return list(messages.select_related("sender", "reply_to__sender").order_by("seq")[:limit])
+    rows = list(messages.select_related("sender", "reply_to__sender").order_by("seq")[:limit])
+    return with_reactions(user_id=reader_id, messages=rows)
 
 
 # --- what a socket starts from ---------------------------------------------------------------

@@ -20,13 +20,21 @@ class ReplyToSerializer(serializers.Serializer):
     excerpt = TextField()
 
 
+class ReactionSummarySerializer(serializers.Serializer):
+    emoji = TextField()
+    count = serializers.IntegerField()
+    me = serializers.BooleanField()
+
+
 class MessageSerializer(serializers.ModelSerializer):
-    """Precondition: loaded as its reader reads it (chat.selectors.shown_to)."""
+    """Precondition: loaded as its reader reads it (chat.selectors.shown_to and
+    with_reactions)."""
 
     sender = serializers.IntegerField(source="sender_id", allow_null=True)
     sender_username = serializers.SerializerMethodField()
     conversation = serializers.IntegerField(source="conversation_id")
     reply_to = serializers.SerializerMethodField()
+    reactions = serializers.SerializerMethodField()
 
     class Meta:
         model = Message
@@ -43,6 +51,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "edited_at",
             "deleted_at",
             "reply_to",
+            "reactions",
         ]
 
     def get_sender_username(self, message) -> str:
@@ -51,6 +60,14 @@ class MessageSerializer(serializers.ModelSerializer):
     @extend_schema_field(ReplyToSerializer(allow_null=True))
     def get_reply_to(self, message) -> dict | None:
         return reply_of(message, hidden=message.reply_hidden)
+
+    @extend_schema_field(ReactionSummarySerializer(many=True))
+    def get_reactions(self, message) -> list[dict]:
+        return message.reaction_summary or []
+
+
+class ReactionCreateSerializer(serializers.Serializer):
+    emoji = TextField(max_length=64)
 
 
 class PeerSerializer(serializers.Serializer):

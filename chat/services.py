@@ -10,6 +10,7 @@ which is what makes `seq` gapless and the "last admin" rule race-free.
 
 from datetime import timedelta
 
+import emoji as emoji_data
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Subquery, Value
@@ -24,7 +25,7 @@ from messaging_site.errors import Blocked, Forbidden, Invalid, NotFound
 from moderation import services as moderation
 
 from . import events, formatting, selectors, sending
-from .models import Conversation, Membership, Message, MessageEdit
+from .models import Conversation, Membership, Message, MessageEdit, Reaction
 
 MAX_TEXT_LENGTH = 10_000
 MAX_NAME_LENGTH = 100
@@ -311,15 +312,22 @@ def _own_message_for_change(actor: User, conversation_id: int, message_id: int) 
         raise Forbidden("Only its sender may edit a message.")
     if message.deleted_at is not None:
         raise Forbidden("This message was deleted.")
-    if conversation.kind == Kind.DIRECT:
-        other = (
-            conversation.direct_high_id
-            if conversation.direct_low_id == actor.pk
-            else conversation.direct_low_id
-        )
-        if other is not None and accounts.blocking_between(user_id=actor.pk, other_id=other):
-            raise Blocked()
+    _no_block_in_direct(actor, conversation)
     return message
+
+
+def _no_block_in_direct(actor: User, conversation: Conversation) -> None:
+    """In a direct conversation, a block either way stops edits and reactions as it stops
+    sends."""
+    if conversation.kind != Kind.DIRECT:
+        return
+    other = (
+        conversation.direct_high_id
+        if conversation.direct_low_id == actor.pk
+        else conversation.direct_low_id
+    )
+    if other is not None and accounts.blocking_between(user_id=actor.pk, other_id=other):
+        raise Blocked()
 
 
 @transaction.atomic
@@ -421,6 +429,85 @@ def message_tombstone(*, actor: User, message: Message, origin: str | None = Non
             message_id=current.pk,
         )
     return _tombstone(current, origin=origin)
+
+
+# --- reactions -----------------------------------------------------------------------------
+
+MAX_DISTINCT_EMOJI = 20
+
+
+def clean_emoji(value: object) -> str:
+    """One emoji: a single grapheme cluster of emoji code points (skin tones, ZWJ
+    sequences, flags and keycaps included), as the `emoji` package's data knows them."""
+    if not isinstance(value, str) or not emoji_data.is_emoji(value):
+        raise Invalid(fields={"emoji": ["One emoji."]})
+    return value
+
+
+def _message_to_react_to(actor: User, conversation_id: int, message_id: int) -> Message:
+    """Under a lock on the message (which serialises its reactions): one the actor may read,
+    not deleted, in a conversation where no block stands between the two people of a
+    direct one."""
+    conversation, _ = selectors.conversation_for_reader(user=actor, conversation_id=conversation_id)
+    message = selectors.message_in(conversation, message_id, lock=True)
+    message.conversation = conversation
+    if message.deleted_at is not None:
+        raise Forbidden("This message was deleted.")
+    _no_block_in_direct(actor, conversation)
+    return message
+
+
+@transaction.atomic
+def reaction_add(
+    *, actor: User, conversation_id: int, message_id: int, emoji: str, origin: str | None = None
+) -> tuple[Message, bool]:
+    """React to a message; returns (message, created). Members get a `reaction` frame
+    after commit (the socket named by `origin` as its answer). Again the same: nothing
+    changes.
+
+    Raises Invalid (not one emoji, or a 21st different one on this message); NotFound /
+    Forbidden as `conversation_for_reader`; NotFound for a message of another
+    conversation; Forbidden for a deleted message; Blocked in a direct conversation with
+    a block either way.
+    """
+    clean = clean_emoji(emoji)
+    message = _message_to_react_to(actor, conversation_id, message_id)
+    present = set(Reaction.objects.filter(message=message).values_list("emoji", flat=True))
+    if clean not in present and len(present) >= MAX_DISTINCT_EMOJI:
+        raise Invalid(
+            fields={"emoji": [f"At most {MAX_DISTINCT_EMOJI} different emoji on one message."]}
+        )
+    _, created = Reaction.objects.get_or_create(message=message, user=actor, emoji=clean)
+    if created:
+        _reaction_changed(message, clean, actor.pk, "add", origin)
+    return message, created
+
+
+@transaction.atomic
+def reaction_remove(
+    *, actor: User, conversation_id: int, message_id: int, emoji: str, origin: str | None = None
+) -> Message:
+    """Take one's reaction back; members get a `reaction` frame with `op` "remove". Not
+    there: nothing changes. Raises as `reaction_add`, but for the limit."""
+    clean = clean_emoji(emoji)
+    message = _message_to_react_to(actor, conversation_id, message_id)
+    removed, _ = Reaction.objects.filter(message=message, user=actor, emoji=clean).delete()
+    if removed:
+        _reaction_changed(message, clean, actor.pk, "remove", origin)
+    return message
+
+
+def _reaction_changed(
+    message: Message, emoji: str, user_id: int, op: str, origin: str | None
+) -> None:
+    """The count as of this transaction (the message's lock holds it), and who reacted
+    when few did, so that each socket can leave out the users its own user blocks."""
+    reacted = Reaction.objects.filter(message=message, emoji=emoji)
+    count = reacted.count()
+    reactors = (
+        list(reacted.values_list("user_id", flat=True)) if count <= events.REACTORS_LISTED else None
+    )
+    events.reaction_changed(message, emoji, user_id, op, count, reactors, origin=origin)
 
 
 def right_of(as_moderator: bool) -> str:

@@ -27,6 +27,12 @@ urlpatterns = [
     path(conversation + "messages/", views.MessageListView.as_view(), name="message-list"),
     path(message, views.MessageDetailView.as_view(), name="message-detail"),
     path(message + "edits/", views.MessageEditsView.as_view(), name="message-edits"),
+    path(message + "reactions/", views.ReactionListView.as_view(), name="reaction-list"),
+    path(
+        message + "reactions/<str:emoji>/",
+        views.ReactionDetailView.as_view(),
+        name="reaction-detail",
+    ),
     path(conversation + "read/", views.ReadView.as_view(), name="conversation-read"),
     path("direct/", views.DirectMessageView.as_view(), name="direct-message"),
     path("inbox/", views.InboxView.as_view(), name="inbox"),

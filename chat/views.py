@@ -30,6 +30,7 @@ from .serializers import (
     MessagePageSerializer,
     MessageSerializer,
     MessageUpdateSerializer,
+    ReactionCreateSerializer,
     ReadSerializer,
     RoleSerializer,
     RoomSerializer,
@@ -352,13 +353,50 @@ class MessageDetailView(GenericAPIView):
             message_id=message_id,
             text=data.validated_data["text"],
         )
-        return Response(MessageSerializer(message).data)
+        return _as_seen(request, message)
 
     @extend_schema(responses={204: None})
     def delete(self, request, conversation_id, message_id):
         """Delete a message: your own at any time; anyone's as the conversation's admin."""
         services.message_delete(
             actor=request.user, conversation_id=conversation_id, message_id=message_id
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _as_seen(request, message, status_code=status.HTTP_200_OK) -> Response:
+    """A message as the caller sees it, reactions included."""
+    selectors.with_reactions(user_id=request.user.pk, messages=[message])
+    return Response(_message.to_representation(message), status=status_code)
+
+
+class ReactionListView(GenericAPIView):
+    serializer_class = ReactionCreateSerializer
+
+    @extend_schema(responses={201: MessageSerializer, 200: MessageSerializer})
+    def post(self, request, conversation_id, message_id):
+        """React with one emoji (201; 200 when you already had); answers with the message."""
+        data = ReactionCreateSerializer(data=request.data)
+        if not data.is_valid():
+            selectors.conversation_for_viewer(user=request.user, conversation_id=conversation_id)
+            raise ValidationError(data.errors)
+        message, created = services.reaction_add(
+            actor=request.user,
+            conversation_id=conversation_id,
+            message_id=message_id,
+            emoji=data.validated_data["emoji"],
+        )
+        return _as_seen(
+            request, message, status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class ReactionDetailView(GenericAPIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request, conversation_id, message_id, emoji):
+        """Take your reaction back (204 also when you had none)."""
+        services.reaction_remove(
+            actor=request.user, conversation_id=conversation_id, message_id=message_id, emoji=emoji
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 

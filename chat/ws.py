@@ -167,6 +167,35 @@ async def delete_message(socket: Consumer, frame: Frame):
 
 
 @db_call
+def _reaction_answer(user, message, emoji: str, op: str) -> dict:
+    """The `reaction` frame as this user sees it (not counting users they block)."""
+    count = selectors.reaction_count(message_id=message.pk, emoji=emoji, user_id=user.pk)
+    return events.reaction_frame(message, emoji, user.pk, op, count)
+
+
+def _reaction_args(socket: Consumer, frame: Frame) -> dict:
+    return {
+        "actor": socket.user,
+        "conversation_id": positive_int(frame, "conversationId"),
+        "message_id": positive_int(frame, "id"),
+        "emoji": frame.get("emoji"),
+        "origin": socket.channel_name,
+    }
+
+
+async def react(socket: Consumer, frame: Frame):
+    message, _ = await _call(services.reaction_add, **_reaction_args(socket, frame))
+    answer = await _reaction_answer(socket.user, message, frame["emoji"], "add")
+    await socket.send_json({**answer, "requestId": frame["requestId"]})
+
+
+async def unreact(socket: Consumer, frame: Frame):
+    message = await _call(services.reaction_remove, **_reaction_args(socket, frame))
+    answer = await _reaction_answer(socket.user, message, frame["emoji"], "remove")
+    await socket.send_json({**answer, "requestId": frame["requestId"]})
+
+
+@db_call
 def _room_members(user, room_id: int) -> dict:
     conversation, membership = selectors.conversation_for_reader(user=user, conversation_id=room_id)
     participants = [

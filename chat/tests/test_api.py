@@ -21,6 +21,7 @@ MESSAGE_KEYS = {
     "edited_at",
     "deleted_at",
     "reply_to",
+    "reactions",
 }
 
 
@@ -336,12 +337,12 @@ def test_history_and_members_query_counts_do_not_grow(
     client = client_for(bob)
     for _ in range(3):
         send(alice, group)
-    # token auth, membership with its conversation, page
-    with django_assert_num_queries(3):
+    # token auth, membership with its conversation, page, the page's reactions
+    with django_assert_num_queries(4):
         assert len(client.get(f"/api/conversations/{group.pk}/messages/").json()["results"]) == 3
     for _ in range(27):
         send(alice, group)
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         assert len(client.get(f"/api/conversations/{group.pk}/messages/").json()["results"]) == 30
     with django_assert_num_queries(3):
         client.get(f"/api/conversations/{group.pk}/members/")

@@ -101,18 +101,25 @@ def test_a_retry_returns_the_first_message_with_its_reply(alice, group, send):
     assert again.reply_to.pk == parent.pk
 
 
-def test_a_history_page_with_replies_costs_the_same_queries(client_for, alice, bob, group, send):
+def test_a_history_page_with_replies_and_reactions_costs_the_same_queries(
+    client_for, alice, bob, group, send
+):
     client = client_for(bob)
     parent = send(alice, group, "root")
     for i in range(2):
-        send(alice, group, f"r{i}", reply_to=parent.pk)
+        reply = send(alice, group, f"r{i}", reply_to=parent.pk)
+        services.reaction_add(actor=bob, conversation_id=group.pk, message_id=reply.pk, emoji="👍")
     with CaptureQueriesContext(connection) as small:
         assert len(client.get(messages_url(group)).json()["results"]) == 3
     for i in range(60):
-        send(alice, group, f"more{i}", reply_to=parent.pk if i % 2 else None)
+        more = send(alice, group, f"more{i}", reply_to=parent.pk if i % 2 else None)
+        for emoji in ["👍", "🎉"][: i % 3]:
+            services.reaction_add(
+                actor=alice, conversation_id=group.pk, message_id=more.pk, emoji=emoji
+            )
     with CaptureQueriesContext(connection) as large:
         assert len(client.get(messages_url(group)).json()["results"]) == 50
-    assert len(large.captured_queries) == len(small.captured_queries) == 3
+    assert len(large.captured_queries) == len(small.captured_queries) == 4
 
 
 @pytest.mark.asyncio

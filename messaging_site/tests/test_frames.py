@@ -249,6 +249,8 @@ ACTION_FIELDS = {
     "sendDirect": ["to", "message", "clientId"],
     "editMessage": ["conversationId", "id", "message"],
     "deleteMessage": ["conversationId", "id"],
+    "react": ["conversationId", "id", "emoji"],
+    "unreact": ["conversationId", "id", "emoji"],
     "delivered": ["conversationId", "seq"],
     "read": ["conversationId", "seq"],
     "sync": ["conversationId", "afterSeq", "limit"],
