@@ -69,6 +69,7 @@ def message_frame(message: Message, kind: str, *, hide_reply: bool | None = None
             message, hidden=message.reply_hidden if hide_reply is None else hide_reply
         ),
         "reactions": message.reaction_summary or [],
+        "mentions": message.mentions,
     }
     if kind == Conversation.Kind.ROOM:
         frame["roomId"] = message.conversation_id

@@ -114,7 +114,8 @@ def _message_row(where: str, order: str, limit: int) -> str:
                       FROM chat_reaction AS rx
                       WHERE rx.message_id = msg.id AND NOT rx.user_id = ANY(p.blocked)
                       GROUP BY rx.emoji) AS x
-            ), '[]'::json) AS reactions
+            ), '[]'::json) AS reactions,
+            msg.mentions
         FROM chat_message AS msg
         WHERE {where}
         ORDER BY msg.seq {order} LIMIT {limit}"""
@@ -169,7 +170,17 @@ page AS (
     LIMIT %(limit)s
 )
 SELECT p.activity, p.conversation_id, {item}::text
-FROM (SELECT page.*, {unread_expression} AS unread_count FROM page) AS p
+FROM (
+    SELECT page.*, {unread_expression} AS unread_count,
+        -- Mentions after the read cursor, not by users the reader blocks: one index range.
+        CASE WHEN page.last_seq > page.read_seq THEN (
+            SELECT count(*) FROM chat_mention AS mn
+            WHERE mn.user_id = page.me_id AND mn.conversation_id = page.conversation_id
+              AND mn.seq > page.read_seq
+              AND (mn.sender_id IS NULL OR NOT mn.sender_id = ANY(page.blocked))
+        ) ELSE 0 END AS unread_mentions
+    FROM page
+) AS p
 LEFT JOIN LATERAL (
     SELECT row_to_json(peer) AS peer FROM (
         SELECT u.id, u.username, u.name
@@ -187,7 +198,8 @@ ORDER BY p.activity {direction}, p.conversation_id {direction}
 
 _CONVERSATION = """json_build_object(
     'id', p.conversation_id, 'kind', p.kind, 'name', p.name, 'peer', peer.peer,
-    'role', p.role, 'unread', p.unread_count, 'last_seq', p.last_seq,
+    'role', p.role, 'unread', p.unread_count, 'unread_mentions', p.unread_mentions,
+    'last_seq', p.last_seq,
     'read_seq', p.read_seq, 'delivered_seq', p.delivered_seq, 'last_message', last.message,
     'last_message_at', {last_message_at}, 'created_at', {created_at})""".format(
     last_message_at=_TS.format("p.last_message_at"), created_at=_TS.format("p.created_at")

@@ -2,6 +2,7 @@
 the same for direct messages, groups and rooms."""
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import F, Q
 
@@ -136,6 +137,9 @@ class Message(models.Model):
     text = models.TextField(blank=True)
     # `text` rendered (chat.formatting) when stored or edited; "" for a tombstone.
     html = models.TextField(blank=True, default="")
+    # The members it mentions (chat.formatting: `@username`, `@all` by an admin), as
+    # resolved when it was stored or last edited; one Mention row each.
+    mentions = ArrayField(models.BigIntegerField(), default=list, blank=True)
     # A message of the same conversation this one answers (checked when sending).
     reply_to = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -222,3 +226,29 @@ class Reaction(models.Model):
 
     def __str__(self):
         return f"{self.emoji} by {self.user_id} on {self.message_id}"
+
+
+class Mention(models.Model):
+    """A member named in a message: what `unread_mentions` counts (after the member's
+    read cursor, not by users they block) and `GET /api/mentions/` lists."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # The message's, copied so that counting needs no join.
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="+")
+    seq = models.PositiveBigIntegerField()
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["message", "user"], name="chat_mention_once"),
+        ]
+        indexes = [
+            models.Index(fields=["user", "conversation", "seq"], name="chat_mention_unread"),
+            models.Index(fields=["user", "-id"], name="chat_mention_recent"),
+        ]
+
+    def __str__(self):
+        return f"{self.user_id} in {self.message_id}"

@@ -31,13 +31,13 @@ from django.db.models import (
     Subquery,
     Value,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Lower
 
 from accounts.models import Block, User
 from messaging_site import text as text_rules
 from messaging_site.errors import DomainError, Forbidden, Invalid, NotFound
 
-from .models import Conversation, Membership, Message, MessageEdit, Reaction
+from .models import Conversation, Membership, Mention, Message, MessageEdit, Reaction
 
 Kind = Conversation.Kind
 Status = Membership.Status
@@ -314,6 +314,52 @@ def reaction_count(*, message_id: int, emoji: str, user_id: int) -> int:
         .exclude(user_id__in=blocked)
         .count()
     )
+
+
+def mentions_of(*, user: User) -> QuerySet[Mention]:
+    """The user's mentions they may still read: in conversations they are an approved
+    member of, by no one they block, of messages not deleted. Newest first by id."""
+    return (
+        Mention.objects.filter(user=user)
+        .filter(
+            conversation_id__in=Membership.objects.filter(user=user, status=Status.APPROVED).values(
+                "conversation_id"
+            )
+        )
+        .exclude(sender_id__in=Block.objects.filter(blocker=user).values("blocked_id"))
+        .filter(message__deleted_at__isnull=True)
+        .select_related("conversation")
+    )
+
+
+def mention_messages(*, user: User, mentions: list[Mention]) -> list[Mention]:
+    """Loads each mention's message as the user reads it (reply excerpt, reactions): two
+    queries for any number."""
+    messages = {
+        message.pk: message
+        for message in shown_to(
+            user, Message.objects.filter(pk__in=[m.message_id for m in mentions])
+        )
+    }
+    with_reactions(user_id=user.pk, messages=list(messages.values()))
+    for mention in mentions:
+        mention.message = messages[mention.message_id]
+    return mentions
+
+
+def mentionable(
+    *, conversation_id: int, names: set[str], everyone: bool
+) -> list[tuple[int, str, str]]:
+    """Approved members as (user id, lower-cased username, role): those named, or all of
+    them for `everyone` (the caller checks who may say `@all`)."""
+    members = (
+        Membership.objects.filter(conversation_id=conversation_id, status=Status.APPROVED)
+        .annotate(name=Lower("user__username"))
+        .values_list("user_id", "name", "role")
+    )
+    if not everyone:
+        members = members.filter(name__in=names)
+    return list(members)
 
 
 def message_in(

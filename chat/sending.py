@@ -44,7 +44,7 @@ WITH conversation AS (
 ),
 existing AS (
     SELECT m.id, m.seq, m.text, m.html, m.created_at, m.edited_at, m.deleted_at,
-           m.reply_to_id
+           m.reply_to_id, m.mentions
     FROM chat_message AS m
     WHERE m.conversation_id = %(conversation)s AND m.sender_id = %(sender)s
       AND m.client_id = %(client_id)s
@@ -79,6 +79,13 @@ verdict AS (
         ELSE 'sent'
     END AS outcome
 ),
+-- Of the members the caller resolved (chat.services.message_send), those still approved.
+mentioned AS (
+    SELECT COALESCE(array_agg(mb.user_id ORDER BY mb.user_id), '{}') AS ids
+    FROM chat_membership AS mb
+    WHERE mb.conversation_id = %(conversation)s AND mb.status = 'approved'
+      AND mb.user_id = ANY(%(mentions)s::bigint[])
+),
 bump AS (
     UPDATE chat_conversation AS c
     SET last_seq = c.last_seq + 1, last_message_at = %(now)s
@@ -89,11 +96,16 @@ bump AS (
 inserted AS (
     INSERT INTO chat_message
         (conversation_id, seq, sender_id, text, html, client_id, created_at, deleted_at,
-         reply_to_id)
+         reply_to_id, mentions)
     SELECT %(conversation)s, bump.last_seq, %(sender)s, %(text)s, %(html)s, %(client_id)s,
-           %(now)s, NULL, %(reply_to)s::bigint
-    FROM bump
-    RETURNING id, seq, text, html, created_at, edited_at, deleted_at, reply_to_id
+           %(now)s, NULL, %(reply_to)s::bigint, mentioned.ids
+    FROM bump, mentioned
+    RETURNING id, seq, text, html, created_at, edited_at, deleted_at, reply_to_id, mentions
+),
+mention_rows AS (
+    INSERT INTO chat_mention (message_id, user_id, conversation_id, seq, sender_id)
+    SELECT inserted.id, mentioned_id, %(conversation)s, inserted.seq, %(sender)s
+    FROM inserted, unnest(inserted.mentions) AS mentioned_id
 ),
 -- Writing implies having read up to here (chat.services.message_send says why).
 cursors AS (
@@ -104,7 +116,7 @@ cursors AS (
     WHERE mb.conversation_id = %(conversation)s AND mb.user_id = %(sender)s
 )
 SELECT verdict.outcome, c.kind, c.name, c.direct_low_id, c.direct_high_id,
-       m.id, m.seq, m.text, m.html, m.created_at, m.edited_at, m.deleted_at,
+       m.id, m.seq, m.text, m.html, m.created_at, m.edited_at, m.deleted_at, m.mentions,
        p.id, p.seq, p.sender_id, u.username, left(p.text, %(excerpt)s), p.deleted_at,
        EXISTS (SELECT 1 FROM accounts_block AS b
                WHERE b.blocker_id = %(sender)s AND b.blocked_id = p.sender_id)
@@ -133,6 +145,7 @@ class Outcome:
     created_at: datetime | None = None
     edited_at: datetime | None = None
     deleted_at: datetime | None = None
+    mentions: list[int] | None = None
     # The message answered, if any (its text cut to EXCERPT_LENGTH), and whether the
     # sender blocks its sender.
     parent_id: int | None = None
@@ -152,17 +165,19 @@ def send(
     html: str,
     client_id: str | None,
     reply_to: int | None,
+    mentions: list[int],
     now: datetime,
 ) -> Outcome:
     """Outside a transaction (autocommit) the send commits before this returns; inside
     one, the lock lasts until that transaction ends."""
-    params: dict[str, int | str | datetime | None] = {
+    params: dict[str, int | str | datetime | list[int] | None] = {
         "conversation": conversation_id,
         "sender": sender_id,
         "text": text,
         "html": html,
         "client_id": client_id,
         "reply_to": reply_to,
+        "mentions": mentions,
         "excerpt": EXCERPT_LENGTH,
         "now": now,
     }

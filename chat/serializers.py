@@ -52,6 +52,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "deleted_at",
             "reply_to",
             "reactions",
+            "mentions",
         ]
 
     def get_sender_username(self, message) -> str:
@@ -64,6 +65,16 @@ class MessageSerializer(serializers.ModelSerializer):
     @extend_schema_field(ReactionSummarySerializer(many=True))
     def get_reactions(self, message) -> list[dict]:
         return message.reaction_summary or []
+
+
+class MentionSerializer(serializers.Serializer):
+    """One of the caller's mentions: where, and the message (as they read it)."""
+
+    id = serializers.IntegerField()
+    conversation = serializers.IntegerField(source="conversation_id")
+    conversation_kind = TextField(source="conversation.kind")
+    conversation_name = TextField(source="conversation.name")
+    message = MessageSerializer()
 
 
 class ReactionCreateSerializer(serializers.Serializer):
@@ -107,6 +118,7 @@ class ConversationListItemSerializer(serializers.Serializer):
     peer = PeerSerializer(allow_null=True)
     role = TextField()
     unread = serializers.IntegerField()
+    unread_mentions = serializers.IntegerField()
     last_seq = serializers.IntegerField(source="conversation.last_seq")
     read_seq = serializers.IntegerField()
     delivered_seq = serializers.IntegerField()

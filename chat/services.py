@@ -25,7 +25,7 @@ from messaging_site.errors import Blocked, Forbidden, Invalid, NotFound
 from moderation import services as moderation
 
 from . import events, formatting, selectors, sending
-from .models import Conversation, Membership, Message, MessageEdit, Reaction
+from .models import Conversation, Membership, Mention, Message, MessageEdit, Reaction
 
 MAX_TEXT_LENGTH = 10_000
 MAX_NAME_LENGTH = 100
@@ -175,13 +175,16 @@ def _send(
     Writing implies having read up to here, so the sender's cursors move to the new seq:
     one's own messages are never unread, and unread counts stay a subtraction.
     """
+    parsed = formatting.parse(text)
+    resolved, mentions = _mentions(parsed, conversation_id, sender.pk)
     result = sending.send(
         conversation_id=conversation_id,
         sender_id=sender.pk,
         text=text,
-        html=formatting.render(text),
+        html=formatting.render_parsed(parsed, resolved),
         client_id=client_id,
         reply_to=reply_to,
+        mentions=mentions,
         now=timezone.now(),
     )
     if result.outcome == "missing":
@@ -197,18 +200,59 @@ def _send(
         ["id", "kind", "name", "direct_low_id", "direct_high_id"],
         [conversation_id, result.kind, result.name, result.direct_low_id, result.direct_high_id],
     )
+    # from_db takes the values in the model's field order, whatever the names' order.
     message = Message.from_db(
         None,
-        ["id", "conversation_id", "seq", "sender_id", "text", "html", "client_id",
+        ["id", "conversation_id", "seq", "sender_id", "text", "html", "mentions", "client_id",
          "created_at", "edited_at", "deleted_at"],
         [result.id, conversation_id, result.seq, sender.pk, result.text, result.html,
-         client_id, result.created_at, result.edited_at, result.deleted_at],
+         result.mentions or [], client_id, result.created_at, result.edited_at,
+         result.deleted_at],
     )  # fmt: skip
     message.conversation = conversation
     message.sender = sender
     message.reply_to = _parent(result, conversation_id)
     message.reply_hidden = result.parent_hidden
     return message, conversation, result.outcome == "sent"
+
+
+def _mentions(
+    parsed: formatting.Parsed, conversation_id: int, sender_id: int
+) -> tuple[dict[str, int], list[int]]:
+    """Who a text mentions: the approved members it names, and everyone for `@all` by an
+    admin; never the sender. Returns (lower-cased name -> user id, for the html; the ids).
+    No query for a text that names no one."""
+    if not parsed.names and not parsed.everyone:
+        return {}, []
+    members = selectors.mentionable(
+        conversation_id=conversation_id, names=parsed.names, everyone=parsed.everyone
+    )
+    resolved = {name: user_id for user_id, name, _ in members if name in parsed.names}
+    ids = set(resolved.values())
+    roles = {user_id: role for user_id, _, role in members}
+    if parsed.everyone and roles.get(sender_id) == Role.ADMIN:
+        resolved[formatting.EVERYONE] = 0
+        ids.update(roles)
+    ids.discard(sender_id)
+    return resolved, sorted(ids)
+
+
+def _remention(message: Message, parsed: formatting.Parsed) -> str:
+    """After an edit: the mentions of the new text replace the old ones. Returns the html."""
+    resolved, ids = _mentions(parsed, message.conversation_id, message.sender_id or 0)
+    Mention.objects.filter(message=message).delete()
+    Mention.objects.bulk_create(
+        Mention(
+            message=message,
+            user_id=user_id,
+            conversation_id=message.conversation_id,
+            seq=message.seq,
+            sender_id=message.sender_id,
+        )
+        for user_id in ids
+    )
+    message.mentions = ids
+    return formatting.render_parsed(parsed, resolved)
 
 
 def _parent(result: sending.Outcome, conversation_id: int) -> Message | None:
@@ -357,8 +401,10 @@ def message_edit(
         written_at=message.edited_at or message.created_at,
         replaced_at=now,
     )
-    html = formatting.render(clean)
-    Message.objects.filter(pk=message.pk).update(text=clean, html=html, edited_at=now)
+    html = _remention(message, formatting.parse(clean))
+    Message.objects.filter(pk=message.pk).update(
+        text=clean, html=html, edited_at=now, mentions=message.mentions
+    )
     message.text, message.html, message.edited_at = clean, html, now
     events.message_edited(message, origin=origin)
     return message
@@ -396,9 +442,11 @@ def _tombstone(message: Message, *, origin: str | None) -> Message:
     """Precondition: the message row is locked. Returns it as it now is."""
     if message.deleted_at is None:
         MessageEdit.objects.filter(message=message).delete()
+        Mention.objects.filter(message=message).delete()
         message.text, message.html, message.deleted_at = "", "", timezone.now()
+        message.mentions = []
         Message.objects.filter(pk=message.pk).update(
-            text="", html="", deleted_at=message.deleted_at
+            text="", html="", mentions=[], deleted_at=message.deleted_at
         )
         events.message_deleted(message, origin=origin)
     return message

@@ -36,5 +36,6 @@ urlpatterns = [
     path(conversation + "read/", views.ReadView.as_view(), name="conversation-read"),
     path("direct/", views.DirectMessageView.as_view(), name="direct-message"),
     path("inbox/", views.InboxView.as_view(), name="inbox"),
+    path("mentions/", views.MentionListView.as_view(), name="mention-list"),
     path("rooms/", views.RoomListView.as_view(), name="room-list"),
 ]

@@ -25,6 +25,7 @@ from .serializers import (
     JoinResponseSerializer,
     MemberAddSerializer,
     MemberSerializer,
+    MentionSerializer,
     MessageCreateSerializer,
     MessageEditSerializer,
     MessagePageSerializer,
@@ -439,6 +440,18 @@ class InboxView(GenericAPIView):
     def get(self, request):
         """ "Check messages": each conversation with unread messages, and up to 50 of them."""
         return ActivityPagination().respond(request, inbox=True)
+
+
+class MentionListView(GenericAPIView):
+    pagination_class = CursorPagination
+    serializer_class = MentionSerializer
+
+    @extend_schema(responses=MentionSerializer(many=True))
+    def get(self, request):
+        """Your recent mentions, newest first, where you may still read them."""
+        page = self.paginate_queryset(selectors.mentions_of(user=request.user))
+        mentions = selectors.mention_messages(user=request.user, mentions=list(page or []))
+        return self.get_paginated_response(MentionSerializer(mentions, many=True).data)
 
 
 class RoomListView(GenericAPIView):

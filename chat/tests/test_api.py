@@ -22,6 +22,7 @@ MESSAGE_KEYS = {
     "deleted_at",
     "reply_to",
     "reactions",
+    "mentions",
 }
 
 
