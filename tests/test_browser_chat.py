@@ -56,6 +56,8 @@ def test_room_request_approval_and_chat_with_read_ticks(people, alice, bob):
     expect(mine).to_have_attribute("data-state", "read", timeout=3000)
     a_tick = a.page.locator("#messages li.mine", has_text="Hi Bob").locator(".tick")
     expect(a_tick).to_have_attribute("data-state", "read", timeout=3000)
+    # Read and delivered differ in shape, not only in colour.
+    expect(a_tick).to_contain_text("✔✔")
 
     if os.environ.get("UI_SCREENSHOTS"):
         for text in ["Shall we meet at 6?", "Works for me 👍\nI'll bring the slides."]:
@@ -207,6 +209,14 @@ def test_board_page_updates_live_and_filters_by_topic(people, alice, bob):
     expect(a2.locator("#posts li", has_text="pizza at noon")).to_be_visible(timeout=1000)
     b.page.wait_for_timeout(500)
     assert b.page.locator("#posts li", has_text="pizza at noon").count() == 0
+
+    # Two fields, two names; a topic chip filters (also on a post that came live).
+    expect(a.page.get_by_label("Filter by topic")).to_be_visible()
+    expect(a.page.get_by_label("Post under topic")).to_be_visible()
+    a.page.locator("#posts li", has_text="pizza at noon").locator("a.topic").click()
+    a.page.wait_for_url("**?topic=lunch")
+    expect(a.page.locator("#posts li")).to_have_count(1)
+    expect(a.page.locator("#posts li")).to_contain_text("pizza at noon")
 
 
 def test_markup_in_a_message_shows_as_text(people, alice, bob, group):

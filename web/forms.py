@@ -55,7 +55,7 @@ class BoardCreateForm(forms.Form):
 
 
 class PostForm(forms.Form):
-    topic = forms.CharField(max_length=TOPIC_MAX_LENGTH)
+    topic = forms.CharField(label="Post under topic", max_length=TOPIC_MAX_LENGTH)
     # Django's form metaclass moves declared fields off the class, so this `data` does not
     # hide Form.data; the type checker cannot know.
     data = forms.CharField(  # type: ignore[assignment]

@@ -1,4 +1,3 @@
-from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from messaging_site.throttling import LoginThrottle, RegisterThrottle, UserWriteThrottle, throttled
@@ -17,7 +16,7 @@ write = throttled(UserWriteThrottle)
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", sign_in(views.LoginView.as_view()), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
     path("signup/", signup(views.signup), name="signup"),
     path("new/", write(views.conversation_new), name="conversation_new"),
     path("direct/", write(views.direct), name="direct"),

@@ -95,6 +95,18 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
+class LogoutView(auth_views.LogoutView):
+    """Logging out changes state, so it takes a POST (every page's header has the button);
+    a GET, from a typed or bookmarked /logout/, asks to confirm rather than answering 405."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect("web:login")
+        return render(request, "web/logout.html")
+
+
 def signup(request):
     if request.user.is_authenticated:
         return redirect("web:home")

@@ -14,7 +14,9 @@
     const node = Live.clone("tpl-post");
     node.dataset.id = post.id;
     node.dataset.topic = post.topic;
-    node.querySelector(".topic").textContent = post.topic;
+    const chip = node.querySelector(".topic");
+    chip.textContent = post.topic;
+    chip.href = `?topic=${encodeURIComponent(post.topic)}`;
     node.querySelector(".author").textContent = post.username;
     node.querySelector(".text").textContent = post.data;
     const time = node.querySelector("time");

@@ -259,11 +259,12 @@
     return "sent";
   }
 
+  // Told apart by shape, not only by colour: read is the heavy, filled pair.
   const TICK = {
     sending: ["…", "Sending"],
     sent: ["✓", "Sent"],
     delivered: ["✓✓", "Delivered"],
-    read: ["✓✓", "Read"],
+    read: ["✔✔", "Read"],
     failed: ["!", "Not sent"],
   };
 

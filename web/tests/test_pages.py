@@ -1,7 +1,11 @@
 """The web UI's pages and forms, through Django's test client: who sees what, what each
 form changes, and that everything a user typed comes back escaped."""
 
+import logging
+
 import pytest
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -13,6 +17,7 @@ from boards.services import board_create
 from chat import memberships, services
 from chat.models import Conversation, Membership, Message
 from messaging_site.errors import NotFound
+from messaging_site.logfilters import RefusalsWithoutTraceback
 
 pytestmark = pytest.mark.django_db
 
@@ -328,3 +333,46 @@ def test_page_query_counts_do_not_grow(browser_for, alice, bob, make_user):
     few = {url: _queries(client, url) for url in urls}
     grow(3, 27)
     assert {url: _queries(client, url) for url in urls} == few
+
+
+def test_logout_by_get_asks_to_confirm_and_post_logs_out(browser_for, alice):
+    client = browser_for(alice)
+    page = client.get("/logout/")
+    assert page.status_code == 200
+    assert b'action="/logout/"' in page.content
+    assert b'method="post"' in page.content
+    assert client.get("/").status_code == 200  # still signed in
+    response = client.post("/logout/", {"csrfmiddlewaretoken": _csrf(client, "/logout/")})
+    assert response.status_code == 302
+    assert response["Location"] == "/login/"
+    assert client.get("/").status_code == 302  # signed out now
+    assert client.get("/logout/")["Location"] == "/login/"
+
+
+@pytest.mark.parametrize(("path", "status"), [("/campaigns/", 403), ("/c/999999/", 404)])
+def test_refusal_pages_keep_the_navigation(browser_for, alice, path, status):
+    response = browser_for(alice).get(path)
+    assert response.status_code == status
+    assert b'aria-label="Main"' in response.content
+    assert b'href="/"' in response.content
+
+
+def test_a_refusal_is_logged_in_one_line_and_a_failure_with_its_traceback():
+    assert "refusals" in settings.LOGGING["handlers"]["console"]["filters"]
+    refusal = logging.makeLogRecord(
+        {
+            "name": "django.request",
+            "msg": "Forbidden",
+            "exc_info": (PermissionDenied, PermissionDenied(), None),
+        }
+    )
+    refusal.status_code = 403
+    failure = logging.makeLogRecord(
+        {"name": "django.request", "msg": "Error", "exc_info": (ValueError, ValueError(), None)}
+    )
+    failure.status_code = 500
+    keep = RefusalsWithoutTraceback()
+    assert keep.filter(refusal)
+    assert keep.filter(failure)
+    assert refusal.exc_info is None
+    assert failure.exc_info is not None
