@@ -301,3 +301,50 @@ def test_scrolling_up_loads_older_messages_in_order(people, alice, bob, group):
     shown = b.page.locator("#messages li .text").all_inner_texts()
     assert shown == [f"history {i:03}" for i in range(120)]
     expect(b.page.locator("#older")).to_be_hidden()
+
+
+def test_a_room_s_own_page_opens_the_room_once_the_request_is_approved(people, alice, charlie):
+    room = off_thread(services.conversation_create, actor=alice, kind="room", name="Quiet")
+    c = people(charlie)
+    c.open(f"/c/{room.pk}/")
+    c.page.get_by_role("button", name="Ask to join").click()
+    expect(c.page.locator("#room-state")).to_contain_text("waiting for an admin")
+    expect(c.page.locator("#connection")).to_have_attribute("data-state", "live")
+    off_thread(memberships.membership_approve, actor=alice, conversation=room, user_id=charlie.pk)
+    expect(c.page.locator("#composer")).to_be_visible(
+        timeout=5000
+    )  # the room itself, no reload by hand
+    expect(c.page.locator("#room-state")).to_have_count(0)
+
+
+def test_a_removed_member_s_page_says_so_and_no_longer_lists_them(people, alice, bob, group):
+    b = people(bob)
+    b.open(f"/c/{group.pk}/")
+    expect(b.page.locator("#member-list li", has_text="bob")).to_be_visible()
+    expect(b.page.locator("#member-count")).to_have_text("2")
+    off_thread(memberships.membership_remove, actor=alice, conversation=group, user_id=bob.pk)
+    expect(b.page.get_by_text("You are no longer a member of this conversation.")).to_be_visible(
+        timeout=3000
+    )
+    expect(b.page.locator("#member-list li", has_text="bob")).to_have_count(0)
+    expect(b.page.locator("#member-count")).to_have_text("1")
+    expect(b.page.get_by_role("button", name="Leave group")).to_be_hidden()
+    expect(b.page.locator("#composer textarea")).to_be_disabled()
+
+
+def test_a_long_conversation_opens_at_its_newest_message(people, alice, bob, group):
+    for i in range(60):
+        off_thread(
+            services.message_send,
+            sender=alice,
+            conversation_id=group.pk,
+            text=f"line {i}\nand more\n{'x' * (i % 7) * 20}",
+        )
+    b = people(bob)
+    b.open(f"/c/{group.pk}/")
+    expect(b.message("line 59")).to_be_visible()
+    b.page.wait_for_timeout(300)  # times written out, the composer sized
+    gap = b.page.evaluate(
+        "(s => s.scrollHeight - s.scrollTop - s.clientHeight)(document.getElementById('scroller'))"
+    )
+    assert gap <= 2

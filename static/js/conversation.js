@@ -433,6 +433,9 @@
       if (frame.status !== "approved") {
         member = false;
         composer.querySelectorAll("textarea, button").forEach((node) => { node.disabled = true; });
+        // Not listed, not counted, and nothing left to do here: no Leave, no admin forms.
+        upsertMember(me, frame.username, frame.status, frame.role);
+        document.querySelectorAll(".side form, .side .pending").forEach((node) => { node.hidden = true; });
         showNotice(
           frame.status === "banned"
             ? "You were banned from this conversation."
@@ -469,9 +472,18 @@
     unacked.forEach((entry, clientId) => trySend(clientId));
   });
 
+  // Opened at the newest message, and kept there while anything still changes the height
+  // (times being written out, the composer sizing itself, fonts) until the reader scrolls.
+  let stuck = true;
+  scroller.addEventListener("scroll", () => { stuck = nearBottom(); }, { passive: true });
+  const keepAtBottom = new ResizeObserver(() => { if (stuck) scrollToBottom(); });
+  keepAtBottom.observe(list);
+  keepAtBottom.observe(scroller);
+
   paintTicks();
-  scrollToBottom();
+  Live.formatTimes(list);
   grow();
+  scrollToBottom();
   if (hasMore && scroller.scrollHeight <= scroller.clientHeight) loadOlder();
   textarea.focus();
 })();
