@@ -86,6 +86,8 @@ def ack_frame(message: Message, request_id: str | int | None = None) -> dict:
         "conversationId": message.conversation_id,
         "seq": message.seq,
         "timestamp": epoch_ms(message.created_at),
+        # Beyond SPEC section 7's ack: the sending tab has no `message` frame to take it from.
+        "html": message.html,
         "requestId": request_id,
     }
 

@@ -348,3 +348,59 @@ def test_a_long_conversation_opens_at_its_newest_message(people, alice, bob, gro
         "(s => s.scrollHeight - s.scrollTop - s.clientHeight)(document.getElementById('scroller'))"
     )
     assert gap <= 2
+
+
+def test_reply_react_edit_delete_and_mention_live_between_two_people(people, alice, bob, group):
+    a, b = people(alice), people(bob)
+    a.open(f"/c/{group.pk}/")
+    b.open(f"/c/{group.pk}/")
+
+    a.send("hello **world**, see https://example.com")
+    theirs = b.page.locator("#messages li.message[data-seq='1']")
+    expect(theirs.locator(".text strong")).to_have_text("world", timeout=3000)
+    expect(theirs.locator(".text a")).to_have_attribute("rel", "noopener nofollow ugc")
+    mine = a.page.locator("#messages li.message[data-seq='1']")
+    expect(mine.locator(".text strong")).to_have_text("world")  # the ack brings the rendering
+
+    # Reply, with the quote that jumps to the message answered.
+    theirs.hover()
+    theirs.get_by_role("button", name="Reply").click()
+    expect(b.page.locator("#composer-context")).to_contain_text("Replying to alice")
+    b.send("hi back")
+    reply = a.page.locator("#messages li.message", has_text="hi back")
+    expect(reply.locator(".reply-quote")).to_contain_text("alice", timeout=3000)
+    expect(reply.locator(".reply-quote")).to_contain_text("hello **world**")
+    reply.locator(".reply-quote").click()
+    expect(mine).to_have_class(re.compile("flash"))
+
+    # React through the picker; the chip toggles and counts, live on both sides.
+    theirs.hover()
+    theirs.get_by_role("button", name="React").click()
+    b.page.get_by_role("menuitem", name="React with 👍").click()
+    expect(mine.locator(".chip", has_text="👍")).to_contain_text("1", timeout=3000)
+    mine.locator(".chip", has_text="👍").click()
+    expect(theirs.locator(".chip", has_text="👍")).to_contain_text("2", timeout=3000)
+    expect(mine.locator(".chip.me", has_text="👍")).to_be_visible()
+    theirs.locator(".chip", has_text="👍").click()
+    expect(mine.locator(".chip", has_text="👍")).to_contain_text("1", timeout=3000)
+
+    # Up in the empty composer edits one's last message; Escape would cancel.
+    a.page.click("#composer-text")
+    a.page.press("#composer-text", "ArrowUp")
+    expect(a.page.locator("#composer-context")).to_contain_text("Editing")
+    a.page.fill("#composer-text", "hello _everyone_")
+    a.page.press("#composer-text", "Enter")
+    expect(theirs.locator(".text em")).to_have_text("everyone", timeout=3000)
+    expect(theirs.locator(".edited")).to_be_visible()
+
+    # A mention of alice is marked for her.
+    b.send("@alice look")
+    expect(a.page.locator("#messages .mention.me", has_text="@alice")).to_be_visible(timeout=3000)
+
+    # Deleting one's own message reaches the other side.
+    mine.hover()
+    mine.get_by_role("button", name="Delete").click()
+    expect(theirs).to_contain_text("message deleted", timeout=3000)
+    expect(theirs.locator(".chip")).to_have_count(0)
+    for person in (a, b):
+        assert person.errors == []

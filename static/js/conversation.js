@@ -40,8 +40,12 @@
       sender: frame.userId,
       username: frame.username,
       text: frame.message,
+      html: frame.html,
       clientId: frame.clientId,
       at: frame.timestamp,
+      editedAt: frame.editedAt,
+      replyTo: frame.replyTo,
+      reactions: frame.reactions || [],
       deleted: Boolean(frame.deleted),
     };
   }
@@ -53,18 +57,73 @@
       sender: item.sender,
       username: item.sender_username,
       text: item.text,
+      html: item.html,
       clientId: item.client_id,
       at: item.created_at,
+      editedAt: item.edited_at,
+      replyTo: item.reply_to,
+      reactions: item.reactions || [],
       deleted: Boolean(item.deleted_at),
     };
+  }
+
+  /* The text as the server rendered it (chat/formatting.py: the Markdown subset, raw HTML
+     never passed through), or as typed while it has no rendering yet (not acked). */
+  function setBody(node, message) {
+    const body = node.querySelector(".text");
+    node.classList.toggle("deleted", Boolean(message.deleted));
+    if (message.deleted) {
+      body.textContent = "message deleted";
+      node.querySelector(".reply-quote").hidden = true;
+      node.querySelector(".reactions").replaceChildren();
+    } else if (message.html) {
+      body.innerHTML = message.html;
+      body.classList.remove("plain");
+      body.querySelectorAll(`.mention[data-user-id="${me}"], .mention[data-everyone]`).forEach((m) => m.classList.add("me"));
+    } else {
+      body.textContent = message.text;
+      body.classList.add("plain");
+    }
+    node.querySelector(".edited").hidden = !message.editedAt || Boolean(message.deleted);
+    if (message.text != null && !message.deleted) node.dataset.text = message.text;
+  }
+
+  function setQuote(node, reply) {
+    const quote = node.querySelector(".reply-quote");
+    quote.hidden = !reply;
+    if (!reply) return;
+    quote.dataset.seq = reply.seq;
+    quote.querySelector(".reply-sender").textContent = reply.sender_username;
+    quote.querySelector(".reply-excerpt").textContent = reply.excerpt || "(not shown)";
+  }
+
+  function setReactions(node, reactions) {
+    const chips = node.querySelector(".reactions");
+    chips.replaceChildren(...reactions.filter((r) => r.count > 0).map(chip));
+  }
+
+  function chip(reaction) {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "chip" + (reaction.me ? " me" : "");
+    button.dataset.emoji = reaction.emoji;
+    button.setAttribute("aria-pressed", String(Boolean(reaction.me)));
+    const count = document.createElement("span");
+    count.className = "count";
+    count.textContent = reaction.count;
+    button.append(reaction.emoji + " ", count);
+    item.append(button);
+    return item;
   }
 
   function build(message) {
     const node = Live.clone("tpl-message");
     node.classList.toggle("mine", message.sender === me);
     node.querySelector(".sender").textContent = message.username;
-    node.querySelector(".text").textContent = message.deleted ? "message deleted" : message.text;
-    node.classList.toggle("deleted", Boolean(message.deleted));
+    setBody(node, message);
+    setQuote(node, message.replyTo);
+    setReactions(node, message.reactions || []);
     const time = node.querySelector("time");
     time.setAttribute("datetime", String(message.at || Date.now()));
     Live.formatTime(time);
@@ -180,10 +239,38 @@
   Live.on("messageDeleted", (frame) => {
     if (frame.conversationId !== conversationId) return;
     const node = bySeq(frame.seq);
-    if (!node) return;
-    node.classList.add("deleted");
-    node.querySelector(".text").textContent = "message deleted";
+    if (node) setBody(node, { deleted: true });
+    if (editing && editing.seq === frame.seq) endContext();
   });
+
+  Live.on("messageEdited", (frame) => {
+    if (frame.conversationId !== conversationId) return;
+    const node = bySeq(frame.seq);
+    if (node && !node.classList.contains("deleted")) {
+      setBody(node, { text: frame.message, html: frame.html, editedAt: frame.editedAt });
+    }
+  });
+
+  Live.on("reaction", applyReaction);
+
+  function applyReaction(frame) {
+    if (frame.conversationId !== conversationId) return;
+    const node = list.querySelector(`li[data-id="${frame.id}"]`);
+    if (!node) return;
+    const chips = node.querySelector(".reactions");
+    let button = chips.querySelector(`.chip[data-emoji="${CSS.escape(frame.emoji)}"]`);
+    if (!button) {
+      if (frame.count === 0) return;
+      chips.append(chip({ emoji: frame.emoji, count: frame.count, me: false }));
+      button = chips.querySelector(`.chip[data-emoji="${CSS.escape(frame.emoji)}"]`);
+    }
+    if (frame.userId === me) {
+      button.classList.toggle("me", frame.op === "add");
+      button.setAttribute("aria-pressed", String(frame.op === "add"));
+    }
+    if (frame.count === 0) button.parentElement.remove();
+    else button.querySelector(".count").textContent = frame.count;
+  }
 
   // --- sending, acks and ticks -----------------------------------------------------------
 
@@ -207,6 +294,7 @@
       return;
     }
     setSeq(entry.node, { seq: ack.seq, id: ack.id, sender: me });
+    if (ack.html) setBody(entry.node, { text: entry.text, html: ack.html });
     const time = entry.node.querySelector("time");
     time.setAttribute("datetime", String(ack.timestamp));
     Live.formatTime(time);
@@ -220,7 +308,9 @@
     const entry = unacked.get(clientId);
     if (!entry || entry.inFlight || !Live.isOpen()) return;
     entry.inFlight = true;
-    Live.request({ action: "sendMessage", conversationId, message: entry.text, clientId })
+    const frame = { action: "sendMessage", conversationId, message: entry.text, clientId };
+    if (entry.replyTo) frame.replyTo = entry.replyTo;
+    Live.request(frame)
       .then((ack) => acknowledged(clientId, ack))
       .catch((error) => {
         entry.inFlight = false;
@@ -297,13 +387,19 @@
     const text = textarea.value;
     if (!text.trim() || !member) return;
     showNotice("");
+    if (editing) {
+      saveEdit(editing, text);
+      return;
+    }
     const clientId = newClientId();
-    const node = build({ seq: null, sender: me, username: page.me.username, text, clientId, at: Date.now() });
+    const replyTo = replying ? { id: replying.id, seq: replying.seq, sender_username: replying.username, excerpt: replying.excerpt } : null;
+    const node = build({ seq: null, sender: me, username: page.me.username, text, clientId, at: Date.now(), replyTo });
     list.append(node);
     emptyNote.hidden = true;
     paintTick(node);
-    unacked.set(clientId, { text, node, inFlight: false });
+    unacked.set(clientId, { text, node, inFlight: false, replyTo: replyTo && replyTo.id });
     textarea.value = "";
+    endContext();
     grow();
     scrollToBottom();
     trySend(clientId);
@@ -318,8 +414,162 @@
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       submit();
+    } else if (event.key === "Escape" && (editing || replying)) {
+      event.preventDefault();
+      if (editing) textarea.value = "";
+      endContext();
+      grow();
+    } else if (event.key === "ArrowUp" && !textarea.value && !editing) {
+      // As in every chat: Up in an empty composer edits your last message.
+      const last = Array.from(list.querySelectorAll("li.mine[data-seq]:not(.deleted)")).at(-1);
+      if (last) {
+        event.preventDefault();
+        startEdit(last);
+      }
     }
   });
+
+  // --- replying, editing, reacting, deleting ---------------------------------------------
+
+  const context = document.getElementById("composer-context");
+  let replying = null; // {id, seq, username, excerpt}
+  let editing = null; // {id, seq}
+
+  function showContext(label, detail) {
+    context.querySelector(".label").textContent = label;
+    context.querySelector(".detail").textContent = detail;
+    context.hidden = false;
+  }
+
+  function endContext() {
+    replying = editing = null;
+    context.hidden = true;
+    composer.classList.remove("editing");
+  }
+
+  function excerptOf(node) {
+    return (node.dataset.text || node.querySelector(".text").textContent || "").slice(0, 200);
+  }
+
+  function startReply(node) {
+    editing = null;
+    composer.classList.remove("editing");
+    replying = {
+      id: Number(node.dataset.id),
+      seq: Number(node.dataset.seq),
+      username: node.querySelector(".sender").textContent,
+      excerpt: excerptOf(node),
+    };
+    showContext(`Replying to ${replying.username}`, replying.excerpt);
+    textarea.focus();
+  }
+
+  function startEdit(node) {
+    replying = null;
+    editing = { id: Number(node.dataset.id), seq: Number(node.dataset.seq) };
+    composer.classList.add("editing");
+    showContext("Editing your message", "Enter saves, Escape cancels");
+    textarea.value = node.dataset.text || node.querySelector(".text").textContent;
+    grow();
+    textarea.focus();
+  }
+
+  async function saveEdit(target, text) {
+    try {
+      const answer = await Live.request({ action: "editMessage", conversationId, id: target.id, message: text });
+      const node = bySeq(target.seq);
+      if (node) setBody(node, { text: answer.message, html: answer.html, editedAt: answer.editedAt });
+      textarea.value = "";
+      endContext();
+      grow();
+    } catch (error) {
+      showNotice("Not saved: " + ((error && error.message) || "try again"));
+    }
+  }
+
+  async function act(request, failure) {
+    try {
+      return await Live.request(request);
+    } catch (error) {
+      showNotice(failure + ((error && error.message) || "try again"));
+      return null;
+    }
+  }
+
+  const QUICK = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
+
+  function togglePicker(node) {
+    const open = node.querySelector(".picker");
+    list.querySelectorAll(".picker").forEach((picker) => picker.remove());
+    if (open) return;
+    const picker = document.createElement("div");
+    picker.className = "picker";
+    picker.setAttribute("role", "menu");
+    QUICK.forEach((emoji) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "pick";
+      button.dataset.emoji = emoji;
+      button.setAttribute("role", "menuitem");
+      button.setAttribute("aria-label", `React with ${emoji}`);
+      button.textContent = emoji;
+      picker.append(button);
+    });
+    node.querySelector(".actions").after(picker);
+    picker.querySelector("button").focus();
+  }
+
+  function react(node, emoji) {
+    const mine = node.querySelector(`.chip.me[data-emoji="${CSS.escape(emoji)}"]`);
+    // The answer is this socket's own `reaction` frame (the others get theirs).
+    act(
+      { action: mine ? "unreact" : "react", conversationId, id: Number(node.dataset.id), emoji },
+      "Reaction not saved: ",
+    ).then((answer) => answer && applyReaction(answer));
+  }
+
+  list.addEventListener("click", (event) => {
+    const node = event.target.closest("li.message");
+    if (!node || node.dataset.seq === undefined) return;
+    const action = event.target.closest(".act");
+    const pick = event.target.closest(".pick, .chip");
+    const quote = event.target.closest(".reply-quote");
+    if (quote) {
+      event.preventDefault();
+      jumpTo(Number(quote.dataset.seq));
+    } else if (pick) {
+      list.querySelectorAll(".picker").forEach((picker) => picker.remove());
+      react(node, pick.dataset.emoji);
+    } else if (action) {
+      const what = action.dataset.act;
+      if (what === "reply") startReply(node);
+      else if (what === "react") togglePicker(node);
+      else if (what === "edit") startEdit(node);
+      else if (what === "delete" && window.confirm("Delete this message for everyone?")) {
+        act({ action: "deleteMessage", conversationId, id: Number(node.dataset.id) }, "Not deleted: ").then(
+          (answer) => answer && setBody(node, { deleted: true }),
+        );
+      }
+    }
+  });
+
+  context.querySelector("button").addEventListener("click", () => {
+    if (editing) textarea.value = "";
+    endContext();
+    grow();
+    textarea.focus();
+  });
+
+  function jumpTo(seq) {
+    const target = bySeq(seq);
+    if (!target) {
+      showNotice("That message is further back: scroll up to find it.");
+      return;
+    }
+    target.scrollIntoView({ block: "center", behavior: "smooth" });
+    target.classList.add("flash");
+    window.setTimeout(() => target.classList.remove("flash"), 1500);
+  }
 
   function grow() {
     textarea.style.height = "auto";
@@ -480,6 +730,10 @@
   keepAtBottom.observe(list);
   keepAtBottom.observe(scroller);
 
+  if (page.role === "admin") list.classList.add("can-moderate");
+  list.querySelectorAll(".mention").forEach((mention) => {
+    if (mention.dataset.userId === String(me) || mention.hasAttribute("data-everyone")) mention.classList.add("me");
+  });
   paintTicks();
   Live.formatTimes(list);
   grow();
