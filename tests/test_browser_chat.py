@@ -380,7 +380,7 @@ def test_reply_react_edit_delete_and_mention_live_between_two_people(people, ali
     expect(mine.locator(".chip", has_text="👍")).to_contain_text("1", timeout=3000)
     mine.locator(".chip", has_text="👍").click()
     expect(theirs.locator(".chip", has_text="👍")).to_contain_text("2", timeout=3000)
-    expect(mine.locator(".chip.me", has_text="👍")).to_be_visible()
+    expect(mine.locator(".chip.pressed", has_text="👍")).to_be_visible()
     theirs.locator(".chip", has_text="👍").click()
     expect(mine.locator(".chip", has_text="👍")).to_contain_text("1", timeout=3000)
 
@@ -395,7 +395,7 @@ def test_reply_react_edit_delete_and_mention_live_between_two_people(people, ali
 
     # A mention of alice is marked for her.
     b.send("@alice look")
-    expect(a.page.locator("#messages .mention.me", has_text="@alice")).to_be_visible(timeout=3000)
+    expect(a.page.locator("#messages .mention.you", has_text="@alice")).to_be_visible(timeout=3000)
 
     # Deleting one's own message reaches the other side.
     mine.hover()

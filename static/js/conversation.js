@@ -79,7 +79,7 @@
     } else if (message.html) {
       body.innerHTML = message.html;
       body.classList.remove("plain");
-      body.querySelectorAll(`.mention[data-user-id="${me}"], .mention[data-everyone]`).forEach((m) => m.classList.add("me"));
+      body.querySelectorAll(`.mention[data-user-id="${me}"], .mention[data-everyone]`).forEach((m) => m.classList.add("you"));
     } else {
       body.textContent = message.text;
       body.classList.add("plain");
@@ -106,7 +106,7 @@
     const item = document.createElement("li");
     const button = document.createElement("button");
     button.type = "button";
-    button.className = "chip" + (reaction.me ? " me" : "");
+    button.className = "chip" + (reaction.me ? " pressed" : "");
     button.dataset.emoji = reaction.emoji;
     button.setAttribute("aria-pressed", String(Boolean(reaction.me)));
     const count = document.createElement("span");
@@ -265,7 +265,7 @@
       button = chips.querySelector(`.chip[data-emoji="${CSS.escape(frame.emoji)}"]`);
     }
     if (frame.userId === me) {
-      button.classList.toggle("me", frame.op === "add");
+      button.classList.toggle("pressed", frame.op === "add");
       button.setAttribute("aria-pressed", String(frame.op === "add"));
     }
     if (frame.count === 0) button.parentElement.remove();
@@ -498,10 +498,16 @@
 
   const QUICK = ["👍", "❤️", "😂", "🎉", "😮", "😢"];
 
+  function closePickers() {
+    list.querySelectorAll(".picker").forEach((picker) => picker.remove());
+    list.querySelectorAll(".picking").forEach((node) => node.classList.remove("picking"));
+  }
+
   function togglePicker(node) {
     const open = node.querySelector(".picker");
-    list.querySelectorAll(".picker").forEach((picker) => picker.remove());
+    closePickers();
     if (open) return;
+    node.classList.add("picking");
     const picker = document.createElement("div");
     picker.className = "picker";
     picker.setAttribute("role", "menu");
@@ -515,12 +521,12 @@
       button.textContent = emoji;
       picker.append(button);
     });
-    node.querySelector(".actions").after(picker);
+    node.querySelector(".actions").append(picker);
     picker.querySelector("button").focus();
   }
 
   function react(node, emoji) {
-    const mine = node.querySelector(`.chip.me[data-emoji="${CSS.escape(emoji)}"]`);
+    const mine = node.querySelector(`.chip.pressed[data-emoji="${CSS.escape(emoji)}"]`);
     // The answer is this socket's own `reaction` frame (the others get theirs).
     act(
       { action: mine ? "unreact" : "react", conversationId, id: Number(node.dataset.id), emoji },
@@ -538,7 +544,7 @@
       event.preventDefault();
       jumpTo(Number(quote.dataset.seq));
     } else if (pick) {
-      list.querySelectorAll(".picker").forEach((picker) => picker.remove());
+      closePickers();
       react(node, pick.dataset.emoji);
     } else if (action) {
       const what = action.dataset.act;
@@ -551,6 +557,10 @@
         );
       }
     }
+  });
+
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && list.querySelector(".picker")) closePickers();
   });
 
   context.querySelector("button").addEventListener("click", () => {
@@ -732,7 +742,7 @@
 
   if (page.role === "admin") list.classList.add("can-moderate");
   list.querySelectorAll(".mention").forEach((mention) => {
-    if (mention.dataset.userId === String(me) || mention.hasAttribute("data-everyone")) mention.classList.add("me");
+    if (mention.dataset.userId === String(me) || mention.hasAttribute("data-everyone")) mention.classList.add("you");
   });
   paintTicks();
   Live.formatTimes(list);
