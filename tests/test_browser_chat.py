@@ -404,3 +404,20 @@ def test_reply_react_edit_delete_and_mention_live_between_two_people(people, ali
     expect(theirs.locator(".chip")).to_have_count(0)
     for person in (a, b):
         assert person.errors == []
+
+
+def test_days_runs_of_one_sender_and_the_first_unread(people, alice, bob, group):
+    off_thread(services.message_send, sender=bob, conversation_id=group.pk, text="mine, read")
+    for text in ["first unread", "second", "third"]:
+        off_thread(services.message_send, sender=alice, conversation_id=group.pk, text=text)
+    b = people(bob)
+    b.open(f"/c/{group.pk}/")
+    rows = b.page.locator("#messages li.message")
+    expect(rows).to_have_count(4)
+    expect(rows.nth(0)).to_have_attribute("data-day", "Today")
+    expect(rows.nth(1)).to_have_class(re.compile(r"\bfirst-unread\b"))
+    expect(rows.nth(1)).not_to_have_class(re.compile(r"\bgrouped\b"))  # the divider starts a run
+    expect(rows.nth(2)).to_have_class(re.compile(r"\bgrouped\b"))
+    expect(rows.nth(3)).to_have_class(re.compile(r"\bgrouped\b"))
+    expect(rows.nth(2).locator(".sender")).to_be_hidden()
+    assert b.errors == []

@@ -174,6 +174,7 @@
     place(node, message.seq);
     emptyNote.hidden = true;
     paintTick(node);
+    regroup();
     return true;
   }
 
@@ -272,6 +273,72 @@
     else button.querySelector(".count").textContent = frame.count;
   }
 
+  // --- days, runs of one sender, the first unread ---------------------------------------
+
+  const unreadFrom = page.readSeq; // the read cursor when the page opened
+  const jump = document.getElementById("jump-unread");
+
+  function timeOf(node) {
+    const value = node.querySelector("time").getAttribute("datetime");
+    return new Date(/^\d+$/.test(value) ? Number(value) : value);
+  }
+
+  function dayLabel(when) {
+    const today = new Date();
+    const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+    if (when.toDateString() === today.toDateString()) return "Today";
+    if (when.toDateString() === yesterday.toDateString()) return "Yesterday";
+    return when.toLocaleDateString([], { weekday: "long", day: "numeric", month: "long", year: "numeric" });
+  }
+
+  /* A day's first message carries the day; a message right after one of the same sender
+     (within five minutes) is grouped under it; the first message past the read cursor the
+     page opened with is marked "New messages". */
+  let regroupQueued = false;
+  function regroup() {
+    if (regroupQueued) return;
+    regroupQueued = true;
+    window.requestAnimationFrame(() => {
+      regroupQueued = false;
+      let previous = null;
+      let unreadMarked = false;
+      list.querySelectorAll("li.message").forEach((node) => {
+        const when = timeOf(node);
+        const day = when.toDateString();
+        const newDay = !previous || previous.day !== day;
+        if (newDay) node.dataset.day = dayLabel(when);
+        else delete node.dataset.day;
+        const seq = node.dataset.seq === undefined ? null : Number(node.dataset.seq);
+        const unread = !unreadMarked && seq !== null && seq > unreadFrom && !node.classList.contains("mine");
+        node.classList.toggle("first-unread", unread);
+        if (unread) unreadMarked = true;
+        const sender = node.dataset.sender || (node.classList.contains("mine") ? String(me) : "");
+        node.classList.toggle(
+          "grouped",
+          Boolean(previous) && !newDay && !unread && previous.sender === sender && sender !== "" &&
+            when - previous.when < 5 * 60 * 1000,
+        );
+        previous = { day, sender, when };
+      });
+      const first = list.querySelector("li.first-unread");
+      if (jump) jump.hidden = !first || first.getBoundingClientRect().top >= scroller.getBoundingClientRect().top;
+    });
+  }
+
+  if (jump) {
+    jump.addEventListener("click", () => {
+      const first = list.querySelector("li.first-unread");
+      if (first) first.scrollIntoView({ block: "center" });
+      jump.hidden = true;
+    });
+    scroller.addEventListener("scroll", () => {
+      const first = list.querySelector("li.first-unread");
+      if (!jump.hidden && first && first.getBoundingClientRect().top >= scroller.getBoundingClientRect().top) {
+        jump.hidden = true;
+      }
+    }, { passive: true });
+  }
+
   // --- sending, acks and ticks -----------------------------------------------------------
 
   function newClientId() {
@@ -302,6 +369,7 @@
     place(entry.node, ack.seq);
     advance();
     paintTick(entry.node);
+    regroup();
   }
 
   function trySend(clientId) {
@@ -397,6 +465,7 @@
     list.append(node);
     emptyNote.hidden = true;
     paintTick(node);
+    regroup();
     unacked.set(clientId, { text, node, inFlight: false, replyTo: replyTo && replyTo.id });
     textarea.value = "";
     endContext();
@@ -623,6 +692,7 @@
         paintTick(node);
       });
       if (body.results.length) firstSeq = body.results[0].seq;
+      regroup();
       hasMore = body.has_more;
       scroller.scrollTop += scroller.scrollHeight - height;
       olderNote.textContent = "Scroll up for older messages";
@@ -746,6 +816,7 @@
   });
   paintTicks();
   Live.formatTimes(list);
+  regroup();
   grow();
   scrollToBottom();
   if (hasMore && scroller.scrollHeight <= scroller.clientHeight) loadOlder();
