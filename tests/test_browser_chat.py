@@ -421,3 +421,29 @@ def test_days_runs_of_one_sender_and_the_first_unread(people, alice, bob, group)
     expect(rows.nth(3)).to_have_class(re.compile(r"\bgrouped\b"))
     expect(rows.nth(2).locator(".sender")).to_be_hidden()
     assert b.errors == []
+
+
+def test_a_hidden_tab_counts_in_its_title_and_notifies_a_mention(people, alice, bob, group):
+    b = people(bob)
+    b.context.grant_permissions(["notifications"])
+    # Record notifications instead of showing them, and play a tab in the background.
+    b.page.add_init_script(
+        "window.shown = [];"
+        "window.Notification = class {"
+        "  constructor(title, options) { window.shown.push([title, options.body]); }"
+        "};"
+        "window.Notification.permission = 'granted';"
+        "Object.defineProperty(document, 'visibilityState',"
+        "  {get: () => window.hiddenTab ? 'hidden' : 'visible'});"
+    )
+    b.open(f"/c/{group.pk}/")
+    title = b.page.title()
+    b.page.evaluate("window.hiddenTab = true")
+    off_thread(services.message_send, sender=alice, conversation_id=group.pk, text="no names")
+    off_thread(services.message_send, sender=alice, conversation_id=group.pk, text="@bob ping")
+    expect(b.page).to_have_title(f"(2) {title}", timeout=3000)
+    assert b.page.evaluate("window.shown") == [["alice mentioned you", "@bob ping"]]
+    b.page.evaluate(
+        "window.hiddenTab = false; document.dispatchEvent(new Event('visibilitychange'))"
+    )
+    expect(b.page).to_have_title(title)

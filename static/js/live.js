@@ -7,7 +7,8 @@
  * Live.request(frame)     a Promise of the reply carrying the same requestId
  *
  * Reconnects with exponential backoff and jitter, at once when the browser comes back
- * online. Message text is always put in the page with textContent, never as HTML.
+ * online. Text goes into the page with textContent; the one thing set as HTML is a
+ * message's `html`, which the server renders with raw HTML off (chat/formatting.py).
  */
 "use strict";
 
@@ -261,6 +262,52 @@
   });
 
   document.addEventListener("DOMContentLoaded", () => formatTimes(document));
+
+  // --- while the tab is hidden: the count in its title, and a notification for a mention
+  // or a direct message (only once the user allowed them, with the header's button) -------
+
+  const myId = Number(document.body.dataset.userId || 0);
+  const baseTitle = document.title;
+  let unseen = 0;
+
+  function showUnseen() {
+    document.title = unseen ? `(${unseen}) ${baseTitle}` : baseTitle;
+  }
+
+  on("message", (frame) => {
+    if (frame.userId === myId || document.visibilityState === "visible") return;
+    unseen += 1;
+    showUnseen();
+    const mentioned = (frame.mentions || []).includes(myId);
+    if (!(mentioned || frame.kind === "direct")) return;
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    const note = new Notification(mentioned ? `${frame.username} mentioned you` : frame.username, {
+      body: (frame.message || "").slice(0, 140),
+      tag: `conversation-${frame.conversationId}`,
+    });
+    note.onclick = () => {
+      window.focus();
+      window.location.href = `/c/${frame.conversationId}/`;
+    };
+  });
+
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState !== "visible") return;
+    unseen = 0;
+    showUnseen();
+  });
+
+  const notifyButton = document.getElementById("notify-enable");
+  function offerNotifications() {
+    if (!notifyButton) return;
+    notifyButton.hidden = !("Notification" in window) || Notification.permission !== "default";
+  }
+  if (notifyButton) {
+    notifyButton.addEventListener("click", () => {
+      Notification.requestPermission().then(offerNotifications);
+    });
+    offerNotifications();
+  }
 
   window.Live = { data, on, onOpen, send, request, isOpen, formatTime, formatTimes, clone, toast };
   if (statusNode) connect();
