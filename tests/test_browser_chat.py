@@ -127,7 +127,7 @@ def test_direct_message_shows_when_the_recipient_opens_it(people, alice, bob):
 
     b = people(bob)  # bob had no page open until now
     row = b.page.locator("#conversations li", has_text="Are you free tomorrow?")
-    expect(row.locator(".badge")).to_have_text("1")
+    expect(row.locator(".badge.unread")).to_have_text("1")
     row.click()
     expect(b.message("Are you free tomorrow?")).to_be_visible()
     tick = a.page.locator("#messages li.mine .tick")
@@ -141,7 +141,13 @@ def test_home_updates_live(people, alice, bob, group):
     a.send("news for the home page")
     row = b.page.locator("#conversations li", has_text="Team")
     expect(row).to_contain_text("news for the home page", timeout=2000)
-    expect(row.locator(".badge")).to_have_text("1")
+    expect(row.locator(".badge.unread")).to_have_text("1")
+    expect(row.locator(".badge.mentions")).to_be_hidden()
+    a.send("@bob this one is for you")
+    expect(row.locator(".badge.mentions")).to_have_text("@1", timeout=2000)
+    expect(row.locator(".badge.unread")).to_have_text("2")
+    b.page.reload()  # and as the server renders it
+    expect(row.locator(".badge.mentions")).to_have_text("@1")
 
 
 def test_blocking_refuses_direct_messages_and_hides_room_messages(people, alice, bob, charlie):
@@ -447,3 +453,24 @@ def test_a_hidden_tab_counts_in_its_title_and_notifies_a_mention(people, alice, 
         "window.hiddenTab = false; document.dispatchEvent(new Event('visibilitychange'))"
     )
     expect(b.page).to_have_title(title)
+
+
+def test_at_suggests_members_and_completes_the_mention(people, alice, bob, charlie, group):
+    off_thread(memberships.membership_add, actor=alice, conversation=group, user_id=charlie.pk)
+    a, b = people(alice), people(bob)
+    a.open(f"/c/{group.pk}/")
+    b.open(f"/c/{group.pk}/")
+    a.page.click("#composer-text")
+    a.page.keyboard.type("hey @")
+    options = a.page.locator("#mention-suggestions li")
+    expect(options).to_have_text(["@bob", "@charlie", "@all"])  # not herself; @all: an admin
+    a.page.keyboard.type("ch")
+    expect(options).to_have_text(["@charlie"])
+    a.page.keyboard.press("Enter")  # completes, does not send
+    expect(a.page.locator("#composer-text")).to_have_value("hey @charlie ")
+    a.page.keyboard.type("and @b")
+    a.page.keyboard.press("Tab")
+    a.page.keyboard.type("look")
+    a.page.keyboard.press("Enter")
+    expect(b.page.locator("#messages .mention.you", has_text="@bob")).to_be_visible(timeout=3000)
+    expect(b.page.locator("#messages .mention", has_text="@charlie")).to_be_visible()

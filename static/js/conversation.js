@@ -479,7 +479,93 @@
     submit();
   });
 
+  // --- @ suggestions: the members on this page whose name starts with what follows @ --------
+
+  const suggestions = document.getElementById("mention-suggestions");
+  let suggested = [];
+  let chosen = 0;
+
+  function mentionAtCaret() {
+    const before = textarea.value.slice(0, textarea.selectionStart);
+    const found = /(^|\s)@([\w.+-]*)$/u.exec(before);
+    return found ? { start: before.length - found[2].length - 1, prefix: found[2].toLowerCase() } : null;
+  }
+
+  function memberNames() {
+    const names = Array.from(memberList.querySelectorAll("li.member .name"), (node) => node.textContent.trim());
+    if (page.role === "admin") names.push("all");
+    return names.filter((name) => name !== page.me.username);
+  }
+
+  function closeSuggestions() {
+    suggested = [];
+    suggestions.hidden = true;
+    textarea.removeAttribute("aria-activedescendant");
+  }
+
+  function showSuggestions() {
+    const at = mentionAtCaret();
+    if (!at) return closeSuggestions();
+    suggested = memberNames().filter((name) => name.toLowerCase().startsWith(at.prefix)).slice(0, 6);
+    if (!suggested.length) return closeSuggestions();
+    chosen = Math.min(chosen, suggested.length - 1);
+    suggestions.replaceChildren(
+      ...suggested.map((name, index) => {
+        const option = document.createElement("li");
+        option.id = `mention-option-${index}`;
+        option.setAttribute("role", "option");
+        option.setAttribute("aria-selected", String(index === chosen));
+        option.dataset.name = name;
+        option.textContent = "@" + name;
+        return option;
+      }),
+    );
+    suggestions.hidden = false;
+    textarea.setAttribute("aria-activedescendant", `mention-option-${chosen}`);
+  }
+
+  function complete(name) {
+    const at = mentionAtCaret();
+    if (!at) return;
+    const caret = textarea.selectionStart;
+    textarea.value = textarea.value.slice(0, at.start) + "@" + name + " " + textarea.value.slice(caret);
+    const position = at.start + name.length + 2;
+    textarea.setSelectionRange(position, position);
+    closeSuggestions();
+    textarea.focus();
+  }
+
+  textarea.addEventListener("input", () => {
+    chosen = 0;
+    showSuggestions();
+  });
+  suggestions.addEventListener("mousedown", (event) => {
+    const option = event.target.closest("li[data-name]");
+    if (!option) return;
+    event.preventDefault(); // keep the focus in the composer
+    complete(option.dataset.name);
+  });
+  textarea.addEventListener("blur", () => window.setTimeout(closeSuggestions, 100));
+
   textarea.addEventListener("keydown", (event) => {
+    if (suggested.length && !suggestions.hidden) {
+      if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+        event.preventDefault();
+        chosen = (chosen + (event.key === "ArrowDown" ? 1 : suggested.length - 1)) % suggested.length;
+        showSuggestions();
+        return;
+      }
+      if ((event.key === "Enter" || event.key === "Tab") && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        complete(suggested[chosen]);
+        return;
+      }
+      if (event.key === "Escape") {
+        event.preventDefault();
+        closeSuggestions();
+        return;
+      }
+    }
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       submit();

@@ -23,6 +23,7 @@
     time.setAttribute("datetime", item.last_message_at || item.created_at);
     Live.formatTime(time);
     setUnread(node, item.unread);
+    setMentions(node, item.unread_mentions || 0);
     return node;
   }
 
@@ -44,8 +45,15 @@
     }
   }
 
+  function setMentions(node, count) {
+    const badge = node.querySelector(".badge.mentions");
+    badge.textContent = `@${count}`;
+    badge.setAttribute("aria-label", `${count} unread mention${count === 1 ? "" : "s"}`);
+    badge.hidden = !count;
+  }
+
   function setUnread(node, count) {
-    const badge = node.querySelector(".badge");
+    const badge = node.querySelector(".badge.unread");
     badge.textContent = count;
     badge.setAttribute("aria-label", `${count} unread`);
     badge.hidden = !count;
@@ -80,7 +88,10 @@
     time.setAttribute("datetime", String(frame.timestamp));
     Live.formatTime(time);
     if (frame.userId !== me) {
-      setUnread(node, Number(node.querySelector(".badge").textContent || 0) + 1);
+      setUnread(node, Number(node.querySelector(".badge.unread").textContent || 0) + 1);
+      if ((frame.mentions || []).includes(me)) {
+        setMentions(node, Number(node.querySelector(".badge.mentions").textContent.slice(1) || 0) + 1);
+      }
     }
     list.prepend(node);
   });
