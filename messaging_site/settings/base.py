@@ -326,6 +326,9 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's own handlers for it (DEFAULT_LOGGING: a console one while DEBUG) would
+        # print each record a second time, with its traceback, beside the root's.
+        "django": {"handlers": [], "propagate": True},
         "django.channels.server": {"level": "WARNING"},
         # Beat ticks every second: a line per tick and per task would drown the log lines
         # that matter (campaigns.send writes one per SMS attempt).

@@ -359,6 +359,9 @@ def test_refusal_pages_keep_the_navigation(browser_for, alice, path, status):
 
 def test_a_refusal_is_logged_in_one_line_and_a_failure_with_its_traceback():
     assert "refusals" in settings.LOGGING["handlers"]["console"]["filters"]
+    # One handler for everything: Django's defaults would print each record again.
+    assert logging.getLogger("django").handlers == []
+    assert logging.getLogger("django").propagate
     refusal = logging.makeLogRecord(
         {
             "name": "django.request",
