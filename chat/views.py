@@ -265,6 +265,16 @@ class MemberRoleView(GenericAPIView):
         return Response(MemberSerializer(membership).data)
 
 
+def _valid(serializer_class, request, conversation_id: int):
+    """The request's body, checked; bad input is a 400 only for someone who may know of the
+    conversation (anyone else gets its 404 and learns nothing from the input)."""
+    data = serializer_class(data=request.data)
+    if not data.is_valid():
+        selectors.conversation_for_viewer(user=request.user, conversation_id=conversation_id)
+        raise ValidationError(data.errors)
+    return data
+
+
 class MessageListView(GenericAPIView):
     serializer_class = MessageCreateSerializer
 
@@ -320,11 +330,7 @@ class MessageListView(GenericAPIView):
     )
     def post(self, request, conversation_id):
         """Send; a retry with the same client_id returns the first message (200)."""
-        data = MessageCreateSerializer(data=request.data)
-        if not data.is_valid():
-            # Someone who may not know of the conversation learns nothing from bad input.
-            selectors.conversation_for_viewer(user=request.user, conversation_id=conversation_id)
-            raise ValidationError(data.errors)
+        data = _valid(MessageCreateSerializer, request, conversation_id)
         # The service checks membership under the conversation's lock and answers a
         # non-member with the same 404 / 403 as the selectors would: no query up front.
         message, created = services.message_send(
@@ -344,10 +350,7 @@ class MessageDetailView(GenericAPIView):
     def patch(self, request, conversation_id, message_id):
         """Edit your message's text (within MESSAGE_EDIT_SECONDS of sending it); the text it
         had is kept for the conversation's admins."""
-        data = MessageUpdateSerializer(data=request.data)
-        if not data.is_valid():
-            selectors.conversation_for_viewer(user=request.user, conversation_id=conversation_id)
-            raise ValidationError(data.errors)
+        data = _valid(MessageUpdateSerializer, request, conversation_id)
         message = services.message_edit(
             actor=request.user,
             conversation_id=conversation_id,
@@ -377,10 +380,7 @@ class ReactionListView(GenericAPIView):
     @extend_schema(responses={201: MessageSerializer, 200: MessageSerializer})
     def post(self, request, conversation_id, message_id):
         """React with one emoji (201; 200 when you already had); answers with the message."""
-        data = ReactionCreateSerializer(data=request.data)
-        if not data.is_valid():
-            selectors.conversation_for_viewer(user=request.user, conversation_id=conversation_id)
-            raise ValidationError(data.errors)
+        data = _valid(ReactionCreateSerializer, request, conversation_id)
         message, created = services.reaction_add(
             actor=request.user,
             conversation_id=conversation_id,
