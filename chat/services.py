@@ -346,13 +346,16 @@ def conversation_mark_delivered(*, user: User, conversation: Conversation, seq: 
 # --- edits and deletions -----------------------------------------------------------------
 
 
-def _own_message_for_change(actor: User, conversation_id: int, message_id: int) -> Message:
-    """Under a lock on the message: one the actor sent, in a conversation they are an
-    approved member of, where no block stands between the two people of a direct one."""
+def _message_to_change(
+    actor: User, conversation_id: int, message_id: int, *, sender_only: bool
+) -> Message:
+    """Under a lock on the message (which serialises its edits and reactions): one the
+    actor may read (and sent, for `sender_only`), not deleted, in a conversation where no
+    block stands between the two people of a direct one."""
     conversation, _ = selectors.conversation_for_reader(user=actor, conversation_id=conversation_id)
     message = selectors.message_in(conversation, message_id, lock=True, reader=actor)
     message.conversation = conversation
-    if message.sender_id != actor.pk:
+    if sender_only and message.sender_id != actor.pk:
         raise Forbidden("Only its sender may edit a message.")
     if message.deleted_at is not None:
         raise Forbidden("This message was deleted.")
@@ -388,7 +391,7 @@ def message_edit(
     with a block either way. The same text again changes nothing.
     """
     clean = clean_text(text)
-    message = _own_message_for_change(actor, conversation_id, message_id)
+    message = _message_to_change(actor, conversation_id, message_id, sender_only=True)
     now = timezone.now()
     window = settings.MESSAGE_EDIT_SECONDS
     if window and now - message.created_at > timedelta(seconds=window):
@@ -492,19 +495,6 @@ def clean_emoji(value: object) -> str:
     return value
 
 
-def _message_to_react_to(actor: User, conversation_id: int, message_id: int) -> Message:
-    """Under a lock on the message (which serialises its reactions): one the actor may read,
-    not deleted, in a conversation where no block stands between the two people of a
-    direct one."""
-    conversation, _ = selectors.conversation_for_reader(user=actor, conversation_id=conversation_id)
-    message = selectors.message_in(conversation, message_id, lock=True)
-    message.conversation = conversation
-    if message.deleted_at is not None:
-        raise Forbidden("This message was deleted.")
-    _no_block_in_direct(actor, conversation)
-    return message
-
-
 @transaction.atomic
 def reaction_add(
     *, actor: User, conversation_id: int, message_id: int, emoji: str, origin: str | None = None
@@ -519,7 +509,7 @@ def reaction_add(
     a block either way.
     """
     clean = clean_emoji(emoji)
-    message = _message_to_react_to(actor, conversation_id, message_id)
+    message = _message_to_change(actor, conversation_id, message_id, sender_only=False)
     present = set(Reaction.objects.filter(message=message).values_list("emoji", flat=True))
     if clean not in present and len(present) >= MAX_DISTINCT_EMOJI:
         raise Invalid(
@@ -538,7 +528,7 @@ def reaction_remove(
     """Take one's reaction back; members get a `reaction` frame with `op` "remove". Not
     there: nothing changes. Raises as `reaction_add`, but for the limit."""
     clean = clean_emoji(emoji)
-    message = _message_to_react_to(actor, conversation_id, message_id)
+    message = _message_to_change(actor, conversation_id, message_id, sender_only=False)
     removed, _ = Reaction.objects.filter(message=message, user=actor, emoji=clean).delete()
     if removed:
         _reaction_changed(message, clean, actor.pk, "remove", origin)
@@ -551,10 +541,10 @@ def _reaction_changed(
     """The count as of this transaction (the message's lock holds it), and who reacted
     when few did, so that each socket can leave out the users its own user blocks."""
     reacted = Reaction.objects.filter(message=message, emoji=emoji)
-    count = reacted.count()
-    reactors = (
-        list(reacted.values_list("user_id", flat=True)) if count <= events.REACTORS_LISTED else None
-    )
+    listed = list(reacted.values_list("user_id", flat=True)[: events.REACTORS_LISTED + 1])
+    # Few reactors (the usual case) are their own count: one query. Many: counted, not listed.
+    reactors: list[int] | None = listed if len(listed) <= events.REACTORS_LISTED else None
+    count = len(listed) if reactors is not None else reacted.count()
     events.reaction_changed(message, emoji, user_id, op, count, reactors, origin=origin)
 
 

@@ -67,6 +67,11 @@
     };
   }
 
+  /* Mentions of this user (or of everyone) stand out. */
+  function markMentions(root) {
+    root.querySelectorAll(`.mention[data-user-id="${me}"], .mention[data-everyone]`).forEach((m) => m.classList.add("you"));
+  }
+
   /* The text as the server rendered it (chat/formatting.py: the Markdown subset, raw HTML
      never passed through), or as typed while it has no rendering yet (not acked). */
   function setBody(node, message) {
@@ -79,7 +84,7 @@
     } else if (message.html) {
       body.innerHTML = message.html;
       body.classList.remove("plain");
-      body.querySelectorAll(`.mention[data-user-id="${me}"], .mention[data-everyone]`).forEach((m) => m.classList.add("you"));
+      markMentions(body);
     } else {
       body.textContent = message.text;
       body.classList.add("plain");
@@ -320,9 +325,14 @@
         );
         previous = { day, sender, when };
       });
-      const first = list.querySelector("li.first-unread");
-      if (jump) jump.hidden = !first || first.getBoundingClientRect().top >= scroller.getBoundingClientRect().top;
+      if (jump) jump.hidden = !firstUnreadAbove();
     });
+  }
+
+  /* Whether the first unread message is above what the scroller shows. */
+  function firstUnreadAbove() {
+    const first = list.querySelector("li.first-unread");
+    return Boolean(first) && first.getBoundingClientRect().top < scroller.getBoundingClientRect().top;
   }
 
   if (jump) {
@@ -332,10 +342,7 @@
       jump.hidden = true;
     });
     scroller.addEventListener("scroll", () => {
-      const first = list.querySelector("li.first-unread");
-      if (!jump.hidden && first && first.getBoundingClientRect().top >= scroller.getBoundingClientRect().top) {
-        jump.hidden = true;
-      }
+      if (!jump.hidden && !firstUnreadAbove()) jump.hidden = true;
     }, { passive: true });
   }
 
@@ -897,9 +904,7 @@
   keepAtBottom.observe(scroller);
 
   if (page.role === "admin") list.classList.add("can-moderate");
-  list.querySelectorAll(".mention").forEach((mention) => {
-    if (mention.dataset.userId === String(me) || mention.hasAttribute("data-everyone")) mention.classList.add("you");
-  });
+  markMentions(list);
   paintTicks();
   Live.formatTimes(list);
   regroup();
