@@ -9,6 +9,10 @@ Waits are Poisson (exponential, mean 1 s), so 100 users make a Poisson stream of
 requests a second. `constant_throughput(1)` keeps every user on the phase it was spawned
 with, and Locust spawns them all in the same instant: that was 100 requests at once,
 every second, and a p50 of 300 ms that measured the burst, not the server.
+
+Texts (BENCH_TEXT): `plain`, or `formatted`, one of the same length with Markdown (strong,
+inline code, a link) and two mentions of members of the room, as bench/send_formatting.py
+sends.
 """
 
 import csv
@@ -21,6 +25,9 @@ import uuid
 from locust import FastHttpUser, events, poisson, task
 
 ACCOUNTS = itertools.cycle(json.loads(open(os.environ["BENCH_ACCOUNTS"]).read()))  # noqa: SIM115
+PLAIN = "Morning all, the release goes out at three and the notes are on the usual page ok"
+FORMATTED = "Morning @{0} @{1}, the **release** goes out at `3pm`, notes: https://example.com/n"
+FORMATTING = os.environ.get("BENCH_TEXT", "plain") == "formatted"
 
 
 # Every request's start time and latency, for bench/rest_send.py to take percentiles over
@@ -46,14 +53,15 @@ class Sender(FastHttpUser):
     wait_time = poisson(1)
 
     def on_start(self):
-        self.room, token = next(ACCOUNTS)
+        self.room, token, members = next(ACCOUNTS)
         self.headers = {"Authorization": f"Token {token}"}
+        self.text = FORMATTED.format(*members) if FORMATTING else PLAIN
 
     @task
     def send(self):
         self.client.post(
             f"/api/conversations/{self.room}/messages/",
-            json={"text": "load test message", "client_id": uuid.uuid4().hex},
+            json={"text": self.text, "client_id": uuid.uuid4().hex},
             name="POST /api/conversations/{id}/messages/",
             headers=self.headers,
         )

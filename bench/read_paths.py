@@ -8,10 +8,10 @@ Run by hand, never by the test suite:
 
 Each path is timed in-process, after a warm-up: history and board paths around the
 selector calls, evaluation of the querysets included (list()), serialization excluded;
-the inbox and the conversation list as the whole endpoint (DRF request in, rendered JSON
-bytes out, authentication forced), since there the page is built as JSON in one
-statement. The inputs of every sample (which user, which conversation, which cursor)
-are drawn before the clock starts. Then, for one representative call of each path,
+the history endpoint, the inbox and the conversation list as the whole endpoint (DRF
+request in, rendered JSON bytes out, authentication forced), serialization included.
+The inputs of every sample (which user, which conversation, which cursor) are drawn
+before the clock starts. Then, for one representative call of each path,
 every SQL statement it ran is captured with CaptureQueriesContext and re-run under
 EXPLAIN (ANALYZE, BUFFERS); the slowest one (the "main" query) is printed in full, the
 others as one line, with the scan nodes found.
@@ -180,7 +180,7 @@ def build_paths(args) -> list[Path_]:
     from boards.models import Board, BoardMessage
     from chat import listing, selectors
     from chat.models import Conversation, Membership
-    from chat.views import ConversationListView, InboxView
+    from chat.views import ConversationListView, InboxView, MessageListView
 
     User = get_user_model()
     rnd = random.Random(args.seed)
@@ -246,6 +246,20 @@ def build_paths(args) -> list[Path_]:
         return call
 
     inbox = view_call(InboxView.as_view(), "/api/inbox/")
+    message_list = MessageListView.as_view()
+
+    def history_endpoint(user, conversation_id):
+        """GET .../messages/ in-process: the membership check, the page, its JSON bytes."""
+        request = factory.get(f"/api/conversations/{conversation_id}/messages/",
+                              HTTP_HOST="localhost")  # fmt: skip
+        force_authenticate(request, user=user)
+        response = message_list(request, conversation_id=conversation_id)
+        response.render()
+        return response
+
+    def draw_hot_view():
+        return (rnd.choice(hot_members), hottest.pk)
+
     conversation_list = view_call(ConversationListView.as_view(), "/api/conversations/")
 
     def inbox_page(user):
@@ -300,6 +314,11 @@ def build_paths(args) -> list[Path_]:
               draw_hot_deep, (hot_members[0], hottest, deep_hi // 2)),
         Path_("history_view", "history + membership check (view reads), random", history_view,
               draw_random_view, (sample_member.user, sample_member.conversation_id)),
+        Path_("history_endpoint", "history endpoint (REST, JSON bytes), random",
+              history_endpoint, draw_random_view,
+              (sample_member.user, sample_member.conversation_id)),
+        Path_("history_endpoint_hot", "history endpoint (REST, JSON bytes), hottest",
+              history_endpoint, draw_hot_view, (hot_members[0], hottest.pk)),
         Path_("inbox", f"inbox of {args.user} ({n_conv} convs, {n_inbox} unread)", inbox,
               lambda: (bench_user,), (bench_user,)),
         Path_("inbox_page", f"inbox page alone (chat.listing), {args.user}", inbox_page,

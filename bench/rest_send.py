@@ -23,6 +23,12 @@ goal of docs/PERFORMANCE.md is read this way, against the stock DRF view.
 
     .venv/bin/python bench/rest_send.py --against drf --rounds 3
     .venv/bin/python bench/rest_send.py --against variant:stock-handler --rounds 3
+
+`--target formatted` is the product sent texts with Markdown and two mentions of members
+instead of plain ones of the same length (bench/locust_send.py); against `ours`, it gives
+what formatting costs a real Daphne process a send:
+
+    .venv/bin/python bench/rest_send.py --target formatted --against ours --rounds 3
 """
 
 import argparse
@@ -71,6 +77,22 @@ def start_floor(level: str, processes: int) -> ws_fanout.Server:
     return ws_fanout.Server(level, port, children)
 
 
+def room_members(count: int) -> dict[int, list[str]]:
+    """Per room, the usernames of its first `count` receivers (whom a formatted text
+    mentions)."""
+    import psycopg
+
+    with psycopg.connect(ws_fanout.DB_URL) as conn:
+        rows = conn.execute(
+            "SELECT m.conversation_id, u.username FROM chat_membership m "
+            "JOIN accounts_user u ON u.id = m.user_id ORDER BY m.conversation_id, m.user_id"
+        ).fetchall()
+    members: dict[int, list[str]] = {}
+    for room, username in rows:
+        members.setdefault(room, []).append(username)
+    return {room: names[1 : count + 1] for room, names in members.items()}
+
+
 def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(len(values) * q))]
 
@@ -98,7 +120,7 @@ class Run:
 
 
 def start(target: str, args) -> ws_fanout.Server:
-    if target == "ours":
+    if target in ("ours", "formatted"):
         return ws_fanout.start_ours(args.web_processes, throttles=True)
     if target.startswith("variant:"):
         return ws_fanout.start_ours(
@@ -114,7 +136,7 @@ def forget_messages() -> None:
     import psycopg
 
     with psycopg.connect(ws_fanout.DB_URL, autocommit=True) as conn:
-        conn.execute("TRUNCATE chat_message")
+        conn.execute("TRUNCATE chat_message CASCADE")  # reactions, mentions, edits
         conn.execute("UPDATE chat_conversation SET last_seq = 0, last_message_at = NULL")
         conn.execute("UPDATE chat_membership SET read_seq = 0, delivered_seq = 0")
         conn.execute("VACUUM ANALYZE chat_conversation, chat_membership, chat_message")
@@ -130,7 +152,8 @@ def measure(target: str, args, accounts: list) -> Run:
         accounts_file = Path(scratch) / "accounts.json"
         samples_file = Path(scratch) / "samples.csv"
         accounts_file.write_text(json.dumps(accounts))
-        env = {**os.environ, "BENCH_ACCOUNTS": str(accounts_file)}
+        env = {**os.environ, "BENCH_ACCOUNTS": str(accounts_file),
+               "BENCH_TEXT": "formatted" if target == "formatted" else "plain"}  # fmt: skip
         try:
             locust(args, server.port, args.warmup, env)
             cpu_before, wall_before = server.cpu_seconds(), time.perf_counter()
@@ -167,8 +190,9 @@ def main() -> None:
     parser.add_argument("--web-processes", type=int, default=2)
     floors = ["asgi", "django", "drf", "handler"]
     variants = ["variant:stock-handler", "variant:orm-token"]
-    parser.add_argument("--target", choices=["ours", *floors, *variants], default="ours")
-    parser.add_argument("--against", choices=[*floors, *variants],
+    parser.add_argument("--target", choices=["ours", "formatted", *floors, *variants],
+                        default="ours")  # fmt: skip
+    parser.add_argument("--against", choices=["ours", *floors, *variants],
                         help="also measure this in the same run, alternating, and report "
                              "--target's p99 and CPU per request as ratios of its")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=1, help="alternations with --against")
@@ -176,7 +200,9 @@ def main() -> None:
 
     ws_fanout.prepare(10, 100)
     layout = ws_fanout.ours_layout(10, 100)
-    accounts = [(room, keys[n]) for n in range(1, 101) for room, keys in layout][: args.rate]
+    names = room_members(2)
+    accounts = [(room, keys[n], names[room]) for n in range(1, 101) for room, keys in layout]
+    accounts = accounts[: args.rate]
     order = [args.against, args.target] if args.against else [args.target]
     runs: dict[str, list[Run]] = {target: [] for target in order}
     for round_number in range(1, args.rounds + 1):

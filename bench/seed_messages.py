@@ -30,13 +30,19 @@ rooms: 3..30 approved members, the first one admin (rooms also get a few pending
 requests); 1,000,000 messages with a Zipf-skewed spread over conversations (the hottest
 holds ~10%), gapless seq 1..N per conversation; 2,000 blocks; read cursors leaving many
 users with some unread messages; `benchuser` is an approved member of exactly 50
-conversations (including the hottest) with unread messages in 35 of them. Boards: 100
+conversations (including the hottest) with unread messages in 35 of them. Section 12's
+state, at rates a busy work chat shows: 10% of messages reply to one of the 20 before
+them, 15% carry 1 to 3 emoji from 1 to 5 members, 3% mention a member (a `Mention` row,
+the rendered span), 2% were edited once (a `MessageEdit` row); the newest 200 messages of
+the hottest conversation all reply and all carry reactions (the worst history page).
+Every message's `html` is rendered by chat.formatting, as a send stores it. Boards: 100
 boards, 200,000 posts over ~20 topics by random users.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import itertools
 import os
 import random
@@ -62,6 +68,9 @@ TABLES = [
     "chat_conversation",
     "chat_membership",
     "chat_message",
+    "chat_messageedit",
+    "chat_reaction",
+    "chat_mention",
     "boards_board",
     "boards_boardmessage",
 ]
@@ -238,6 +247,13 @@ def django_migrate(db_url: str, migrate_all: bool) -> None:
     connections.close_all()
 
 
+def message_formatting():
+    """chat.formatting, once Django is set up (django_migrate)."""
+    from chat import formatting
+
+    return formatting
+
+
 def password_hash() -> str:
     from django.contrib.auth.hashers import make_password
 
@@ -272,12 +288,12 @@ def generate_and_load(conn, args, timer: Timer) -> dict:
         joined = start - 60 * 86400 - rnd.random() * 300 * 86400
         user_rows.append(
             (uid, hashed, None, False, username, False, True, ts(joined), f"User {uid}",
-             f"{username}@bench.example")
+             f"{username}@bench.example", 0)
         )  # fmt: skip
     copy_rows(
         cur, "accounts_user",
         ["id", "password", "last_login", "is_superuser", "username", "is_staff", "is_active",
-         "date_joined", "name", "email"],
+         "date_joined", "name", "email", "sessions_version"],
         user_rows,
     )  # fmt: skip
     stats["users"] = len(user_rows)
@@ -367,28 +383,81 @@ def generate_and_load(conn, args, timer: Timer) -> dict:
     timer.step("generate conversations, assign messages")
 
     msg_columns = ["id", "conversation_id", "seq", "sender_id", "text", "client_id",
-                   "created_at", "deleted_at"]  # fmt: skip
+                   "created_at", "deleted_at", "html", "mentions", "reply_to_id",
+                   "edited_at"]  # fmt: skip
+    formatting = message_formatting()
+    sentence_html = [formatting.render(text) for text in sentences]
+    usernames = {uid: row[4] for uid, row in enumerate(user_rows, start=1)}
+    size_of = collections.Counter(assignment)
+    hottest_cid = ranked[0]
+    rich_from = size_of[hottest_cid] - 200  # the hottest's newest 200: all rich
+    emoji = ["👍", "❤️", "😂", "🎉", "👀", "🙏", "✅", "🔥", "😮", "🚀"]
+    emoji_cum = zipf_cum_weights(len(emoji), 1.2)
+    reactions: list[tuple] = []
+    mention_rows: list[tuple] = []
+    edit_rows: list[tuple] = []
 
     def message_rows():
         choice = rnd.choice
         rand = rnd.random
+        recent: dict[int, collections.deque] = collections.defaultdict(
+            lambda: collections.deque(maxlen=20)
+        )
         for mid, (cid, at) in enumerate(zip(assignment, times, strict=True), start=1):
             seq = last_seq[cid] + 1
             last_seq[cid] = seq
             last_at[cid] = at
             client_id = f"bench-{mid}" if rand() < 0.3 else None
+            members = members_of[cid]
+            sender = choice(members)
+            earlier = recent[cid]
             if rand() < 0.001:  # moderator tombstone
-                yield (mid, cid, seq, choice(members_of[cid]), "", client_id, ts(at),
-                       ts(min(now, at + 3600)))  # fmt: skip
-            else:
-                yield (mid, cid, seq, choice(members_of[cid]), choice(sentences), client_id,
-                       ts(at), None)  # fmt: skip
+                yield (mid, cid, seq, sender, "", client_id, ts(at), ts(min(now, at + 3600)),
+                       "", "{}", None, None)  # fmt: skip
+                earlier.append(mid)
+                continue
+            rich = cid == hottest_cid and seq > rich_from
+            reply_to = choice(earlier) if earlier and (rich or rand() < 0.10) else None
+            pick = rnd.randrange(len(sentences))
+            text, html, mentioned = sentences[pick], sentence_html[pick], "{}"
+            if len(members) > 2 and rand() < 0.03:
+                named = choice([uid for uid in members if uid != sender])
+                text = f"@{usernames[named]} {text}"
+                html = formatting.render_parsed(
+                    formatting.parse(text), {usernames[named].lower(): named}
+                )
+                mentioned = f"{{{named}}}"
+                mention_rows.append((len(mention_rows) + 1, mid, named, cid, seq, sender))
+            edited_at = None
+            if rand() < 0.02:
+                edited_at = ts(min(now, at + 90))
+                edit_rows.append((len(edit_rows) + 1, mid, choice(sentences), ts(at),
+                                  edited_at))  # fmt: skip
+            if rich or rand() < 0.15:
+                kinds = rnd.choices(emoji, cum_weights=emoji_cum, k=rnd.randint(1, 3))
+                for kind in dict.fromkeys(kinds):
+                    for uid in rnd.sample(members, min(len(members), rnd.randint(1, 5))):
+                        reactions.append((len(reactions) + 1, mid, uid, kind,
+                                          ts(min(now, at + 60 + rand() * 3600))))  # fmt: skip
+            earlier.append(mid)
+            yield (mid, cid, seq, sender, text, client_id, ts(at), None, html, mentioned,
+                   reply_to, edited_at)  # fmt: skip
 
     # Conversations must exist before messages for FKs, but constraints are dropped during
     # the load and validated at the end, so messages can go first and carry last_seq.
     count = copy_rows(cur, "chat_message", msg_columns, message_rows())
     stats["messages"] = count
     timer.step(f"messages ({count:,})")
+    copy_rows(cur, "chat_reaction", ["id", "message_id", "user_id", "emoji", "created_at"],
+              reactions)  # fmt: skip
+    copy_rows(cur, "chat_mention",
+              ["id", "message_id", "user_id", "conversation_id", "seq", "sender_id"],
+              mention_rows)  # fmt: skip
+    copy_rows(cur, "chat_messageedit", ["id", "message_id", "text", "written_at", "replaced_at"],
+              edit_rows)  # fmt: skip
+    stats["reactions"], stats["mentions"], stats["edits"] = (
+        len(reactions), len(mention_rows), len(edit_rows))  # fmt: skip
+    timer.step(f"reactions ({len(reactions):,}), mentions, edits")
 
     copy_rows(
         cur, "chat_conversation",
