@@ -236,26 +236,22 @@ def build_paths(args) -> list[Path_]:
     def view_call(view, path):
         """The whole endpoint in-process: DRF request, the page, JSON bytes (no HTTP)."""
 
-        def call(user):
-            request = factory.get(path, HTTP_HOST="localhost")
+        def call(user, **kwargs):
+            request = factory.get(path.format(**kwargs), HTTP_HOST="localhost")
             force_authenticate(request, user=user)
-            response = view(request)
+            response = view(request, **kwargs)
             response.render()
             return response
 
         return call
 
     inbox = view_call(InboxView.as_view(), "/api/inbox/")
-    message_list = MessageListView.as_view()
+    message_list = view_call(
+        MessageListView.as_view(), "/api/conversations/{conversation_id}/messages/"
+    )
 
     def history_endpoint(user, conversation_id):
-        """GET .../messages/ in-process: the membership check, the page, its JSON bytes."""
-        request = factory.get(f"/api/conversations/{conversation_id}/messages/",
-                              HTTP_HOST="localhost")  # fmt: skip
-        force_authenticate(request, user=user)
-        response = message_list(request, conversation_id=conversation_id)
-        response.render()
-        return response
+        return message_list(user, conversation_id=conversation_id)
 
     def draw_hot_view():
         return (rnd.choice(hot_members), hottest.pk)

@@ -247,13 +247,6 @@ def django_migrate(db_url: str, migrate_all: bool) -> None:
     connections.close_all()
 
 
-def message_formatting():
-    """chat.formatting, once Django is set up (django_migrate)."""
-    from chat import formatting
-
-    return formatting
-
-
 def password_hash() -> str:
     from django.contrib.auth.hashers import make_password
 
@@ -385,7 +378,8 @@ def generate_and_load(conn, args, timer: Timer) -> dict:
     msg_columns = ["id", "conversation_id", "seq", "sender_id", "text", "client_id",
                    "created_at", "deleted_at", "html", "mentions", "reply_to_id",
                    "edited_at"]  # fmt: skip
-    formatting = message_formatting()
+    from chat import formatting  # once Django is set up (django_migrate)
+
     sentence_html = [formatting.render(text) for text in sentences]
     usernames = {uid: row[4] for uid, row in enumerate(user_rows, start=1)}
     size_of = collections.Counter(assignment)
