@@ -21,7 +21,7 @@ from django.db import connection
 
 from accounts.models import User
 
-from .models import DELETED_USER, EXCERPT_LENGTH
+from .reading import TIMESTAMP_SQL, message_json_sql
 from .selectors import INBOX_MESSAGES
 
 __all__ = ["Cursor", "Page", "conversation_page"]
@@ -79,46 +79,6 @@ def _paginate(
 # --- the statement -------------------------------------------------------------------------
 # The SQL below is assembled from this module's constants only, once, at import (hence
 # S608 off for this file); every value a request supplies is a bound parameter.
-
-# DRF's rendering of a UTC datetime: ISO 8601, microseconds unless they are zero, and `Z`.
-_TS = (
-    """replace(to_char(({}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),"""
-    """ '.000000Z', 'Z')"""
-)
-
-
-def _message_row(where: str, order: str, limit: int) -> str:
-    """Messages as rows whose columns are the REST message shape
-    (chat.serializers.MessageSerializer), in order, for PostgreSQL to turn into JSON
-    objects: row-to-JSON costs about two thirds of json_build_object per message."""
-    return f"""SELECT msg.id, msg.conversation_id AS conversation, msg.seq,
-            msg.sender_id AS sender,
-            COALESCE((SELECT u.username FROM accounts_user AS u WHERE u.id = msg.sender_id),
-                     '{DELETED_USER}') AS sender_username,
-            msg.text, msg.html, msg.client_id,
-            {_TS.format("msg.created_at")} AS created_at,
-            {_TS.format("msg.edited_at")} AS edited_at,
-            {_TS.format("msg.deleted_at")} AS deleted_at,
-            (SELECT json_build_object(
-                'id', r.id, 'seq', r.seq,
-                'sender_username', COALESCE(ru.username, '{DELETED_USER}'),
-                'excerpt', CASE WHEN r.deleted_at IS NOT NULL OR r.sender_id = ANY(p.blocked)
-                           THEN '' ELSE left(r.text, {EXCERPT_LENGTH}) END)
-             FROM chat_message AS r LEFT JOIN accounts_user AS ru ON ru.id = r.sender_id
-             WHERE r.id = msg.reply_to_id) AS reply_to,
-            COALESCE((
-                SELECT json_agg(json_build_object('emoji', x.emoji, 'count', x.n, 'me', x.me)
-                                ORDER BY x.first, x.emoji)
-                FROM (SELECT rx.emoji, count(*) AS n, bool_or(rx.user_id = p.me_id) AS me,
-                             min(rx.created_at) AS first
-                      FROM chat_reaction AS rx
-                      WHERE rx.message_id = msg.id AND NOT rx.user_id = ANY(p.blocked)
-                      GROUP BY rx.emoji) AS x
-            ), '[]'::json) AS reactions,
-            msg.mentions
-        FROM chat_message AS msg
-        WHERE {where}
-        ORDER BY msg.seq {order} LIMIT {limit}"""
 
 
 # Unread, as a subtraction: `last_seq - read_seq` less what is hidden after the cursor,
@@ -202,14 +162,15 @@ _CONVERSATION = """json_build_object(
     'last_seq', p.last_seq,
     'read_seq', p.read_seq, 'delivered_seq', p.delivered_seq, 'last_message', last.message,
     'last_message_at', {last_message_at}, 'created_at', {created_at})""".format(
-    last_message_at=_TS.format("p.last_message_at"), created_at=_TS.format("p.created_at")
+    last_message_at=TIMESTAMP_SQL.format("p.last_message_at"),
+    created_at=TIMESTAMP_SQL.format("p.created_at"),
 )
 
 # One index range per conversation, stopping after 50 rows: a window function over all
 # unread rows would read every one of them (tens of thousands for a member far behind).
 _MESSAGES_JOIN = f"""LEFT JOIN LATERAL (
     SELECT json_agg(m ORDER BY m.seq) AS messages FROM ({
-    _message_row(
+    message_json_sql(
         "msg.conversation_id = p.conversation_id AND msg.seq > p.read_seq"
         " AND msg.deleted_at IS NULL"
         " AND (msg.sender_id IS NULL OR NOT msg.sender_id = ANY(p.hidden))",
@@ -235,7 +196,7 @@ def _statement(*, inbox: bool, reverse: bool) -> str:
             if inbox
             else _CONVERSATION
         ),
-        last_message=_message_row(
+        last_message=message_json_sql(
             "msg.conversation_id = p.conversation_id"
             " AND (msg.sender_id IS NULL OR NOT msg.sender_id = ANY(p.blocked))",
             "DESC",

@@ -24,7 +24,6 @@ from django.db.models import (
     Count,
     Exists,
     IntegerField,
-    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -38,6 +37,7 @@ from messaging_site import text as text_rules
 from messaging_site.errors import DomainError, Forbidden, Invalid, NotFound
 
 from .models import Conversation, Membership, Mention, Message, MessageEdit, Reaction
+from .reading import REACTIONS_SQL, read_json, read_messages
 
 Kind = Conversation.Kind
 Status = Membership.Status
@@ -211,21 +211,10 @@ def members_visible_to(*, membership: Membership) -> QuerySet[Membership]:
 # --- messages --------------------------------------------------------------------------------
 
 
-def visible_messages(user: User) -> QuerySet[Message]:
-    """Messages whose sender the user does not block (a vanished sender stays visible),
-    with what a reply shows of the message it answers (`reply_hidden`: the user blocks
-    that message's sender)."""
-    return shown_to(
-        user,
-        Message.objects.exclude(
-            Exists(Block.objects.filter(blocker=user, blocked_id=OuterRef("sender_id")))
-        ),
-    )
-
-
 def shown_to(user: User, messages: QuerySet[Message]) -> QuerySet[Message]:
-    """Messages loaded as `user` reads them: sender, the message answered and its sender,
-    and whether the user blocks that one (`reply_hidden`)."""
+    """Messages loaded as `user` reads them through the ORM, one at a time: sender, the
+    message answered and its sender, and whether the user blocks that one
+    (`reply_hidden`). Pages are read in SQL (chat.reading), with the same columns."""
     # django-stubs takes the annotation for a redefinition of Message.reply_hidden, the
     # plain attribute it fills (False where no read set it).
     return messages.select_related("sender", "reply_to__sender").annotate(  # type: ignore[no-redef]
@@ -247,6 +236,33 @@ def _cursor(value: int | str | None, name: str) -> int | None:
     return number
 
 
+def _page(
+    user: User,
+    conversation: Conversation,
+    after_seq: int | str | None,
+    before_seq: int | str | None,
+    limit: int | str | None,
+) -> tuple[str, dict, int]:
+    """Which selection of chat.reading a history page runs, with its parameters and the
+    page's size. Raises Invalid for a cursor or limit that is not a whole number in range."""
+    after = _cursor(after_seq, "after_seq")
+    before = _cursor(before_seq, "before_seq")
+    size = DEFAULT_PAGE if limit in (None, "") else _cursor(limit, "limit")
+    if size is None or not 1 <= size <= MAX_PAGE:
+        raise Invalid(fields={"limit": [f"Between 1 and {MAX_PAGE}."]})
+    params = {
+        "user": user.pk,
+        "conversation": conversation.pk,
+        "after": after,
+        "before": before,
+        # One more than the page: whether more lies beyond it.
+        "limit": size + 1,
+    }
+    if after is not None:
+        return ("before_after" if before is not None else "after"), params, size
+    return ("before" if before is not None else "newest"), params, size
+
+
 def message_page(
     *,
     user: User,
@@ -259,48 +275,47 @@ def message_page(
 
     `after_seq`: the messages right after it (catching up); `before_seq`: the ones right
     before it (scrolling back); neither: the newest page. Keyset on (conversation, seq),
-    never OFFSET. Tombstones are included so seq stays gapless for the reader. Raises
-    Invalid for a cursor or limit that is not a whole number in range.
+    never OFFSET. Messages from users the reader blocks are left out; tombstones are
+    included so seq stays gapless for the reader. Each message is loaded as `shown_to` and
+    `with_reactions` load it, in one statement. Raises Invalid for a cursor or limit that
+    is not a whole number in range.
     Precondition: the user is an approved member (`conversation_for_reader`).
     """
-    after = _cursor(after_seq, "after_seq")
-    before = _cursor(before_seq, "before_seq")
-    size = DEFAULT_PAGE if limit in (None, "") else _cursor(limit, "limit")
-    if size is None or not 1 <= size <= MAX_PAGE:
-        raise Invalid(fields={"limit": [f"Between 1 and {MAX_PAGE}."]})
+    selection, params, size = _page(user, conversation, after_seq, before_seq, limit)
+    rows = read_messages(selection, **params)
+    if selection in ("newest", "before"):
+        return list(reversed(rows[:size])), len(rows) > size
+    return rows[:size], len(rows) > size
 
-    messages = visible_messages(user).filter(conversation=conversation)
-    if before is not None:
-        messages = messages.filter(seq__lt=before)
-    if after is not None:
-        rows = list(messages.filter(seq__gt=after).order_by("seq")[: size + 1])
-        return with_reactions(user_id=user.pk, messages=rows[:size]), len(rows) > size
-    rows = list(messages.order_by("-seq")[: size + 1])
-    page = list(reversed(rows[:size]))
-    return with_reactions(user_id=user.pk, messages=page), len(rows) > size
+
+def message_page_json(
+    *,
+    user: User,
+    conversation: Conversation,
+    after_seq: int | str | None = None,
+    before_seq: int | str | None = None,
+    limit: int | str | None = None,
+) -> tuple[str, bool]:
+    """`message_page` as the JSON text of its messages in REST's shape
+    (chat.serializers.MessageSerializer), built by PostgreSQL: what the REST history
+    sends. Same rules, same errors, one statement."""
+    selection, params, size = _page(user, conversation, after_seq, before_seq, limit)
+    rows = read_json(selection, **params)
+    more = len(rows) > size
+    rows = rows[:size]
+    if selection in ("newest", "before"):
+        rows.reverse()
+    return "[" + ",".join(rows) + "]", more
 
 
 def with_reactions(*, user_id: int, messages: list[Message]) -> list[Message]:
-    """Sets each message's `reaction_summary` as the user sees it: per emoji, in the order
-    first used, how many reacted (not counting users the user blocks) and whether the user
-    did. One query for any number of messages."""
+    """Sets each message's `reaction_summary` as the user sees it
+    (chat.reading.reaction_summary_sql). One query for any number of messages."""
     if not messages:
         return messages
-    blocked = Block.objects.filter(blocker_id=user_id).values("blocked_id")
-    rows = (
-        Reaction.objects.filter(message_id__in=[m.pk for m in messages])
-        .exclude(user_id__in=blocked)
-        .values("message_id", "emoji")
-        .annotate(
-            count=Count("id"), mine=Count("id", filter=Q(user_id=user_id)), first=Min("created_at")
-        )
-        .order_by("message_id", "first", "emoji")
-    )
-    summaries: dict[int, list[dict]] = {}
-    for row in rows:
-        summaries.setdefault(row["message_id"], []).append(
-            {"emoji": row["emoji"], "count": row["count"], "me": row["mine"] > 0}
-        )
+    with connection.cursor() as cursor:
+        cursor.execute(REACTIONS_SQL, {"user": user_id, "ids": [m.pk for m in messages]})
+        summaries = dict(cursor.fetchall())
     for message in messages:
         message.reaction_summary = summaries.get(message.pk, [])
     return messages
@@ -333,15 +348,16 @@ def mentions_of(*, user: User) -> QuerySet[Mention]:
 
 
 def mention_messages(*, user: User, mentions: list[Mention]) -> list[Mention]:
-    """Loads each mention's message as the user reads it (reply excerpt, reactions): two
-    queries for any number."""
+    """Loads each mention's message as the user reads it (reply excerpt, reactions): one
+    query for any number."""
+    if not mentions:
+        return mentions
     messages = {
         message.pk: message
-        for message in shown_to(
-            user, Message.objects.filter(pk__in=[m.message_id for m in mentions])
+        for message in read_messages(
+            "ids", user=user.pk, ids=[m.message_id for m in mentions], limit=len(mentions)
         )
     }
-    with_reactions(user_id=user.pk, messages=list(messages.values()))
     for mention in mentions:
         mention.message = messages[mention.message_id]
     return mentions
@@ -400,11 +416,15 @@ def messages_between(
     """Every message (hidden ones too: the caller filters) with after < seq <= upto, in seq
     order, at most `limit`, with reactions as `reader_id` sees them: what a socket fills a
     gap with."""
-    messages = Message.objects.filter(conversation_id=conversation_id, seq__gt=after)
-    if upto is not None:
-        messages = messages.filter(seq__lte=upto)
-    rows = list(messages.select_related("sender", "reply_to__sender").order_by("seq")[:limit])
-    return with_reactions(user_id=reader_id, messages=rows)
+    return read_messages(
+        "between",
+        user=reader_id,
+        conversation=conversation_id,
+        after=after,
+        # A bigint bound: seq never reaches it.
+        upto=upto if upto is not None else 2**63 - 1,
+        limit=limit,
+    )
 
 
 # --- what a socket starts from ---------------------------------------------------------------

@@ -291,7 +291,7 @@ class MessageListView(GenericAPIView):
         conversation, _ = selectors.conversation_for_reader(
             user=request.user, conversation_id=conversation_id
         )
-        messages, has_more = selectors.message_page(
+        results, has_more = selectors.message_page_json(
             user=request.user,
             conversation=conversation,
             after_seq=request.query_params.get("after_seq"),
@@ -299,7 +299,7 @@ class MessageListView(GenericAPIView):
             limit=request.query_params.get("limit"),
         )
         return Response(
-            {"results": MessageSerializer(messages, many=True).data, "has_more": has_more}
+            PrerenderedJSON(f'{{"results": {results}, "has_more": {json.dumps(has_more)}}}')
         )
 
     @extend_schema(

@@ -119,7 +119,7 @@ def test_a_history_page_with_replies_and_reactions_costs_the_same_queries(
             )
     with CaptureQueriesContext(connection) as large:
         assert len(client.get(messages_url(group)).json()["results"]) == 50
-    assert len(large.captured_queries) == len(small.captured_queries) == 4
+    assert len(large.captured_queries) == len(small.captured_queries) == 3
 
 
 @pytest.mark.asyncio
