@@ -197,15 +197,19 @@ def rooms_search(*, user: User, search: str = "") -> QuerySet[Conversation]:
     return _with_viewer(rooms, user)
 
 
-def members_visible_to(*, membership: Membership) -> QuerySet[Membership]:
-    """Approved members; admins also see pending requests.
+def members_visible_to(*, membership: Membership, search: str = "") -> QuerySet[Membership]:
+    """Approved members; admins also see pending requests. `search`: only those whose
+    username starts with it, in any case (what the composer's @ completes).
     Precondition: `membership` is the reader's approved one (`conversation_for_reader`)."""
     statuses = [Status.APPROVED]
     if membership.role == Membership.Role.ADMIN:
         statuses.append(Status.PENDING)
-    return Membership.objects.filter(
+    members = Membership.objects.filter(
         conversation_id=membership.conversation_id, status__in=statuses
     ).select_related("user")
+    if search.strip():
+        members = members.filter(user__username__istartswith=search.strip())
+    return members
 
 
 # --- messages --------------------------------------------------------------------------------

@@ -487,12 +487,23 @@ def message_tombstone(*, actor: User, message: Message, origin: str | None = Non
 MAX_DISTINCT_EMOJI = 20
 
 
+# Each emoji's fully-qualified form by its code points without variation selectors:
+# keyboards send "❤" (U+2764) or "❤️" (with U+FE0F) for the same heart, and one chip
+# should count both.
+_QUALIFIED = {
+    form.replace("\ufe0f", ""): form
+    for form, data in emoji_data.EMOJI_DATA.items()
+    if data["status"] == emoji_data.STATUS["fully_qualified"]
+}
+
+
 def clean_emoji(value: object) -> str:
     """One emoji: a single grapheme cluster of emoji code points (skin tones, ZWJ
-    sequences, flags and keycaps included), as the `emoji` package's data knows them."""
+    sequences, flags and keycaps included), as the `emoji` package's data knows them, in
+    its fully-qualified form."""
     if not isinstance(value, str) or not emoji_data.is_emoji(value):
         raise Invalid(fields={"emoji": ["One emoji."]})
-    return value
+    return _QUALIFIED.get(value.replace("\ufe0f", ""), value)
 
 
 @transaction.atomic

@@ -170,13 +170,21 @@ class MemberListView(GenericAPIView):
     pagination_class = MemberPagination
     serializer_class = MemberSerializer
 
-    @extend_schema(responses=MemberSerializer(many=True))
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("search", str, description="the start of a username, any case")
+        ],
+        responses=MemberSerializer(many=True),
+    )
     def get(self, request, conversation_id):
         """Approved members; admins also see pending requests."""
         _, membership = selectors.conversation_for_reader(
             user=request.user, conversation_id=conversation_id
         )
-        page = self.paginate_queryset(selectors.members_visible_to(membership=membership))
+        members = selectors.members_visible_to(
+            membership=membership, search=request.query_params.get("search", "")
+        )
+        page = self.paginate_queryset(members)
         return self.get_paginated_response(MemberSerializer(page, many=True).data)
 
     @extend_schema(request=MemberAddSerializer, responses={201: MemberSerializer})

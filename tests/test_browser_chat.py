@@ -8,13 +8,17 @@ write docs/screenshot-conversation.png (used by the README) from the first test.
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
+from accounts.models import User
 from boards.services import board_create
 from chat import memberships, services
+from chat.models import Membership
 from tests.browser import off_thread
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -474,3 +478,30 @@ def test_at_suggests_members_and_completes_the_mention(people, alice, bob, charl
     a.page.keyboard.press("Enter")
     expect(b.page.locator("#messages .mention.you", has_text="@bob")).to_be_visible(timeout=3000)
     expect(b.page.locator("#messages .mention", has_text="@charlie")).to_be_visible()
+
+
+def _crowd(conversation, count):
+    """`count` members who joined before anyone else, straight into the tables: what a
+    big room's page cuts its member list to."""
+    joined = timezone.now() - timedelta(days=1)
+    users = User.objects.bulk_create(
+        User(username=f"crowd{i:03}", email=f"crowd{i:03}@example.com") for i in range(count)
+    )
+    Membership.objects.bulk_create(
+        Membership(conversation=conversation, user=user, status="approved", joined_at=joined)
+        for user in users
+    )
+
+
+def test_at_suggests_members_beyond_the_page_s_list(people, alice, bob, make_user, group):
+    off_thread(_crowd, conversation=group, count=300)
+    zelda = make_user("zelda")
+    off_thread(memberships.membership_add, actor=alice, conversation=group, user_id=zelda.pk)
+    a = people(alice)
+    a.open(f"/c/{group.pk}/")
+    expect(a.page.locator("#member-list li.member", has_text="zelda")).to_have_count(0)
+    a.page.click("#composer-text")
+    a.page.keyboard.type("for @Zel")
+    expect(a.page.locator("#mention-suggestions li")).to_have_text(["@zelda"])
+    a.page.keyboard.press("Enter")
+    expect(a.page.locator("#composer-text")).to_have_value("for @zelda ")

@@ -186,6 +186,8 @@ def conversation(request, conversation_id: int):
         lastSeq=last_seq,
         readSeq=membership.read_seq,
         hasMore=has_more,
+        # The member list shows the first MEMBERS_SHOWN: @ suggestions ask the API for more.
+        membersCut=len(approved) < member_count,
         firstSeq=page[0].seq if page else last_seq + 1,
         # Others' cursors, for the ticks on one's own messages (receipts update them); a
         # message counts only the members who were there when it was sent.

@@ -140,3 +140,23 @@ async def test_a_mention_reaches_the_socket_with_its_ids(alice, bob, room):
     assert frame["mentions"] == [bob.pk]
     assert 'class="mention"' in frame["html"]
     await reader.disconnect()
+
+
+def test_the_member_search_the_composer_completes_from(
+    client_for, alice, bob, charlie, make_user, room
+):
+    memberships.membership_request(actor=charlie, conversation=room)
+    memberships.membership_approve(actor=alice, conversation=room, user_id=charlie.pk)
+    memberships.membership_request(actor=make_user("chuck"), conversation=room)  # pending
+    url = f"/api/conversations/{room.pk}/members/"
+
+    def names(client, search):
+        response = client.get(url, {"search": search})
+        assert response.status_code == 200
+        return [(m["username"], m["status"]) for m in response.json()["results"]]
+
+    assert names(client_for(bob), "CH") == [("charlie", "approved")]
+    assert names(client_for(bob), "c%") == []  # a prefix, not a pattern
+    assert names(client_for(alice), "ch") == [("charlie", "approved"), ("chuck", "pending")]
+    assert len(names(client_for(bob), "")) == 3
+    assert client_for(make_user("stranger")).get(url, {"search": "a"}).status_code == 403

@@ -65,6 +65,22 @@ def test_compound_emoji_are_one(client_for, alice, bob, group, send, emoji):
     assert not Reaction.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [("❤", "❤️"), ("❤️", "❤️"), ("☺", "☺️"), ("1⃣", "1️⃣"), ("🏳\u200d🌈", "🏳️\u200d🌈")],
+)
+def test_an_emoji_is_kept_in_its_fully_qualified_form(
+    client_for, alice, bob, group, send, sent, stored
+):
+    """Keyboards send the heart with or without its variation selector: one chip for both."""
+    message = send(alice, group, "x")
+    client_for(alice).post(reactions_url(group, message), {"emoji": stored}, format="json")
+    response = client_for(bob).post(reactions_url(group, message), {"emoji": sent}, format="json")
+    assert response.json()["reactions"] == [{"emoji": stored, "count": 2, "me": True}]
+    assert client_for(bob).delete(reactions_url(group, message, sent)).status_code == 204
+    assert list(Reaction.objects.values_list("emoji", flat=True)) == [stored]
+
+
 def test_at_most_20_different_emoji_on_a_message(client_for, alice, bob, group, send):
     message = send(alice, group, "x")
     palette = [chr(0x1F600 + i) for i in range(21)]

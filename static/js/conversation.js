@@ -486,11 +486,38 @@
     submit();
   });
 
-  // --- @ suggestions: the members on this page whose name starts with what follows @ --------
+  // --- @ suggestions: the members whose name starts with what follows @ ----------------------
+  // From the member list on the page; when it shows only the first ones (a big room), also
+  // from the API's member search, asked once per prefix.
 
   const suggestions = document.getElementById("mention-suggestions");
   let suggested = [];
   let chosen = 0;
+  const searched = new Map(); // prefix -> usernames the API found
+  let searchTimer = 0;
+
+  function searchMembers(prefix) {
+    if (!page.membersCut || !prefix || searched.has(prefix)) return;
+    window.clearTimeout(searchTimer);
+    searchTimer = window.setTimeout(async () => {
+      try {
+        const response = await fetch(
+          `/api/conversations/${conversationId}/members/?search=${encodeURIComponent(prefix)}&limit=20`,
+          { credentials: "same-origin", headers: { Accept: "application/json" } },
+        );
+        if (!response.ok) return;
+        const body = await response.json();
+        searched.set(
+          prefix,
+          body.results.filter((member) => member.status === "approved").map((member) => member.username),
+        );
+        const at = mentionAtCaret();
+        if (at && at.prefix === prefix) showSuggestions();
+      } catch {
+        // Offline: the names on the page still suggest.
+      }
+    }, 150);
+  }
 
   function mentionAtCaret() {
     const before = textarea.value.slice(0, textarea.selectionStart);
@@ -513,7 +540,10 @@
   function showSuggestions() {
     const at = mentionAtCaret();
     if (!at) return closeSuggestions();
-    suggested = memberNames().filter((name) => name.toLowerCase().startsWith(at.prefix)).slice(0, 6);
+    searchMembers(at.prefix);
+    const names = new Set([...memberNames(), ...(searched.get(at.prefix) || [])]);
+    names.delete(page.me.username);
+    suggested = [...names].filter((name) => name.toLowerCase().startsWith(at.prefix)).slice(0, 6);
     if (!suggested.length) return closeSuggestions();
     chosen = Math.min(chosen, suggested.length - 1);
     suggestions.replaceChildren(
