@@ -21,12 +21,19 @@ lint: $(VENV)/.installed-dev
 
 # Real-time fan-out against the bare Channels consumer, then REST send latency at 100/s
 # alternating with the same load on a stock DRF view that does nothing
-# (bench/rest_floor.py); figures go to docs/PERFORMANCE.md by hand. Needs PostgreSQL and
-# Redis on localhost.
+# (bench/rest_floor.py); what Markdown and mentions add to a send's CPU; the read paths on
+# the seeded 1M-message database (re-filled, about a minute), alternated with the code
+# before section 12 (READ_BASELINE). Figures go to docs/PERFORMANCE.md by hand. Needs
+# PostgreSQL and Redis on localhost.
+READ_BASELINE = 94ee21f^
+READ_PATHS = history_random,history_hot,history_hot_deep,history_view,history_endpoint,history_endpoint_hot,inbox,conversations
 bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/ws_fanout.py --saturate 5,10,15,20,30,40,50,60
 	$(BIN)/python bench/ws_fanout.py --idle 10000
 	$(BIN)/python bench/rest_send.py --against drf --rounds 3
+	$(BIN)/python bench/send_formatting.py
+	$(BIN)/python bench/seed_messages.py
+	$(BIN)/python bench/read_paths.py --against $(READ_BASELINE) --rounds 3 --only $(READ_PATHS)
 
 # Fault scenarios (Redis and PostgreSQL restarts, worker SIGKILLs, 503s, socket outages)
 # against processes it starts on ports of its own; table in docs/RELIABILITY.md.

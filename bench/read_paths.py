@@ -5,6 +5,13 @@ Run by hand, never by the test suite:
 
     .venv/bin/python bench/read_paths.py                 # all paths, 1,000 samples each
     .venv/bin/python bench/read_paths.py --only inbox --samples 2000
+    .venv/bin/python bench/read_paths.py --against 94ee21f^ --rounds 3   # old code vs today
+
+`--against REV` times the same paths with the code of REV (a git worktree of it, made
+under the temporary directory, with this script copied in) and with today's, alternated
+`--rounds` times on the same database, each side in a process of its own, and prints
+each round's p99 and p50 and the median of the per-round ratios (today / REV): the
+machine's noise moves both sides of a round alike.
 
 Each path is timed in-process, after a warm-up: history and board paths around the
 selector calls, evaluation of the querysets included (list()), serialization excluded;
@@ -29,8 +36,11 @@ import math
 import os
 import random
 import re
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +67,8 @@ def parse_args(argv=None):
     p.add_argument("--list", action="store_true", help="list the path keys and exit")
     p.add_argument("--no-explain", action="store_true")
     p.add_argument("--explain-all", action="store_true", help="print every query's plan")
+    p.add_argument("--against", default="", help="a git revision to alternate with today's code")
+    p.add_argument("--rounds", type=int, default=3, help="alternated rounds for --against")
     return p.parse_args(argv)
 
 
@@ -381,8 +393,60 @@ def applied_migrations() -> str:
 # --- report -------------------------------------------------------------------------------
 
 
+TIMING_RE = re.compile(r"^  (\S+)\s+n=\d+ p50=([\d.]+) p95=[\d.]+ p99=([\d.]+) ms", re.M)
+
+
+def worktree(revision: str) -> Path:
+    """A checkout of `revision` with today's version of this script in it."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", revision], cwd=ROOT, check=True,
+        capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    # Outside this tree: ruff, mypy and pytest would find it inside.
+    tree = Path(tempfile.gettempdir()) / "messaging-bench-worktrees" / commit
+    if not tree.exists():
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", "--force", str(tree), commit],
+            cwd=ROOT, check=True, capture_output=True,
+        )  # fmt: skip
+    shutil.copy(Path(__file__), tree / "bench" / "read_paths.py")
+    return tree
+
+
+def alternate(args) -> None:
+    """`--against`: REV and today, `--rounds` times, then the per-round ratios."""
+    trees = {"before": worktree(args.against), "after": ROOT}
+    passed = [f"--db-url={args.db_url}", f"--samples={args.samples}", f"--warmup={args.warmup}",
+              f"--seed={args.seed}", f"--user={args.user}", f"--only={args.only}"]  # fmt: skip
+    timings: dict[str, dict[str, list[tuple[float, float]]]] = {}
+    for round_ in range(1, args.rounds + 1):
+        for side, tree in trees.items():
+            print(f"=== round {round_}: {side} ({tree}) {time.strftime('%H:%M:%S')}", flush=True)
+            run = subprocess.run(
+                [sys.executable, "bench/read_paths.py", "--no-explain", *passed],
+                cwd=tree, check=True, capture_output=True, text=True,
+            )  # fmt: skip
+            print(run.stdout.strip(), flush=True)
+            for key, p50, p99 in TIMING_RE.findall(run.stdout):
+                timings.setdefault(key, {}).setdefault(side, []).append((float(p50), float(p99)))
+    print(f"\n| path | {args.against} p99 ms | today p99 ms | p99 ratio | p50 ratio |")
+    print("|---|---|---|---:|---:|")
+    for key, sides in timings.items():
+        before, after = sides["before"], sides["after"]
+        pairs = list(zip(before, after, strict=True))
+        p99 = statistics.median(a[1] / b[1] for b, a in pairs)
+        p50 = statistics.median(a[0] / b[0] for b, a in pairs)
+        print(
+            f"| {key} | {' / '.join(f'{b[1]:.2f}' for b in before)} "
+            f"| {' / '.join(f'{a[1]:.2f}' for a in after)} | {p99:.2f} | {p50:.2f} |"
+        )
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.against:
+        alternate(args)
+        return
     setup_django(args.db_url)
     from django.conf import settings
     from django.db import connection
