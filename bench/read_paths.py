@@ -44,6 +44,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -187,12 +188,17 @@ def build_paths(args) -> list[Path_]:
     from django.contrib.auth import get_user_model
     from django.db.models import Count
     from rest_framework.test import APIRequestFactory, force_authenticate
+    from seed_messages import WORDS
 
     from boards import selectors as board_selectors
     from boards.models import Board, BoardMessage
     from chat import listing, selectors
+    from chat import views as chat_views
     from chat.models import Conversation, Membership
     from chat.views import ConversationListView, InboxView, MessageListView
+
+    # Absent from code before search (as --against runs it): the path is then left out.
+    SearchView = getattr(chat_views, "SearchView", None)
 
     User = get_user_model()
     rnd = random.Random(args.seed)
@@ -312,6 +318,33 @@ def build_paths(args) -> list[Path_]:
     heavy_unread = sum(unread)
     print(f"heaviest reader {heavy.username}: {heavy_conv} conversations, {heavy_unread:,} unread")
 
+    # Search: the whole endpoint, as typed: one word, two words, the start of a word (as
+    # while typing), and a word no message has; the words are the seeder's, each in about
+    # 1 message in 20, so a page fills from any conversation.
+    search_view = SearchView.as_view() if SearchView else None
+    rare_stems = {"the", "be", "to", "of", "and", "a", "in", "that", "have", "it", "for"}
+    vocabulary = [w for w in WORDS if w not in rare_stems and len(w) > 3]
+
+    def draw_search():
+        shape = rnd.randrange(4)
+        if shape == 0:
+            q = rnd.choice(vocabulary)
+        elif shape == 1:
+            q = " ".join(rnd.sample(vocabulary, 2))
+        elif shape == 2:
+            word = rnd.choice(vocabulary)
+            q = word[: rnd.randint(2, len(word) - 1)]
+        else:
+            q = f"zq{rnd.randrange(10**6)}"
+        return (bench_user, quote(q))
+
+    def search_call(user, q):
+        request = factory.get(f"/api/search/?q={q}", HTTP_HOST="localhost")
+        force_authenticate(request, user=user)
+        response = search_view(request)
+        response.render()
+        return response
+
     sample_member = pool[0]
     paths = [
         Path_("history_random", "history: newest page, random conversation", history,
@@ -329,6 +362,8 @@ def build_paths(args) -> list[Path_]:
               history_endpoint, draw_hot_view, (hot_members[0], hottest.pk)),
         Path_("inbox", f"inbox of {args.user} ({n_conv} convs, {n_inbox} unread)", inbox,
               lambda: (bench_user,), (bench_user,)),
+        *([Path_("search", f"search of {args.user} ({n_conv} convs), endpoint whole",
+                 search_call, draw_search, (bench_user, "deploy"))] if SearchView else []),
         Path_("inbox_page", f"inbox page alone (chat.listing), {args.user}", inbox_page,
               lambda: (bench_user,), (bench_user,)),
         Path_("conversations", f"conversation list of {args.user} (first 50)",

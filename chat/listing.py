@@ -174,7 +174,7 @@ _MESSAGES_JOIN = f"""LEFT JOIN LATERAL (
         "msg.conversation_id = p.conversation_id AND msg.seq > p.read_seq"
         " AND msg.deleted_at IS NULL"
         " AND (msg.sender_id IS NULL OR NOT msg.sender_id = ANY(p.hidden))",
-        "ASC",
+        "msg.seq ASC",
         INBOX_MESSAGES,
     )
 }) AS m
@@ -199,7 +199,7 @@ def _statement(*, inbox: bool, reverse: bool) -> str:
         last_message=message_json_sql(
             "msg.conversation_id = p.conversation_id"
             " AND (msg.sender_id IS NULL OR NOT msg.sender_id = ANY(p.blocked))",
-            "DESC",
+            "msg.seq DESC",
             1,
         ),
         messages_join=_MESSAGES_JOIN if inbox else "",

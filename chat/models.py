@@ -3,6 +3,8 @@ the same for direct messages, groups and rooms."""
 
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models import F, Q
 
@@ -10,6 +12,10 @@ from django.db.models import F, Q
 DELETED_USER = "deleted user"
 # How much of the message it answers a reply shows.
 EXCERPT_LENGTH = 200
+# Search (chat.search) matches words in this configuration, stemmed ("meetings" finds
+# "meeting"), and the last word typed also as a prefix of the words as written.
+SEARCH_CONFIG = "english"
+PREFIX_CONFIG = "simple"
 
 
 class Conversation(models.Model):
@@ -151,6 +157,14 @@ class Message(models.Model):
     # MessageEdit rows.
     edited_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
+    # What search matches (chat.search): PostgreSQL computes it in the statement that
+    # writes the text, sends, edits and deletes alike, so it is never stale.
+    search_vector = models.GeneratedField(
+        expression=SearchVector("text", config=SEARCH_CONFIG)
+        + SearchVector("text", config=PREFIX_CONFIG),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
 
     class Meta:
         constraints = [
@@ -173,6 +187,10 @@ class Message(models.Model):
                 condition=Q(deleted_at__isnull=False),
                 name="chat_message_deleted",
             ),
+            # Search within the reader's conversations: the conversation column in the
+            # same GIN index (btree_gin) keeps other conversations' matches out of the
+            # bitmap.
+            GinIndex(fields=["conversation", "search_vector"], name="chat_message_search"),
         ]
 
     # Whether the reader blocks the sender of the message this one answers: set by the

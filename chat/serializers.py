@@ -87,6 +87,21 @@ class PeerSerializer(serializers.Serializer):
     name = TextField()
 
 
+class SearchConversationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = TextField()
+    name = TextField()
+    peer = PeerSerializer(allow_null=True)
+
+
+class SearchResultSerializer(serializers.Serializer):
+    """Shape only (chat.search builds the JSON)."""
+
+    message = MessageSerializer()
+    highlight = TextField(help_text="the text, HTML-escaped, with <mark> around the matches")
+    conversation = SearchConversationSerializer()
+
+
 class ConversationSerializer(serializers.ModelSerializer):
     member_count = serializers.IntegerField()
     role = TextField(source="my_role", allow_null=True)

@@ -38,4 +38,5 @@ urlpatterns = [
     path("inbox/", views.InboxView.as_view(), name="inbox"),
     path("mentions/", views.MentionListView.as_view(), name="mention-list"),
     path("rooms/", views.RoomListView.as_view(), name="room-list"),
+    path("search/", views.SearchView.as_view(), name="search"),
 ]

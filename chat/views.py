@@ -5,6 +5,7 @@ import json
 from base64 import urlsafe_b64decode, urlsafe_b64encode
 from datetime import datetime
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
@@ -15,7 +16,7 @@ from rest_framework.utils.urls import replace_query_param
 from messaging_site.converters import MAX_ID
 from messaging_site.pagination import CursorPagination, PrerenderedJSON
 
-from . import listing, memberships, selectors, services
+from . import listing, memberships, search, selectors, services
 from .serializers import (
     ConversationCreateSerializer,
     ConversationListItemSerializer,
@@ -35,6 +36,7 @@ from .serializers import (
     ReadSerializer,
     RoleSerializer,
     RoomSerializer,
+    SearchResultSerializer,
 )
 
 
@@ -85,6 +87,44 @@ class ActivityPagination(CursorPagination):
         token = [cursor.activity.isoformat(), cursor.conversation_id, int(cursor.reverse)]
         encoded = urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode())
         return replace_query_param(url, self.cursor_query_param, encoded.decode())
+
+
+class SearchPagination(CursorPagination):
+    """Keyset on the message id, newest first; the page comes from chat.search."""
+
+    ordering = "-id"
+    page_size = search.DEFAULT_PAGE
+    max_page_size = search.MAX_PAGE
+
+    def respond(self, request, filters: search.Filters) -> Response:
+        page = search.search(
+            user=request.user,
+            q=request.query_params.get("q"),
+            filters=filters,
+            cursor=self._decode(request),
+            limit=self.get_page_size(request) or self.page_size,
+        )
+        following = None
+        if page.next is not None:
+            encoded = urlsafe_b64encode(json.dumps([page.next.message_id]).encode())
+            following = replace_query_param(
+                request.build_absolute_uri(), self.cursor_query_param, encoded.decode()
+            )
+        # Forward only: results are read newest first, page after page.
+        head = json.dumps({"next": following, "previous": None})[:-1]
+        return Response(PrerenderedJSON(f'{head}, "results": {page.results}}}'))
+
+    def _decode(self, request) -> search.Cursor | None:
+        encoded = request.query_params.get(self.cursor_query_param)
+        if encoded is None:
+            return None
+        try:
+            (message_id,) = json.loads(urlsafe_b64decode(encoded))
+        except (ValueError, TypeError):
+            raise NotFound(self.invalid_cursor_message) from None
+        if type(message_id) is not int or not 0 < message_id <= MAX_ID:
+            raise NotFound(self.invalid_cursor_message)
+        return search.Cursor(message_id)
 
 
 class MemberPagination(CursorPagination):
@@ -460,6 +500,30 @@ class MentionListView(GenericAPIView):
         page = self.paginate_queryset(selectors.mentions_of(user=request.user))
         mentions = selectors.mention_messages(user=request.user, mentions=list(page or []))
         return self.get_paginated_response(MentionSerializer(mentions, many=True).data)
+
+
+class SearchView(GenericAPIView):
+    pagination_class = SearchPagination
+    serializer_class = SearchResultSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("q", str, required=True, description="1 to 200 characters"),
+            OpenApiParameter("conversation", int, description="only this conversation"),
+            OpenApiParameter("sender", int, description="only this sender's messages"),
+            OpenApiParameter("before", OpenApiTypes.DATETIME, description="sent before"),
+            OpenApiParameter("after", OpenApiTypes.DATETIME, description="sent after"),
+        ],
+        responses=SearchResultSerializer(many=True),
+    )
+    def get(self, request):
+        """Messages you may read that match `q`, newest first, with highlights."""
+        filters = search.filters_from(request.query_params)
+        if filters.conversation_id is not None:
+            selectors.conversation_for_reader(
+                user=request.user, conversation_id=filters.conversation_id
+            )
+        return SearchPagination().respond(request, filters)
 
 
 class RoomListView(GenericAPIView):
