@@ -9,7 +9,7 @@ written, since people search as they type. Newest first, in the order messages w
 stored (their ids); a cursor continues below the last. How a page is found fast for both
 a common and a rare word: `_statement`.
 
-The highlight is PostgreSQL's `ts_headline` with two private-use characters as its marks,
+The highlight is PostgreSQL's `ts_headline` with private-use characters as its marks,
 which the text cannot contain (they are stripped first); Python then escapes the whole
 headline as HTML and only then turns the marks into `<mark>` and `</mark>`, so the
 highlight is HTML-escaped text with `<mark>` as its one tag.
@@ -42,7 +42,10 @@ MAX_QUERY = 200
 DEFAULT_PAGE = 20
 MAX_PAGE = 50
 _WORD = re.compile(r"[^\W_]+")
-_OPEN, _CLOSE = "\ue000", "\ue001"
+# Private-use characters: the marks ts_headline puts around a match, and what stands for
+# "<" and ">" while it reads the text (its parser takes anything like a tag for markup and
+# drops it).
+_OPEN, _CLOSE, _LT, _GT = "\ue000", "\ue001", "\ue002", "\ue003"
 
 
 @dataclass(frozen=True)
@@ -103,10 +106,8 @@ _READER = f"""SELECT %(user)s::bigint AS me_id,
     COALESCE(%(cursor)s::bigint, (SELECT max(id) + 1 FROM chat_message)) - %(window)s
         AS edge"""
 
-_HEADLINE = (
-    f"StartSel={_OPEN}, StopSel={_CLOSE}, MaxWords=30, MinWords=12, MaxFragments=2, "
-    'FragmentDelimiter=" … "'
-)
+# One stretch of the text around the best match, whole for a text of up to 35 words.
+_HEADLINE = f"StartSel={_OPEN}, StopSel={_CLOSE}, MaxWords=35, MinWords=15"
 
 _FILTERS = {
     "sender": "m.sender_id = %(sender)s",
@@ -158,8 +159,9 @@ hits AS MATERIALIZED (
     LIMIT %(limit)s
 )
 SELECT row_to_json(found)::text, t.id,
-       ts_headline('{PREFIX_CONFIG}', translate(t.text, '{_OPEN}{_CLOSE}', ''), p.marks,
-                   '{_HEADLINE}'),
+       ts_headline('{PREFIX_CONFIG}',
+                   translate(t.text, '<>{_OPEN}{_CLOSE}{_LT}{_GT}', '{_LT}{_GT}'),
+                   p.marks, '{_HEADLINE}'),
        json_build_object(
            'id', c.id, 'kind', c.kind, 'name', c.name,
            'peer', CASE WHEN c.kind = 'direct' THEN (
@@ -184,7 +186,8 @@ _STATEMENTS: dict[frozenset[str], str] = {}
 
 def highlight(headline: str) -> str:
     """ts_headline's output, HTML-escaped, its marks as `<mark>` tags."""
-    return html.escape(headline).replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
+    text = headline.replace(_LT, "<").replace(_GT, ">")
+    return html.escape(text).replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
 
 
 def search(*, user: User, q: object, filters: Filters, cursor: Cursor | None, limit: int) -> Page:
