@@ -130,6 +130,15 @@ class Membership(models.Model):
         return f"{self.user} in {self.conversation} ({self.status}, {self.role})"
 
 
+_untagged = models.Func(
+    F("text"),
+    models.Value("<>"),
+    models.Value("  "),
+    function="translate",
+    output_field=models.TextField(),
+)
+
+
 class Message(models.Model):
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
@@ -159,9 +168,11 @@ class Message(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
     # What search matches (chat.search): PostgreSQL computes it in the statement that
     # writes the text, sends, edits and deletes alike, so it is never stale.
+    # "<" and ">" become spaces first: PostgreSQL's parser takes anything like a tag for
+    # markup and leaves its words out ("<needle>" would not be found by "needle").
     search_vector = models.GeneratedField(
-        expression=SearchVector("text", config=SEARCH_CONFIG)
-        + SearchVector("text", config=PREFIX_CONFIG),
+        expression=SearchVector(_untagged, config=SEARCH_CONFIG)
+        + SearchVector(_untagged, config=PREFIX_CONFIG),
         output_field=SearchVectorField(),
         db_persist=True,
     )

@@ -505,3 +505,25 @@ def test_at_suggests_members_beyond_the_page_s_list(people, alice, bob, make_use
     expect(a.page.locator("#mention-suggestions li")).to_have_text(["@zelda"])
     a.page.keyboard.press("Enter")
     expect(a.page.locator("#composer-text")).to_have_value("for @zelda ")
+
+
+def test_search_from_the_header_opens_the_conversation_at_the_message(people, alice, bob, group):
+    off_thread(
+        services.message_send, sender=alice, conversation_id=group.pk, text="find the <needle> here"
+    )
+    for i in range(260):  # the match is a few pages back
+        off_thread(
+            services.message_send, sender=alice, conversation_id=group.pk, text=f"filler {i}"
+        )
+    b = people(bob)
+    b.open("/")
+    b.page.fill("#top-search", "needl")
+    b.page.keyboard.press("Enter")
+    result = b.page.locator("#search-results .result")
+    expect(result).to_have_count(1)
+    expect(result.locator("mark")).to_have_text("needle")
+    expect(result.locator(".highlight")).to_have_text("find the <needle> here")
+    result.locator("a").click()
+    target = b.page.locator("#messages .message.target")
+    expect(target).to_contain_text("find the <needle> here", timeout=5000)
+    expect(target).to_be_in_viewport()

@@ -21,6 +21,7 @@ urlpatterns = [
     path("new/", write(views.conversation_new), name="conversation_new"),
     path("direct/", write(views.direct), name="direct"),
     path("rooms/", views.rooms, name="rooms"),
+    path("search/", views.search_page, name="search"),
     path("c/<id:conversation_id>/", views.conversation, name="conversation"),
     path("c/<id:conversation_id>/send/", write(views.message_send), name="message_send"),
     path("c/<id:conversation_id>/join/", write(views.join), name="join"),

@@ -25,7 +25,7 @@ from accounts import services as account_services
 from accounts.tokens import tokens_of
 from boards import selectors as board_selectors
 from boards import services as board_services
-from chat import listing, memberships, selectors, services
+from chat import listing, memberships, search, selectors, services
 from chat.models import Conversation, Membership
 from chat.serializers import MessageSerializer
 from messaging_site.errors import DomainError, Forbidden, Invalid, NotFound
@@ -378,6 +378,29 @@ def rooms(request):
         "web/rooms.html",
         {"rooms": found, "search": search, "page_data": _me(request), "nav": "rooms"},
     )
+
+
+# --- search -------------------------------------------------------------------------------
+
+
+@login_required
+def search_page(request):
+    """Search what you may read; each result opens its conversation at that message."""
+    q = request.GET.get("q", "")
+    context: dict = {"q": q, "page_data": _me(request), "nav": "search", "results": None}
+    if q.strip():
+        before = request.GET.get("below", "")
+        cursor = search.Cursor(int(before)) if before.isascii() and before.isdigit() else None
+        try:
+            page = search.search(
+                user=request.user, q=q, filters=search.Filters(), cursor=cursor, limit=30
+            )
+        except Invalid as error:
+            context["error"] = " ".join(m for msgs in error.fields.values() for m in msgs)
+        else:
+            context["results"] = json.loads(page.results)
+            context["below"] = page.next.message_id if page.next else None
+    return render(request, "web/search.html", context)
 
 
 # --- blocks -------------------------------------------------------------------------------

@@ -44,6 +44,8 @@ def test_words_match_stemmed_and_the_last_as_a_prefix(client_for, alice, bob, gr
     assert texts(found(client, "deployed")) == ["deploying tonight"]  # one stem
     assert texts(found(client, "meeting tonight")) == []  # every word must match
     assert texts(found(client, "zebra")) == []
+    send(alice, group, "wrap it in <section> tags")
+    assert texts(found(client, "section")) == ["wrap it in <section> tags"]
 
 
 def test_only_what_the_caller_may_read_now(

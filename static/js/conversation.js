@@ -762,15 +762,26 @@
     textarea.focus();
   });
 
-  function jumpTo(seq) {
-    const target = bySeq(seq);
+  async function reach(seq) {
+    // Older pages, 200 at a time, until the message is on the page or history ends.
+    while (!bySeq(seq) && hasMore && firstSeq > seq) {
+      if (loadingOlder) await new Promise((resolve) => window.setTimeout(resolve, 50));
+      else if (!(await loadOlder(200))) break;
+    }
+    return bySeq(seq);
+  }
+
+  async function jumpTo(seq) {
+    const target = await reach(seq);
     if (!target) {
-      showNotice("That message is further back: scroll up to find it.");
+      showNotice("That message is not in this conversation's history any more.");
       return;
     }
-    target.scrollIntoView({ block: "center", behavior: "smooth" });
-    target.classList.add("flash");
-    window.setTimeout(() => target.classList.remove("flash"), 1500);
+    stuck = false;
+    target.scrollIntoView({ block: "center" });
+    target.classList.remove("target");
+    void target.offsetWidth; // restart the highlight's animation
+    target.classList.add("target");
   }
 
   function grow() {
@@ -794,13 +805,14 @@
   // --- older pages -----------------------------------------------------------------------
 
   let loadingOlder = false;
-  async function loadOlder() {
-    if (!hasMore || loadingOlder) return;
+  async function loadOlder(limit = 50) {
+    // Whether a page came.
+    if (!hasMore || loadingOlder) return false;
     loadingOlder = true;
     olderNote.textContent = "Loading older messages…";
     try {
       const response = await fetch(
-        `/api/conversations/${conversationId}/messages/?before_seq=${firstSeq}&limit=50`,
+        `/api/conversations/${conversationId}/messages/?before_seq=${firstSeq}&limit=${limit}`,
         { credentials: "same-origin", headers: { Accept: "application/json" } },
       );
       if (!response.ok) throw new Error(String(response.status));
@@ -821,8 +833,10 @@
       olderNote.textContent = "Scroll up for older messages";
       olderNote.hidden = !hasMore;
       window.setTimeout(() => list.removeAttribute("aria-busy"));
+      return true;
     } catch (error) {
       olderNote.textContent = "Could not load older messages. Scroll up to try again.";
+      return false;
     } finally {
       loadingOlder = false;
     }
@@ -940,6 +954,9 @@
   regroup();
   grow();
   scrollToBottom();
-  if (hasMore && scroller.scrollHeight <= scroller.clientHeight) loadOlder();
+  // Opened from a search result (or any link to a message): at that message.
+  const at = Number(new URLSearchParams(window.location.search).get("at"));
+  if (Number.isInteger(at) && at > 0) jumpTo(at);
+  else if (hasMore && scroller.scrollHeight <= scroller.clientHeight) loadOlder();
   textarea.focus();
 })();
