@@ -8,9 +8,8 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('chat', '0009_reaction_summary_index'),
+        ("chat", "0009_reaction_summary_index"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -18,12 +17,41 @@ class Migration(migrations.Migration):
         # A trusted extension (PostgreSQL 13+): the database's owner may create it.
         BtreeGinExtension(),
         migrations.AddField(
-            model_name='message',
-            name='search_vector',
-            field=models.GeneratedField(db_persist=True, expression=django.contrib.postgres.search.CombinedSearchVector(django.contrib.postgres.search.SearchVector(models.Func(models.F('text'), models.Value('<>'), models.Value('  '), function='translate', output_field=models.TextField()), config='english'), '||', django.contrib.postgres.search.SearchVector(models.Func(models.F('text'), models.Value('<>'), models.Value('  '), function='translate', output_field=models.TextField()), config='simple'), django.contrib.postgres.search.SearchConfig('english')), output_field=django.contrib.postgres.search.SearchVectorField()),
+            model_name="message",
+            name="search_vector",
+            field=models.GeneratedField(
+                db_persist=True,
+                expression=django.contrib.postgres.search.CombinedSearchVector(
+                    django.contrib.postgres.search.SearchVector(
+                        models.Func(
+                            models.F("text"),
+                            models.Value("<>"),
+                            models.Value("  "),
+                            function="translate",
+                            output_field=models.TextField(),
+                        ),
+                        config="english",
+                    ),
+                    "||",
+                    django.contrib.postgres.search.SearchVector(
+                        models.Func(
+                            models.F("text"),
+                            models.Value("<>"),
+                            models.Value("  "),
+                            function="translate",
+                            output_field=models.TextField(),
+                        ),
+                        config="simple",
+                    ),
+                    django.contrib.postgres.search.SearchConfig("english"),
+                ),
+                output_field=django.contrib.postgres.search.SearchVectorField(),
+            ),
         ),
         migrations.AddIndex(
-            model_name='message',
-            index=django.contrib.postgres.indexes.GinIndex(fields=['conversation', 'search_vector'], name='chat_message_search'),
+            model_name="message",
+            index=django.contrib.postgres.indexes.GinIndex(
+                fields=["conversation", "search_vector"], name="chat_message_search"
+            ),
         ),
     ]
