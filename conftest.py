@@ -81,6 +81,17 @@ def forget_throttle_counts() -> None:
         client.delete(*keys)
 
 
+@pytest.fixture(autouse=True)
+def forget_presence():
+    """Presence is Redis state keyed by user id (chat.presence): a test starts with none."""
+    from messaging_site import redis_client
+
+    client = redis_client.client()
+    keys = list(client.scan_iter(match=redis_client.key("presence", "*")))
+    if keys:
+        client.delete(*keys)
+
+
 @pytest.fixture
 def api():
     return APIClient()

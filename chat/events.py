@@ -28,6 +28,25 @@ def encode(frame: dict) -> str:
     return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
 
 
+def typing_event(conversation_id: int, user_id: int, username: str, at: float) -> dict:
+    """`chat.typing`: someone is typing in a conversation (SPEC section 13). Never stored;
+    `at` (epoch seconds) lets a socket that fell behind drop it (chat/relay.py)."""
+    return {
+        "type": "chat.typing",
+        "conversation": conversation_id,
+        "user": user_id,
+        "at": at,
+        "text": encode(
+            {
+                "action": "typing",
+                "conversationId": conversation_id,
+                "userId": user_id,
+                "username": username,
+            }
+        ),
+    }
+
+
 def epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 

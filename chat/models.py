@@ -4,7 +4,7 @@ the same for direct messages, groups and rooms."""
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
-from django.contrib.postgres.search import SearchVector, SearchVectorField
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import F, Q
 
@@ -16,6 +16,13 @@ EXCERPT_LENGTH = 200
 # "meeting"), and the last word typed also as a prefix of the words as written.
 SEARCH_CONFIG = "english"
 PREFIX_CONFIG = "simple"
+# The vector of a text `{}`, both ways. "<" and ">" become spaces first: PostgreSQL's parser
+# takes anything like a tag for markup and leaves its words out ("<needle>" would not be
+# found by "needle").
+SEARCH_VECTOR_SQL = (
+    f"to_tsvector('{SEARCH_CONFIG}', translate({{0}}, '<>', '  '))"
+    f" || to_tsvector('{PREFIX_CONFIG}', translate({{0}}, '<>', '  '))"
+)
 
 
 class Conversation(models.Model):
@@ -126,17 +133,11 @@ class Membership(models.Model):
             ),
         ]
 
+    # The member's presence as the reader may see it (chat.presence), where a page sets it.
+    presence: str = "offline"
+
     def __str__(self):
         return f"{self.user} in {self.conversation} ({self.status}, {self.role})"
-
-
-_untagged = models.Func(
-    F("text"),
-    models.Value("<>"),
-    models.Value("  "),
-    function="translate",
-    output_field=models.TextField(),
-)
 
 
 class Message(models.Model):
@@ -168,14 +169,11 @@ class Message(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
     # What search matches (chat.search): PostgreSQL computes it in the statement that
     # writes the text, sends, edits and deletes alike, so it is never stale.
-    # "<" and ">" become spaces first: PostgreSQL's parser takes anything like a tag for
-    # markup and leaves its words out ("<needle>" would not be found by "needle").
-    search_vector = models.GeneratedField(
-        expression=SearchVector(_untagged, config=SEARCH_CONFIG)
-        + SearchVector(_untagged, config=PREFIX_CONFIG),
-        output_field=SearchVectorField(),
-        db_persist=True,
-    )
+    # What search matches (chat.search), kept by a trigger in the statement that writes
+    # the text, sends, edits and deletes alike (migration 0010: SEARCH_VECTOR_SQL), so it
+    # is never stale. A trigger rather than a GeneratedField: Django checks those against a
+    # live database, and `manage.py check` would need one.
+    search_vector = SearchVectorField(null=True, editable=False)
 
     class Meta:
         constraints = [

@@ -184,4 +184,4 @@ def read_messages(selection: str, **params) -> list[Message]:
 
 # The order _OBJECTS_SQL selects them in (chat/tests/test_history_sql.py holds it); the
 # search vector, which only search reads, is left deferred.
-MESSAGE_FIELDS = [field.attname for field in Message._meta.concrete_fields if not field.generated]
+MESSAGE_FIELDS = [f.attname for f in Message._meta.concrete_fields if f.name != "search_vector"]

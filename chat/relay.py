@@ -13,20 +13,29 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from messaging_site.consumers import Consumer, Frame
 from messaging_site.db import db_call
 
-from . import events, selectors
+from . import events, presence, selectors
 from .events import conversation_group
 from .models import Conversation, Membership
 
+logger = logging.getLogger(__name__)
+
 FILL_LIMIT = 500
+# A typing frame this old is not passed on: its socket is behind, and typing is what such
+# a socket drops first (clients show it for 5 s; SPEC section 13).
+TYPING_STALE_SECONDS = 3.0
+# At most one typing frame per socket per conversation this often.
+TYPING_EVERY_SECONDS = 2.0
 # A revocation not confirmed by its membership event within this long was rolled back.
 REVOKE_CONFIRM_SECONDS = 5.0
 
@@ -52,6 +61,11 @@ class ChatState:
     own: dict[int, set[int]] = field(default_factory=dict)
     current_room: int | None = None
     relay_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # When this socket last announced typing, per conversation (monotonic seconds).
+    typed: dict[int, float] = field(default_factory=dict)
+    # The presence last passed on per user: a contact in several of the user's
+    # conversations is announced in each.
+    presences: dict[int, tuple] = field(default_factory=dict)
     # The last membership state announced to this socket per (conversation, user): after
     # an outage the catch-up and a replayed publish may announce the same change twice.
     announced: dict[tuple[int, int], tuple[str, str]] = field(default_factory=dict)
@@ -77,6 +91,9 @@ class ChatState:
                 kind=kind, role=role, cursor=last_seqs.get(conversation_id, 0)
             )
         return state
+
+    async def close(self, socket: Consumer) -> None:
+        return None
 
     async def catch_up(self, socket: Consumer, since: datetime) -> None:
         """After a channel-layer outage that began after `since`: what the socket missed,
@@ -252,6 +269,102 @@ async def _relay_message(socket: Consumer, chat: ChatState, event: Frame) -> Non
         if event.get("reply_sender") in chat.blocked:
             text = event["text_reply_hidden"]
         await _pass_on(socket, chat, follow, conversation_id, seq, event["sender"], text)
+
+
+@dataclass
+class PresenceState:
+    """This socket's part in its user's presence (chat.presence): it counts as open from
+    `open` to `close`, heartbeating meanwhile. Opened after ChatState, whose
+    conversations and blocks an announcement needs."""
+
+    beats: asyncio.Task | None = None
+
+    @classmethod
+    async def open(cls, socket: Consumer) -> PresenceState:
+        state = cls()
+        await presence_changed(socket, "open")
+        state.beats = asyncio.create_task(state._beat(socket))
+        return state
+
+    async def _beat(self, socket: Consumer) -> None:
+        while True:
+            await asyncio.sleep(presence.HEARTBEAT_SECONDS)
+            try:
+                await presence_changed(socket, "beat")
+            except Exception:  # Redis away: the next beat tries again
+                logger.warning("presence heartbeat failed", exc_info=True)
+
+    async def catch_up(self, socket: Consumer, since: datetime) -> None:
+        await presence_changed(socket, "beat")
+
+    async def close(self, socket: Consumer) -> None:
+        if self.beats is not None:
+            self.beats.cancel()
+        await presence_changed(socket, "close")
+        # Offline only once the grace has passed with no socket back (a reload is no news).
+        task = asyncio.create_task(_check_later(*_announcing(socket)))
+        _checks.add(task)  # held: the loop keeps only a weak reference to a task
+        task.add_done_callback(_checks.discard)
+
+
+def _announcing(socket: Consumer) -> tuple[int, list[int], list[int]]:
+    chat = socket.state(ChatState)
+    return socket.user.pk, list(chat.follows), sorted(chat.blocked)
+
+
+async def _announce(user_id, changed, conversation_ids, hidden_from) -> None:
+    if changed is None:
+        return
+    layer = get_channel_layer()
+    for group, event in presence.announcements(user_id, changed, conversation_ids, hidden_from):
+        await layer.group_send(group, event)
+
+
+async def presence_changed(socket: Consumer, op: str) -> None:
+    """Apply this socket's `op` to its user's presence and announce what it changed."""
+    changed = await asyncio.to_thread(presence.apply, socket.user.pk, op, socket.channel_name)
+    await _announce(socket.user.pk, changed, *_announcing(socket)[1:])
+
+
+_checks: set[asyncio.Task] = set()
+
+
+async def _check_later(user_id: int, conversation_ids: list[int], hidden_from: list[int]):
+    await asyncio.sleep(presence.offline_seconds() + 0.5)
+    try:
+        changed = await asyncio.to_thread(presence.apply, user_id, "check")
+        await _announce(user_id, changed, conversation_ids, hidden_from)
+    except Exception:  # the sweep (chat.tasks) announces it then
+        logger.warning("presence check after a close failed", exc_info=True)
+
+
+async def relay_presence(socket: Consumer, event: Frame) -> None:
+    """`chat.presence`: to the sockets of those who share a conversation with the user,
+    but the user's own and those of users the user blocks (to them, offline is all
+    there is); once per change however many conversations announce it."""
+    user_id = event["user"]
+    if user_id == socket.user.pk or socket.user.pk in event["hidden_from"]:
+        return
+    chat = socket.state(ChatState)
+    known = tuple(event["presence"])
+    if chat.presences.get(user_id) == known:
+        return
+    chat.presences[user_id] = known
+    await socket.send(text_data=event["text"])
+
+
+async def relay_typing(socket: Consumer, event: Frame) -> None:
+    """`chat.typing`: to the other members' sockets, not where the user blocks the typist,
+    and not once it is stale."""
+    chat = socket.state(ChatState)
+    if (
+        event["user"] == socket.user.pk
+        or event["user"] in chat.blocked
+        or event["conversation"] not in chat.follows
+        or time.time() - event["at"] > TYPING_STALE_SECONDS
+    ):
+        return
+    await socket.send(text_data=event["text"])
 
 
 async def relay_frame(socket: Consumer, event: Frame) -> None:

@@ -198,15 +198,23 @@ def rooms_search(*, user: User, search: str = "") -> QuerySet[Conversation]:
 
 
 def members_visible_to(*, membership: Membership, search: str = "") -> QuerySet[Membership]:
-    """Approved members; admins also see pending requests. `search`: only those whose
-    username starts with it, in any case (what the composer's @ completes).
+    """Approved members; admins also see pending requests; each with `blocks_reader`.
+    `search`: only those whose username starts with it, in any case (what the composer's
+    @ completes).
     Precondition: `membership` is the reader's approved one (`conversation_for_reader`)."""
     statuses = [Status.APPROVED]
     if membership.role == Membership.Role.ADMIN:
         statuses.append(Status.PENDING)
-    members = Membership.objects.filter(
-        conversation_id=membership.conversation_id, status__in=statuses
-    ).select_related("user")
+    members = (
+        Membership.objects.filter(conversation_id=membership.conversation_id, status__in=statuses)
+        .select_related("user")
+        # Whether the member blocks the reader: their presence is then offline to them.
+        .annotate(
+            blocks_reader=Exists(
+                Block.objects.filter(blocker_id=OuterRef("user_id"), blocked_id=membership.user_id)
+            )
+        )
+    )
     if search.strip():
         members = members.filter(user__username__istartswith=search.strip())
     return members

@@ -8,6 +8,7 @@ from messaging_site.fields import TextField
 
 from .events import reply_of
 from .models import DELETED_USER, Conversation, Membership, Message, MessageEdit
+from .presence import OFFLINE, STATUSES
 from .services import MAX_CLIENT_ID_LENGTH, MAX_NAME_LENGTH, MAX_TEXT_LENGTH
 
 
@@ -163,12 +164,34 @@ class RoomSerializer(serializers.ModelSerializer):
 
 
 class MemberSerializer(serializers.ModelSerializer):
+    """`presence` and `last_seen` from the context's `presence` (chat.presence.visible_to,
+    by user id): the member's presence as the reader may see it."""
+
     user_id = serializers.IntegerField()
     username = TextField(source="user.username")
+    presence = serializers.SerializerMethodField()
+    last_seen = serializers.SerializerMethodField()
 
     class Meta:
         model = Membership
-        fields = ["user_id", "username", "role", "status"]
+        fields = ["user_id", "username", "role", "status", "presence", "last_seen"]
+
+    def _presence(self, membership):
+        return self.context["presence"].get(membership.user_id, OFFLINE)
+
+    @extend_schema_field(serializers.ChoiceField(choices=STATUSES))
+    def get_presence(self, membership) -> str:
+        return self._presence(membership).status
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_last_seen(self, membership) -> str | None:
+        return self._presence(membership).last_seen_iso()
+
+
+class PresenceSerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=STATUSES)
+    last_seen = serializers.DateTimeField(allow_null=True)
 
 
 class ConversationCreateSerializer(serializers.Serializer):

@@ -39,4 +39,5 @@ urlpatterns = [
     path("mentions/", views.MentionListView.as_view(), name="mention-list"),
     path("rooms/", views.RoomListView.as_view(), name="room-list"),
     path("search/", views.SearchView.as_view(), name="search"),
+    path("presence/", views.PresenceView.as_view(), name="presence"),
 ]

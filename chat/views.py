@@ -16,7 +16,7 @@ from rest_framework.utils.urls import replace_query_param
 from messaging_site.converters import MAX_ID
 from messaging_site.pagination import CursorPagination, PrerenderedJSON
 
-from . import listing, memberships, search, selectors, services
+from . import listing, memberships, presence, search, selectors, services
 from .serializers import (
     ConversationCreateSerializer,
     ConversationListItemSerializer,
@@ -32,6 +32,7 @@ from .serializers import (
     MessagePageSerializer,
     MessageSerializer,
     MessageUpdateSerializer,
+    PresenceSerializer,
     ReactionCreateSerializer,
     ReadSerializer,
     RoleSerializer,
@@ -206,6 +207,55 @@ class DirectMessageView(GenericAPIView):
         return _sent(message, created)
 
 
+def _members(request, rows: list) -> list[dict]:
+    """Members as the reader sees them, presence included (one query and one Redis round
+    trip for a page)."""
+    # Rows from members_visible_to say who blocks the reader; others (a member just added
+    # or decided on) are looked up.
+    listed = all(hasattr(m, "blocks_reader") for m in rows)
+    seen = presence.visible_to(
+        viewer_id=request.user.pk,
+        user_ids=[m.user_id for m in rows],
+        visible=[m.user_id for m in rows if m.status == "approved" and not m.blocks_reader]
+        if listed
+        else None,
+    )
+    return list(MemberSerializer(rows, many=True, context={"presence": seen}).data)
+
+
+class PresenceView(GenericAPIView):
+    serializer_class = PresenceSerializer
+    MAX_USERS = 200
+
+    @extend_schema(
+        parameters=[OpenApiParameter("user_ids", str, required=True, description="1,2,3")],
+        responses=PresenceSerializer(many=True),
+    )
+    def get(self, request):
+        """Presence of these users as you may see it: offline for anyone who shares no
+        conversation with you or blocks you."""
+        given = request.query_params.get("user_ids", "")
+        parts = [part.strip() for part in given.split(",") if part.strip()]
+        if (
+            not parts
+            or len(parts) > self.MAX_USERS
+            or not all(
+                part.isascii() and part.isdigit() and 0 < int(part) <= MAX_ID for part in parts
+            )
+        ):
+            raise ValidationError(
+                {"user_ids": [f"1 to {self.MAX_USERS} user ids, separated by commas."]}
+            )
+        ids = list(dict.fromkeys(int(part) for part in parts))
+        seen = presence.visible_to(viewer_id=request.user.pk, user_ids=ids)
+        return Response(
+            [
+                {"user_id": i, "status": seen[i].status, "last_seen": seen[i].last_seen_iso()}
+                for i in ids
+            ]
+        )
+
+
 class MemberListView(GenericAPIView):
     pagination_class = MemberPagination
     serializer_class = MemberSerializer
@@ -224,8 +274,8 @@ class MemberListView(GenericAPIView):
         members = selectors.members_visible_to(
             membership=membership, search=request.query_params.get("search", "")
         )
-        page = self.paginate_queryset(members)
-        return self.get_paginated_response(MemberSerializer(page, many=True).data)
+        page = self.paginate_queryset(members) or []
+        return self.get_paginated_response(_members(request, page))
 
     @extend_schema(request=MemberAddSerializer, responses={201: MemberSerializer})
     def post(self, request, conversation_id):
@@ -239,7 +289,7 @@ class MemberListView(GenericAPIView):
             actor=request.user, conversation=conversation, user_id=data.validated_data["user_id"]
         )
         return Response(
-            MemberSerializer(membership).data,
+            _members(request, [membership])[0],
             status=status.HTTP_201_CREATED if changed else status.HTTP_200_OK,
         )
 
@@ -290,7 +340,7 @@ class MemberDecisionView(GenericAPIView):
         membership = self.decisions[self.decision](
             actor=request.user, conversation=conversation, user_id=user_id
         )
-        return Response(MemberSerializer(membership).data)
+        return Response(_members(request, [membership])[0])
 
 
 class MemberRoleView(GenericAPIView):
@@ -310,7 +360,7 @@ class MemberRoleView(GenericAPIView):
             user_id=user_id,
             role=data.validated_data["role"],
         )
-        return Response(MemberSerializer(membership).data)
+        return Response(_members(request, [membership])[0])
 
 
 def _valid(serializer_class, request, conversation_id: int):

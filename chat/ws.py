@@ -5,6 +5,9 @@ what reaches other sockets goes through the services' events and chat/relay.py.
 
 from __future__ import annotations
 
+import logging
+import time
+
 from accounts import selectors as accounts
 from messaging_site.consumers import Consumer, Frame, positive_int
 from messaging_site.db import db_call
@@ -13,6 +16,8 @@ from messaging_site.errors import Invalid, NotFound
 from . import events, memberships, relay, selectors, services
 from .models import Conversation, Membership
 from .relay import ChatState
+
+logger = logging.getLogger(__name__)
 
 
 def _call(function, /, **kwargs):
@@ -254,3 +259,35 @@ async def sync(socket: Consumer, frame: Frame):
     text = await _history(socket.user, positive_int(frame, "conversationId"), after_seq, limit)
     request_id = events.encode(frame["requestId"])
     await socket.send(text_data=f'{text[:-1]},"requestId":{request_id}}}')
+
+
+async def typing(socket: Consumer, frame: Frame):
+    """Announce that the user is typing to a conversation's other members: an approved
+    membership as the socket knows it, at most one per TYPING_EVERY_SECONDS (more are let
+    go without a word: clients send as keys are pressed). Nothing is stored, and a channel
+    layer that cannot take it loses it."""
+    conversation_id = positive_int(frame, "conversationId")
+    chat = socket.state(ChatState)
+    if conversation_id not in chat.follows:
+        raise NotFound("No such conversation.")
+    now = time.monotonic()
+    if (
+        now - chat.typed.get(conversation_id, -relay.TYPING_EVERY_SECONDS)
+        < relay.TYPING_EVERY_SECONDS
+    ):
+        return
+    chat.typed[conversation_id] = now
+    event = events.typing_event(conversation_id, socket.user.pk, socket.user.username, time.time())
+    try:
+        await socket.channel_layer.group_send(events.conversation_group(conversation_id), event)
+    except Exception:  # ephemeral: a lost typing frame is a typing frame not shown
+        logger.info("typing frame not published", exc_info=True)
+
+
+async def report_presence(socket: Consumer, frame: Frame):
+    """`{"action": "presence", "status": "active" | "idle"}`: this socket's user is at it, or
+    has stepped away (chat.presence works out what that makes them)."""
+    status = frame.get("status")
+    if status not in ("active", "idle"):
+        raise Invalid('`status` must be "active" or "idle".')
+    await relay.presence_changed(socket, status)

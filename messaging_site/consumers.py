@@ -106,6 +106,9 @@ class SocketState(Protocol):
 
     async def catch_up(self, socket: Consumer, since: datetime) -> None: ...
 
+    async def close(self, socket: Consumer) -> None:
+        """The socket closed (not after a failed connect: `open` did not finish)."""
+
 
 State = TypeVar("State", bound=SocketState)
 
@@ -118,6 +121,9 @@ class StartsEmpty:
         return cls()
 
     async def catch_up(self, socket: Consumer, since: datetime) -> None:
+        return None
+
+    async def close(self, socket: Consumer) -> None:
         return None
 
 
@@ -215,6 +221,11 @@ class Consumer(AsyncWebsocketConsumer):
         if self.refresher is not None:
             self.refresher.cancel()
         await self._leave_all()
+        for state in self._states.values():
+            try:
+                await state.close(self)
+            except Exception:  # one app's failure must not keep the others' from closing
+                logger.exception("closing %s of user %s", type(state).__name__, self.user.pk)
 
     def _unwatch(self) -> None:
         watch = layer_watch.existing(asyncio.get_running_loop())

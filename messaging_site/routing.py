@@ -17,7 +17,12 @@ from .consumers import Action, Consumer, SocketRoutes, close_session, ping
 
 routes = SocketRoutes(
     # Opened in this order when a socket connects (chat joins the user's conversations).
-    states=(chat_relay.ChatState, boards.Subscriptions, campaigns.Watches),
+    states=(
+        chat_relay.ChatState,
+        chat_relay.PresenceState,
+        boards.Subscriptions,
+        campaigns.Watches,
+    ),
     actions={
         "ping": Action(ping),
         # Rooms (the Group Chat design)
@@ -35,6 +40,8 @@ routes = SocketRoutes(
         "delivered": Action(chat.delivered),
         "read": Action(chat.read),
         "sync": Action(chat.sync),
+        "typing": Action(chat.typing),
+        "presence": Action(chat.report_presence, throttled=True),
         # Boards (the Message Board design)
         "subscribe": Action(boards.subscribe),
         "unsubscribe": Action(boards.unsubscribe),
@@ -46,6 +53,8 @@ routes = SocketRoutes(
         "chat.message": chat_relay.relay_message,
         "chat.frame": chat_relay.relay_frame,
         "chat.reaction": chat_relay.relay_reaction,
+        "chat.typing": chat_relay.relay_typing,
+        "chat.presence": chat_relay.relay_presence,
         "chat.user_frame": chat_relay.relay_user_frame,
         "chat.membership": chat_relay.relay_membership,
         "chat.revoke": chat_relay.relay_revoke,

@@ -25,7 +25,7 @@ from accounts import services as account_services
 from accounts.tokens import tokens_of
 from boards import selectors as board_selectors
 from boards import services as board_services
-from chat import listing, memberships, search, selectors, services
+from chat import listing, memberships, presence, search, selectors, services
 from chat.models import Conversation, Membership
 from chat.serializers import MessageSerializer
 from messaging_site.errors import DomainError, Forbidden, Invalid, NotFound
@@ -171,6 +171,13 @@ def conversation(request, conversation_id: int):
         else visible.filter(status=Membership.Status.APPROVED).count()
     )
     pending = [m for m in members if m.status == Membership.Status.PENDING]
+    seen = presence.visible_to(
+        viewer_id=request.user.pk,
+        user_ids=[m.user_id for m in approved],
+        visible=[m.user_id for m in approved if not getattr(m, "blocks_reader", True)],
+    )
+    for member in approved:
+        member.presence = seen[member.user_id].status
     peer = next((m.user for m in approved if m.user_id != request.user.pk), None)
     title = (
         (peer.name or peer.username)

@@ -179,6 +179,8 @@ def test_room_join_and_decisions_over_rest(client_for, alice, charlie, room):
         "username": "charlie",
         "role": "member",
         "status": "pending",
+        "presence": "offline",
+        "last_seen": None,
     } in members
     approve = client_for(alice).post(f"/api/conversations/{room.pk}/members/{charlie.pk}/approve/")
     assert approve.status_code == 200

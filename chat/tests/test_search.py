@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts.services import block_create
 from chat import memberships, search, services
-from chat.models import Message
+from chat.models import SEARCH_VECTOR_SQL, Message
 
 pytestmark = pytest.mark.django_db
 URL = "/api/search/"
@@ -176,3 +176,15 @@ def test_the_schema_names_the_endpoint(api):
     parameters = {p["name"] for p in schema["paths"]["/api/search/"]["get"]["parameters"]}
     assert {"q", "conversation", "sender", "before", "after", "cursor", "limit"} <= parameters
     assert json.dumps(schema).count("highlight") >= 1
+
+
+def test_the_stored_vector_is_the_one_the_model_names(alice, group, send):
+    """The trigger of migration 0010 and chat.models.SEARCH_VECTOR_SQL agree."""
+    message = send(alice, group, "Meetings <b>moved</b> to Friday, @bob")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT search_vector = ({SEARCH_VECTOR_SQL.format('text')}) FROM chat_message "  # noqa: S608
+            "WHERE id = %s",
+            [message.pk],
+        )
+        assert cursor.fetchone() == (True,)

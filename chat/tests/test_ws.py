@@ -26,14 +26,23 @@ async def connect(user):
 
 
 async def expect(socket, **fields):
-    frame = await socket.receive_json_from(timeout=3)
+    """The socket's next frame, which has these fields. Presence frames (other members
+    coming and going while a test runs) are passed over unless one is expected."""
+    while True:
+        frame = await socket.receive_json_from(timeout=3)
+        if frame.get("action") != "presence" or fields.get("action") == "presence":
+            break
     for key, value in fields.items():
         assert frame.get(key) == value, (key, frame)
     return frame
 
 
-async def nothing(socket):
-    assert await socket.receive_nothing(timeout=0.3), "unexpected frame"
+async def nothing(socket, *, presence_too=False):
+    """No frame comes within 0.3 s (presence frames aside, unless `presence_too`)."""
+    while not await socket.receive_nothing(timeout=0.3):
+        frame = await socket.receive_json_from(timeout=1)
+        assert not presence_too, ("unexpected", frame)
+        assert frame.get("action") == "presence", ("unexpected", frame)
 
 
 async def test_create_room(alice):

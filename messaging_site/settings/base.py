@@ -168,6 +168,8 @@ else:
 # Per-connection WebSocket send throttle (token bucket): a fast typist and a client
 # replaying an offline outbox both fit.
 WS_SEND_RATE = env.float("WS_SEND_RATE", default=10.0)
+# How long after a user's last socket closes they turn offline (SPEC section 13: 30 s).
+PRESENCE_OFFLINE_SECONDS = env.float("PRESENCE_OFFLINE_SECONDS", default=30.0)
 WS_SEND_BURST = env.int("WS_SEND_BURST", default=50)
 # Fault injection for tests of ordering (chat/relay.py FaultInjector); off in every real run.
 WS_FAULT_EVERY = env.int("WS_FAULT_EVERY", default=0)
@@ -254,6 +256,7 @@ SPECTACULAR_SETTINGS = {
         "MembershipStatusEnum": "chat.models.Membership.Status",
         "CampaignStatusEnum": "campaigns.models.Campaign.Status",
         "SmsStatusEnum": "campaigns.models.SmsMessage.Status",
+        "PresenceStatusEnum": [("active", "active"), ("idle", "idle"), ("offline", "offline")],
     },
 }
 

@@ -229,7 +229,9 @@ scalars = st.one_of(
         st.sampled_from(["\x00", LONE, "\udfff"]),
         st.text(max_size=8),
     ),
-    st.sampled_from(["", " ", "request", "approve", "reject", "\x00", LONE, "a" * 20_000]),
+    st.sampled_from(
+        ["", " ", "request", "approve", "reject", "active", "idle", "\x00", LONE, "a" * 20_000]
+    ),
 )
 values = st.recursive(
     scalars,
@@ -254,6 +256,8 @@ ACTION_FIELDS = {
     "delivered": ["conversationId", "seq"],
     "read": ["conversationId", "seq"],
     "sync": ["conversationId", "afterSeq", "limit"],
+    "typing": ["conversationId"],
+    "presence": ["status"],
     "subscribe": ["boardId"],
     "unsubscribe": ["boardId"],
     "watchCampaign": ["campaignId"],

@@ -235,8 +235,42 @@
     return catchingUp;
   }
 
+  // --- typing: announced at most every 2 s while one writes, shown for 5 s ----------------
+
+  const typingLine = document.getElementById("typing");
+  const typists = new Map(); // username -> timer that forgets them
+  let typingSent = 0;
+
+  function showTypists() {
+    const names = [...typists.keys()];
+    typingLine.textContent =
+      names.length === 0 ? "" :
+      names.length === 1 ? `${names[0]} is typing…` :
+      names.length === 2 ? `${names[0]} and ${names[1]} are typing…` :
+      "Several people are typing…";
+  }
+
+  function stoppedTyping(username) {
+    window.clearTimeout(typists.get(username));
+    if (typists.delete(username)) showTypists();
+  }
+
+  Live.on("typing", (frame) => {
+    if (frame.conversationId !== conversationId || frame.userId === me) return;
+    window.clearTimeout(typists.get(frame.username));
+    typists.set(frame.username, window.setTimeout(() => stoppedTyping(frame.username), 5000));
+    showTypists();
+  });
+
+  textarea.addEventListener("input", () => {
+    const now = Date.now();
+    if (!textarea.value.trim() || now - typingSent < 2000) return;
+    if (Live.send({ action: "typing", conversationId })) typingSent = now;
+  });
+
   Live.on("message", (frame) => {
     if (frame.conversationId !== conversationId) return;
+    stoppedTyping(frame.username);
     const gap = frame.seq > lastSeq + 1;
     receive(fromFrame(frame));
     if (gap) catchUp();

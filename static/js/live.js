@@ -309,6 +309,42 @@
     offerNotifications();
   }
 
+  // --- presence: active while the person uses a page (reported at most once a minute),
+  // idle when they leave it; a socket counts as active when it opens ---------------------
+
+  let reported = "active";
+  let reportedAt = 0;
+  function report(status) {
+    const now = Date.now();
+    if (status === reported && (status === "idle" || now - reportedAt < 60000)) return;
+    if (send({ action: "presence", status })) {
+      reported = status;
+      reportedAt = now;
+    }
+  }
+  ["keydown", "pointerdown", "focus"].forEach((type) =>
+    window.addEventListener(type, () => report("active"), { passive: true }));
+  document.addEventListener("visibilitychange", () =>
+    report(document.visibilityState === "visible" ? "active" : "idle"));
+  onOpen(() => {
+    reported = "active";
+    reportedAt = Date.now();
+    if (document.visibilityState !== "visible") report("idle");
+  });
+
+  const PRESENCE_LABELS = { active: "Active", idle: "Away", offline: "Offline" };
+  function paintPresence(node, status) {
+    node.dataset.presence = status;
+    node.title = PRESENCE_LABELS[status] || "";
+    node.setAttribute("aria-label", node.title);
+  }
+  document.querySelectorAll("[data-presence-user]").forEach((node) =>
+    paintPresence(node, node.dataset.presence || "offline"));
+  on("presence", (frame) => {
+    document.querySelectorAll(`[data-presence-user="${frame.userId}"]`).forEach((node) =>
+      paintPresence(node, frame.status));
+  });
+
   window.Live = { data, on, onOpen, send, request, isOpen, formatTime, formatTimes, clone, toast };
   if (statusNode) connect();
 })();
