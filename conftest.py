@@ -198,9 +198,11 @@ def daphne_server(django_db_setup, django_db_blocker):
 def daphne_pair(django_db_setup, django_db_blocker):
     """Two Daphne processes sharing Redis, as a scaled-out deployment runs. The first one
     delays every 5th relayed message event by 300 ms, handing it back out of order."""
+    # Offline a second after the last socket closes (30 s in production).
+    quick = {"THROTTLES": "off", "PRESENCE_OFFLINE_SECONDS": "1"}
     with (
-        _daphne("daphne-faulty", THROTTLES="off", WS_FAULT_EVERY="5") as (first, _),
-        _daphne("daphne-second", THROTTLES="off") as (second, _),
+        _daphne("daphne-faulty", WS_FAULT_EVERY="5", **quick) as (first, _),
+        _daphne("daphne-second", **quick) as (second, _),
     ):
         yield first, second
 

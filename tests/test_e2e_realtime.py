@@ -443,3 +443,40 @@ def test_a_stranger_over_websocket_gets_refusals_and_no_frames(daphne_pair, alic
     replies, leaked = asyncio.run(scenario())
     assert [(r["action"], r["code"]) for r in replies] == [("error", "forbidden")] * 5
     assert leaked == []
+
+
+def test_typing_and_presence_across_processes(daphne_pair, alice, bob, room):
+    """alice's tabs on both processes, bob on one: each change of hers is heard once,
+    whichever process holds the socket that made it."""
+    faulty, second = daphne_pair
+
+    def presence_of(frames, status):
+        return [f for f in frames if f.get("action") == "presence" and f["status"] == status]
+
+    async def quiet(socket, seconds):
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                return json.loads(await socket.recv())
+        return None
+
+    async def scenario():
+        watcher = await open_socket(second, bob)
+        first_tab = await open_socket(faulty, alice)
+        await frames_until(watcher, lambda f: presence_of(f, "active"))
+        await first_tab.send(json.dumps({"action": "typing", "conversationId": room.pk}))
+        typed = await frames_until(watcher, lambda f: any(x["action"] == "typing" for x in f))
+        assert typed[-1] == {
+            "action": "typing", "conversationId": room.pk, "userId": alice.pk,
+            "username": "alice",
+        }  # fmt: skip
+        second_tab = await open_socket(second, alice)
+        await first_tab.close()
+        assert await quiet(watcher, 2.5) is None  # her other tab is open: no news
+        await second_tab.send(json.dumps({"action": "presence", "status": "idle"}))
+        await frames_until(watcher, lambda f: presence_of(f, "idle"))
+        await second_tab.close()
+        frames = await frames_until(watcher, lambda f: presence_of(f, "offline"))
+        assert [f["userId"] for f in presence_of(frames, "offline")] == [alice.pk]
+        await watcher.close()
+
+    asyncio.run(scenario())
