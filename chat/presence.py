@@ -12,8 +12,8 @@ drops it where the user blocks the receiver, and a repeat (a contact sharing sev
 conversations hears each).
 
 A socket that vanishes without closing (its process killed) stops its heartbeats, and
-its entry counts for nothing after SOCKET_SECONDS; `sweep` (Celery beat) announces what
-such vanished sockets changed.
+its entry counts for nothing after SOCKET_SECONDS; `sweep` (Celery beat, every
+HEARTBEAT_SECONDS) announces what such vanished sockets changed.
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ from django.db import connection
 from redis.commands.core import Script
 
 from messaging_site import redis_client
+from messaging_site.realtime import publish_now
 
 from .events import conversation_group, encode
 
-__all__ = ["Presence", "announcements", "apply", "read", "visible_to"]
+__all__ = ["Presence", "announcements", "apply", "read", "sweep", "visible_to"]
 
 ACTIVE_SECONDS = 300
 # A socket heartbeats at this interval; an entry older than SOCKET_SECONDS is a socket gone.
@@ -66,9 +67,10 @@ class Presence:
 
 OFFLINE = Presence("offline", None)
 
-# KEYS: sockets hash (channel -> "seen active"), last-seen, closed-at, announced.
+# KEYS: sockets hash (channel -> "seen active"), last-seen, closed-at, announced, and the
+#       set of users announced other than offline (what `sweep` checks).
 # ARGV: op (open | active | idle | beat | close | check | read), channel, now,
-#       ACTIVE_SECONDS, SOCKET_SECONDS, OFFLINE_SECONDS.
+#       ACTIVE_SECONDS, SOCKET_SECONDS, OFFLINE_SECONDS, user id.
 # Returns {changed (0/1), status, last_seen or ""}.
 _SCRIPT = """
 local sockets, seen_key, closed_key, announced_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -113,6 +115,8 @@ if op == 'read' then return {0, status, seen} end
 if alive == 0 then redis.call('EXPIRE', sockets, socket_for) end
 if status ~= announced then
   redis.call('SET', announced_key, status)
+  if status == 'offline' then redis.call('SREM', KEYS[5], ARGV[7])
+  else redis.call('SADD', KEYS[5], ARGV[7]) end
   return {1, status, seen}
 end
 return {0, status, seen}
@@ -129,15 +133,24 @@ def _script() -> Script:
     return script
 
 
+def _online_key() -> str:
+    return redis_client.key("presence", "online")
+
+
 def _keys(user_id: int) -> list[str]:
     return [
-        redis_client.key("presence", part, user_id)
-        for part in ("sockets", "seen", "closed", "announced")
+        *(
+            redis_client.key("presence", part, user_id)
+            for part in ("sockets", "seen", "closed", "announced")
+        ),
+        _online_key(),
     ]
 
 
-def _args(op: str, channel: str) -> list:
-    return [op, channel, time.time(), ACTIVE_SECONDS, SOCKET_SECONDS, offline_seconds()]
+def _args(op: str, channel: str, user_id: int) -> list:
+    return [
+        op, channel, time.time(), ACTIVE_SECONDS, SOCKET_SECONDS, offline_seconds(), user_id,
+    ]  # fmt: skip
 
 
 def _presence(status: bytes, seen: bytes) -> Presence:
@@ -147,7 +160,7 @@ def _presence(status: bytes, seen: bytes) -> Presence:
 def apply(user_id: int, op: str, channel: str = "") -> Presence | None:
     """Apply one socket's change (`open`, `active`, `idle`, `beat`, `close`, or `check`
     for none) and return the user's presence if it changed, which the caller announces."""
-    changed, status, seen = _script()(keys=_keys(user_id), args=_args(op, channel))
+    changed, status, seen = _script()(keys=_keys(user_id), args=_args(op, channel, user_id))
     return _presence(status, seen) if changed else None
 
 
@@ -156,7 +169,7 @@ def read(user_ids: list[int]) -> dict[int, Presence]:
     pipe = redis_client.client().pipeline(transaction=False)
     script = _script()
     for user_id in user_ids:
-        script(keys=_keys(user_id), args=_args("read", ""), client=pipe)
+        script(keys=_keys(user_id), args=_args("read", "", user_id), client=pipe)
     return {
         user_id: _presence(status, seen)
         for user_id, (_, status, seen) in zip(user_ids, pipe.execute(), strict=True)
@@ -208,3 +221,30 @@ def announcements(
         "text": encode(presence.frame(user_id)),
     }
     return [(conversation_group(c), event) for c in conversation_ids]
+
+
+# The conversations a user is announced in, and whom they block.
+_AUDIENCE_SQL = """
+SELECT ARRAY(SELECT conversation_id FROM chat_membership
+             WHERE user_id = %(user)s AND status = 'approved'),
+       ARRAY(SELECT blocked_id FROM accounts_block WHERE blocker_id = %(user)s)
+"""
+
+
+def sweep() -> int:
+    """Announce what time alone changed: users whose sockets vanished with their process
+    (no close, no heartbeat), and whose last activity is over ACTIVE_SECONDS old with no
+    socket left to notice. Returns how many changed. Beat runs it (chat.tasks)."""
+    changed = 0
+    online: set = redis_client.client().smembers(_online_key())  # type: ignore[assignment]
+    for raw in online:
+        user_id = int(raw)
+        found = apply(user_id, "check")
+        if found is None:
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute(_AUDIENCE_SQL, {"user": user_id})
+            conversation_ids, blocked = cursor.fetchone()
+        publish_now(announcements(user_id, found, conversation_ids, sorted(blocked)))
+        changed += 1
+    return changed

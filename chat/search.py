@@ -1,7 +1,7 @@
 """Search over the messages a user may read now (SPEC section 13): in conversations they
 are an approved member of, not tombstoned, not from a user they block.
 
-PostgreSQL full-text search on `Message.search_vector`, a stored column PostgreSQL computes
+PostgreSQL full-text search on `Message.search_vector`, a stored column a trigger computes
 in the statement that writes the text (sends, edits and deletes alike), indexed with the
 conversation (GIN, btree_gin). Every word of the query must match, stemmed in
 SEARCH_CONFIG ("meetings" finds "meeting"); the last one also as the start of a word as

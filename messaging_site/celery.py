@@ -7,5 +7,5 @@ from celery import Celery
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "messaging_site.settings.production")
 
-app = Celery("messaging_site", include=["campaigns.tasks"])
+app = Celery("messaging_site", include=["campaigns.tasks", "chat.tasks"])
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -42,7 +42,9 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="message",
             index=django.contrib.postgres.indexes.GinIndex(
-                fields=["conversation", "search_vector"], name="chat_message_search"
+                fastupdate=False,
+                fields=["conversation", "search_vector"],
+                name="chat_message_search",
             ),
         ),
     ]

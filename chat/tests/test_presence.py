@@ -2,13 +2,15 @@
 REST reads, and the cost of coming online."""
 
 import asyncio
+import time
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from accounts.services import block_create
-from chat import memberships, services
+from chat import memberships, presence, services
+from messaging_site import redis_client
 
 from .test_ws import connect, expect, nothing
 
@@ -122,3 +124,22 @@ async def test_coming_online_costs_one_publish_per_conversation(alice, bob, make
     socket = await connect(alice)
     assert sorted(sent) == sorted(f"conv.{c}" for c in conversations)
     await socket.disconnect()
+
+
+async def test_a_socket_gone_with_its_process_is_swept_offline(alice, bob, shared_twice):
+    """A process killed with alice's socket on it: no close, no more heartbeats. Beat's
+    sweep finds her entry stale and announces her offline."""
+    watcher = await connect(bob)
+    await call(presence.apply)(alice.pk, "open", "socket-on-a-dead-process")
+    assert await call(presence.sweep)() == 0  # still heartbeating, as far as anyone knows
+    client = redis_client.client()
+    stale = time.time() - presence.SOCKET_SECONDS - 1
+    client.hset(
+        redis_client.key("presence", "sockets", alice.pk),
+        "socket-on-a-dead-process",
+        f"{stale} {stale}",
+    )
+    assert await call(presence.sweep)() == 1
+    await presence_of(watcher, alice, "offline")
+    assert await call(presence.sweep)() == 0  # announced once
+    await watcher.disconnect()

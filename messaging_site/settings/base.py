@@ -385,6 +385,8 @@ SMS_REDISPATCH_SECONDS = env.int("SMS_REDISPATCH_SECONDS", default=10)
 SMS_MAX_IN_FLIGHT = env.int("SMS_MAX_IN_FLIGHT", default=60)
 CELERY_BEAT_SCHEDULE = {
     "sms-tick": {"task": "campaigns.tasks.sms_tick", "schedule": 1.0},
+    # Presence that time alone changes (a process gone with its sockets): chat.presence.
+    "presence-sweep": {"task": "chat.tasks.presence_sweep", "schedule": 30.0},
 }
 # The tick (sweep, dispatch, campaign progress every second) has a queue, and a worker, of
 # its own: on the send queue it waited behind every send task of a backlog, and progress
@@ -393,4 +395,7 @@ CELERY_BEAT_SCHEDULE = {
 CELERY_CONTROL_QUEUE = env.str(
     "CELERY_CONTROL_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-control"
 )
-CELERY_TASK_ROUTES = {"campaigns.tasks.sms_tick": {"queue": CELERY_CONTROL_QUEUE}}
+CELERY_TASK_ROUTES = {
+    "campaigns.tasks.sms_tick": {"queue": CELERY_CONTROL_QUEUE},
+    "chat.tasks.presence_sweep": {"queue": CELERY_CONTROL_QUEUE},
+}

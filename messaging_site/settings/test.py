@@ -50,7 +50,10 @@ CHANNEL_LAYERS["default"]["CONFIG"]["prefix"] = f"{REDIS_KEY_PREFIX}:asgi"
 CELERY_BROKER_URL = REDIS_URL
 CELERY_TASK_DEFAULT_QUEUE = f"test-{TEST_RUN_ID}"
 CELERY_CONTROL_QUEUE = f"{CELERY_TASK_DEFAULT_QUEUE}-control"
-CELERY_TASK_ROUTES = {"campaigns.tasks.sms_tick": {"queue": CELERY_CONTROL_QUEUE}}
+CELERY_TASK_ROUTES = {
+    "campaigns.tasks.sms_tick": {"queue": CELERY_CONTROL_QUEUE},
+    "chat.tasks.presence_sweep": {"queue": CELERY_CONTROL_QUEUE},
+}
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     **CELERY_BROKER_TRANSPORT_OPTIONS,
     "global_keyprefix": f"{REDIS_KEY_PREFIX}:celery:",
