@@ -18,10 +18,12 @@ HEARTBEAT_SECONDS) announces what such vanished sockets changed.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import redis
 from django.conf import settings
 from django.db import connection
 from redis.commands.core import Script
@@ -32,6 +34,8 @@ from messaging_site.realtime import publish_now
 from .events import conversation_group, encode
 
 __all__ = ["Presence", "announcements", "apply", "read", "sweep", "visible_to"]
+
+logger = logging.getLogger(__name__)
 
 ACTIVE_SECONDS = 300
 # A socket heartbeats at this interval; an entry older than SOCKET_SECONDS is a socket gone.
@@ -122,15 +126,9 @@ end
 return {0, status, seen}
 """
 
-_scripts: dict[int, Script] = {}
-
 
 def _script() -> Script:
-    client = redis_client.client()
-    script = _scripts.get(id(client))
-    if script is None:
-        script = _scripts[id(client)] = client.register_script(_SCRIPT)
-    return script
+    return redis_client.script(_SCRIPT, quick=True)
 
 
 def _online_key() -> str:
@@ -166,7 +164,7 @@ def apply(user_id: int, op: str, channel: str = "") -> Presence | None:
 
 def read(user_ids: list[int]) -> dict[int, Presence]:
     """Each user's presence now, in one round trip."""
-    pipe = redis_client.client().pipeline(transaction=False)
+    pipe = redis_client.client(quick=True).pipeline(transaction=False)
     script = _script()
     for user_id in user_ids:
         script(keys=_keys(user_id), args=_args("read", "", user_id), client=pipe)
@@ -205,7 +203,13 @@ def visible_to(
             visible = [row[0] for row in cursor.fetchall()]
         if viewer_id in user_ids:
             visible.append(viewer_id)
-    found = read(visible)
+    try:
+        found = read(visible)
+    except redis.RedisError:
+        # Presence is a nicety: with Redis away, a members list still answers, everyone
+        # offline, rather than the request failing.
+        logger.warning("presence unknown: Redis is unreachable")
+        found = {}
     return {user_id: found.get(user_id, OFFLINE) for user_id in user_ids}
 
 
@@ -236,7 +240,7 @@ def sweep() -> int:
     (no close, no heartbeat), and whose last activity is over ACTIVE_SECONDS old with no
     socket left to notice. Returns how many changed. Beat runs it (chat.tasks)."""
     changed = 0
-    online: set = redis_client.client().smembers(_online_key())  # type: ignore[assignment]
+    online: set = redis_client.client(quick=True).smembers(_online_key())  # type: ignore[assignment]
     for raw in online:
         user_id = int(raw)
         found = apply(user_id, "check")

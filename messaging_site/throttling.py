@@ -38,16 +38,11 @@ redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return -1
 """
-_scripts: dict[int, Script] = {}
 _sequence = itertools.count()
 
 
 def _sliding_window() -> Script:
-    client = redis_client.client()
-    script = _scripts.get(id(client))
-    if script is None:
-        script = _scripts[id(client)] = client.register_script(_SLIDING_WINDOW)
-    return script
+    return redis_client.script(_SLIDING_WINDOW)
 
 
 class _Switchable(throttling.SimpleRateThrottle):

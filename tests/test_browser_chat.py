@@ -381,7 +381,7 @@ def test_reply_react_edit_delete_and_mention_live_between_two_people(people, ali
     expect(reply.locator(".reply-quote")).to_contain_text("alice", timeout=3000)
     expect(reply.locator(".reply-quote")).to_contain_text("hello **world**")
     reply.locator(".reply-quote").click()
-    expect(mine).to_have_class(re.compile("flash"))
+    expect(mine).to_have_class(re.compile("target"))
 
     # React through the picker; the chip toggles and counts, live on both sides.
     theirs.hover()
