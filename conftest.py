@@ -190,7 +190,8 @@ def daphne_server(django_db_setup, django_db_blocker):
     Tests that use it must commit what it should see: mark them
     `django_db(transaction=True)`.
     """
-    with _daphne("daphne") as (address, _):
+    # Offline 2 s after the last socket closes (30 s in production).
+    with _daphne("daphne", PRESENCE_OFFLINE_SECONDS="2") as (address, _):
         yield address
 
 

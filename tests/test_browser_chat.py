@@ -527,3 +527,19 @@ def test_search_from_the_header_opens_the_conversation_at_the_message(people, al
     target = b.page.locator("#messages .message.target")
     expect(target).to_contain_text("find the <needle> here", timeout=5000)
     expect(target).to_be_in_viewport()
+
+
+def test_typing_and_presence_between_two_people(people, alice, bob, group):
+    a, b = people(alice), people(bob)
+    a.open(f"/c/{group.pk}/")
+    b.open(f"/c/{group.pk}/")
+    dot = a.page.locator(f"#member-list li.member[data-user='{bob.pk}'] .presence")
+    expect(dot).to_have_attribute("data-presence", "active")
+    b.page.click("#composer-text")
+    b.page.keyboard.type("thinking about it")
+    expect(a.page.locator("#typing")).to_have_text("bob is typing…")
+    b.page.keyboard.press("Enter")
+    expect(a.page.locator("#messages .message", has_text="thinking about it")).to_be_visible()
+    expect(a.page.locator("#typing")).to_have_text("")  # her message ended it
+    b.page.close()  # bob's only tab: offline once the grace has passed
+    expect(dot).to_have_attribute("data-presence", "offline", timeout=10_000)
