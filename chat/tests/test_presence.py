@@ -143,3 +143,17 @@ async def test_a_socket_gone_with_its_process_is_swept_offline(alice, bob, share
     await presence_of(watcher, alice, "offline")
     assert await call(presence.sweep)() == 0  # announced once
     await watcher.disconnect()
+
+
+async def test_open_sockets_heartbeat_and_stay_present(alice, bob, shared_twice, monkeypatch):
+    """Every open socket's entry is renewed by its process's one heartbeat loop: with
+    entries that age out in half a second, a second later she is still there."""
+    monkeypatch.setattr(presence, "HEARTBEAT_SECONDS", 0.1)
+    monkeypatch.setattr(presence, "SOCKET_SECONDS", 0.5)
+    watcher, socket = await connect(bob), await connect(alice)
+    await presence_of(watcher, alice, "active")
+    await asyncio.sleep(1.0)
+    assert await call(presence.sweep)() == 0
+    assert (await call(presence.read)([alice.pk]))[alice.pk].status == "active"
+    await socket.disconnect()
+    await watcher.disconnect()
