@@ -29,6 +29,12 @@ instead of plain ones of the same length (bench/locust_send.py); against `ours`,
 what formatting costs a real Daphne process a send:
 
     .venv/bin/python bench/rest_send.py --target formatted --against ours --rounds 3
+
+`--against nosearch` is the product on a message table without the search vector's
+trigger and index (dropped before its rounds, restored before the product's): what
+keeping search costs a send.
+
+    .venv/bin/python bench/rest_send.py --against nosearch --rounds 5
 """
 
 import argparse
@@ -120,7 +126,7 @@ class Run:
 
 
 def start(target: str, args) -> ws_fanout.Server:
-    if target in ("ours", "formatted"):
+    if target in ("ours", "formatted", "nosearch"):
         return ws_fanout.start_ours(args.web_processes, throttles=True)
     if target.startswith("variant:"):
         return ws_fanout.start_ours(
@@ -130,13 +136,28 @@ def start(target: str, args) -> ws_fanout.Server:
     return start_floor(target, args.web_processes)
 
 
-def forget_messages() -> None:
+# The search vector's trigger and index as migration 0010 makes them, and their absence:
+# `--target nosearch` is the product on a table without them (issue 19's send goal).
+SEARCH_ON = [
+    "ALTER TABLE chat_message ENABLE TRIGGER chat_message_search_vector",
+    "CREATE INDEX IF NOT EXISTS chat_message_search ON chat_message"
+    " USING gin (conversation_id, search_vector) WITH (fastupdate = off)",
+]
+SEARCH_OFF = [
+    "ALTER TABLE chat_message DISABLE TRIGGER chat_message_search_vector",
+    "DROP INDEX IF EXISTS chat_message_search",
+]
+
+
+def forget_messages(*, search: bool = True) -> None:
     """Every run starts from the same rooms, empty: the messages earlier runs sent (tens of
     thousands an hour) would otherwise make each run slower than the one before."""
     import psycopg
 
     with psycopg.connect(ws_fanout.DB_URL, autocommit=True) as conn:
         conn.execute("TRUNCATE chat_message CASCADE")  # reactions, mentions, edits
+        for statement in SEARCH_ON if search else SEARCH_OFF:
+            conn.execute(statement)
         conn.execute("UPDATE chat_conversation SET last_seq = 0, last_message_at = NULL")
         conn.execute("UPDATE chat_membership SET read_seq = 0, delivered_seq = 0")
         conn.execute("VACUUM ANALYZE chat_conversation, chat_membership, chat_message")
@@ -144,7 +165,7 @@ def forget_messages() -> None:
 
 def measure(target: str, args, accounts: list) -> Run:
     """One warm-up and one measured run of the Locust users against `target`."""
-    forget_messages()
+    forget_messages(search=target != "nosearch")
     server = start(target, args)
     # Locust's CSVs are the product's record; a floor or a variant leaves them alone.
     out = ROOT / "bench" / "results" / "rest_send" if target == "ours" else None
@@ -192,7 +213,7 @@ def main() -> None:
     variants = ["variant:stock-handler", "variant:orm-token"]
     parser.add_argument("--target", choices=["ours", "formatted", *floors, *variants],
                         default="ours")  # fmt: skip
-    parser.add_argument("--against", choices=["ours", *floors, *variants],
+    parser.add_argument("--against", choices=["ours", "nosearch", *floors, *variants],
                         help="also measure this in the same run, alternating, and report "
                              "--target's p99 and CPU per request as ratios of its")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=1, help="alternations with --against")
