@@ -275,6 +275,16 @@ def _page(
     return ("before" if before is not None else "newest"), params, size
 
 
+def _in_seq_order[Row](selection: str, rows: list[Row], size: int) -> tuple[list[Row], bool]:
+    """A selection's rows (one more than `size` when more lie beyond) as the page, in
+    ascending seq, and whether more lie beyond: the newest and before pages are read
+    newest first."""
+    page = rows[:size]
+    if selection in ("newest", "before"):
+        page.reverse()
+    return page, len(rows) > size
+
+
 def message_page(
     *,
     user: User,
@@ -294,10 +304,7 @@ def message_page(
     Precondition: the user is an approved member (`conversation_for_reader`).
     """
     selection, params, size = _page(user, conversation, after_seq, before_seq, limit)
-    rows = read_messages(selection, **params)
-    if selection in ("newest", "before"):
-        return list(reversed(rows[:size])), len(rows) > size
-    return rows[:size], len(rows) > size
+    return _in_seq_order(selection, read_messages(selection, **params), size)
 
 
 def message_page_json(
@@ -312,11 +319,7 @@ def message_page_json(
     (chat.serializers.MessageSerializer), built by PostgreSQL: what the REST history
     sends. Same rules, same errors, one statement."""
     selection, params, size = _page(user, conversation, after_seq, before_seq, limit)
-    rows = read_json(selection, **params)
-    more = len(rows) > size
-    rows = rows[:size]
-    if selection in ("newest", "before"):
-        rows.reverse()
+    rows, more = _in_seq_order(selection, read_json(selection, **params), size)
     return "[" + ",".join(rows) + "]", more
 
 

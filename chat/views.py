@@ -41,6 +41,21 @@ from .serializers import (
 )
 
 
+def _cursor_token(request, paginator: CursorPagination) -> list | None:
+    """The JSON list a keyset paginator wrote into its cursor parameter, or None when
+    there is none; anything else that comes back is NotFound, as DRF answers a bad cursor."""
+    encoded = request.query_params.get(paginator.cursor_query_param)
+    if encoded is None:
+        return None
+    try:
+        token = json.loads(urlsafe_b64decode(encoded))
+    except (ValueError, TypeError):
+        raise NotFound(paginator.invalid_cursor_message) from None
+    if not isinstance(token, list):
+        raise NotFound(paginator.invalid_cursor_message)
+    return token
+
+
 class ActivityPagination(CursorPagination):
     """Keyset on (activity, conversation id), both in the cursor, so ties need no offset.
 
@@ -65,11 +80,11 @@ class ActivityPagination(CursorPagination):
         return Response(PrerenderedJSON(f'{head}, "results": {page.results}}}'))
 
     def _decode(self, request) -> listing.Cursor | None:
-        encoded = request.query_params.get(self.cursor_query_param)
-        if encoded is None:
+        token = _cursor_token(request, self)
+        if token is None:
             return None
         try:
-            activity, conversation_id, reverse = json.loads(urlsafe_b64decode(encoded))
+            activity, conversation_id, reverse = token
             if type(conversation_id) is not int:  # not 1.5, not 1e400, not true
                 raise TypeError("a conversation id is an integer")
             cursor = listing.Cursor(
@@ -116,16 +131,12 @@ class SearchPagination(CursorPagination):
         return Response(PrerenderedJSON(f'{head}, "results": {page.results}}}'))
 
     def _decode(self, request) -> search.Cursor | None:
-        encoded = request.query_params.get(self.cursor_query_param)
-        if encoded is None:
+        token = _cursor_token(request, self)
+        if token is None:
             return None
-        try:
-            (message_id,) = json.loads(urlsafe_b64decode(encoded))
-        except (ValueError, TypeError):
-            raise NotFound(self.invalid_cursor_message) from None
-        if type(message_id) is not int or not 0 < message_id <= MAX_ID:
+        if len(token) != 1 or type(token[0]) is not int or not 0 < token[0] <= MAX_ID:
             raise NotFound(self.invalid_cursor_message)
-        return search.Cursor(message_id)
+        return search.Cursor(token[0])
 
 
 class MemberPagination(CursorPagination):
