@@ -7,7 +7,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_SETTINGS_MODULE=messaging_site.settings.production
 
 WORKDIR /app
-RUN useradd --create-home --uid 1000 app
+# libmagic: upload types are read from their bytes (chat/uploads.py).
+RUN apt-get update && apt-get install -y --no-install-recommends libmagic1 \
+    && rm -rf /var/lib/apt/lists/*
+RUN useradd --create-home --uid 1000 app && mkdir -p /data/uploads && chown app /data/uploads
 
 COPY pyproject.toml README.md ./
 COPY messaging_site ./messaging_site

@@ -2,12 +2,14 @@
 so admin edits obey the same rules, and later push the same events, as REST and WebSocket."""
 
 from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from messaging_site.errors import DomainError
 
 from . import memberships, services
-from .models import Conversation, Membership, Message, MessageEdit
+from .models import Conversation, Membership, Message, MessageEdit, Upload
 
 
 def _each(modeladmin, request, queryset, label, change):
@@ -141,6 +143,28 @@ class MessageEditInline(admin.TabularInline):
         return False
 
 
+class UploadInline(admin.TabularInline):
+    """The files a message carries (read only; deleting the message deletes them)."""
+
+    model = Upload
+    fields = readonly_fields = ("download", "content_type", "size", "width", "height")
+    ordering = ["position"]
+    extra = 0
+    can_delete = False
+
+    @admin.display(description="file")
+    def download(self, upload):
+        return format_html(
+            '<a href="{}">{}</a>', reverse("upload-file", args=[upload.pk]), upload.name
+        )
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
     list_display = ["id", "conversation", "seq", "sender", "preview", "created_at", "deleted"]
@@ -157,7 +181,7 @@ class MessageAdmin(admin.ModelAdmin):
         "edited_at",
         "deleted_at",
     ]
-    inlines = [MessageEditInline]
+    inlines = [UploadInline, MessageEditInline]
     actions = [tombstone_messages]
     show_full_result_count = False
     date_hierarchy = None

@@ -89,6 +89,7 @@ def message_frame(message: Message, kind: str, *, hide_reply: bool | None = None
         ),
         "reactions": message.reaction_summary or [],
         "mentions": message.mentions,
+        "attachments": message.attachments,
     }
     if kind == Conversation.Kind.ROOM:
         frame["roomId"] = message.conversation_id
@@ -107,6 +108,7 @@ def ack_frame(message: Message, request_id: str | int | None = None) -> dict:
         "timestamp": epoch_ms(message.created_at),
         # Beyond SPEC section 7's ack: the sending tab has no `message` frame to take it from.
         "html": message.html,
+        "attachments": message.attachments,
         "requestId": request_id,
     }
 

@@ -160,6 +160,9 @@ class Message(models.Model):
     reply_to = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # What it carries (chat.uploads.attachment_shape of each, in the order sent): written
+    # once by the send, emptied by a tombstone, so reads need no join.
+    attachments = models.JSONField(default=list, db_default=[], blank=True)
     # NULL, not "", when absent: the unique constraint below applies only to real ids.
     client_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     created_at = models.DateTimeField(auto_now_add=True)
@@ -295,3 +298,44 @@ class Mention(models.Model):
 
     def __str__(self):
         return f"{self.user_id} in {self.message_id}"
+
+
+class Upload(models.Model):
+    """A file someone uploaded (chat.uploads.upload_create): only its uploader's until a
+    send attaches it to a message, then its message's readers'. Its bytes are in the
+    "attachments" storage (settings.STORAGES), under random names."""
+
+    # Kept with the message if the account ever goes; an unattached one goes with it.
+    uploader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="uploads"
+    )
+    # Its place among its message's attachments.
+    position = models.PositiveSmallIntegerField(default=0)
+    # As the uploader's device named it (chat.uploads.clean_file_name); never a path here.
+    name = models.CharField(max_length=255)
+    # Of the stored bytes (an image's without its metadata).
+    size = models.PositiveBigIntegerField()
+    # Read from the bytes (libmagic), not from the name or the client's header.
+    content_type = models.CharField(max_length=127)
+    file = models.CharField(max_length=255)
+    # A WebP image of at most chat.uploads.THUMBNAIL_SIZE, for images only.
+    thumbnail = models.CharField(max_length=255, blank=True, default="")
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            # The sweep of uploads no message took (chat.uploads.sweep).
+            models.Index(
+                fields=["created_at"],
+                condition=Q(message__isnull=True),
+                name="chat_upload_unattached",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name

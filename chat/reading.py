@@ -15,6 +15,8 @@ the reply excerpt in SQL, which chat.listing's inbox shares.
 
 from __future__ import annotations
 
+import json
+
 from django.db import connection
 
 from accounts.models import User
@@ -78,7 +80,7 @@ def message_json_sql(where: str, order: str, limit: str | int, *, reader: str = 
              WHERE r.id = msg.reply_to_id) AS reply_to,
             {reaction_summary_sql(message="msg.id", me="p.me_id", blocked="p.blocked")}
                 AS reactions,
-            msg.mentions
+            msg.mentions, msg.attachments
         FROM chat_message AS msg {reader}
         WHERE {where}
         ORDER BY {order} LIMIT {limit}"""
@@ -93,8 +95,8 @@ _READER = """CROSS JOIN (SELECT %(user)s::bigint AS me_id,
 # reader blocks that sender, and the reactions.
 _OBJECTS_SQL = f"""
 SELECT msg.id, msg.conversation_id, msg.seq, msg.sender_id, msg.text, msg.html,
-       msg.mentions, msg.reply_to_id, msg.client_id, msg.created_at, msg.edited_at,
-       msg.deleted_at,
+       msg.mentions, msg.reply_to_id, msg.attachments::text, msg.client_id, msg.created_at,
+       msg.edited_at, msg.deleted_at,
        s.username,
        r.seq, r.sender_id, left(r.text, {EXCERPT_LENGTH}), r.deleted_at, rs.username,
        COALESCE(r.sender_id = ANY(p.blocked), false),
@@ -166,18 +168,19 @@ def read_messages(selection: str, **params) -> list[Message]:
 
     messages = []
     for row in rows:
-        message = Message.from_db(None, MESSAGE_FIELDS, row[:12])
-        message.sender = user(row[3], row[12])
-        if row[7] is not None and row[13] is not None:
+        message = Message.from_db(None, MESSAGE_FIELDS, row[:13])
+        message.attachments = json.loads(row[8])
+        message.sender = user(row[3], row[13])
+        if row[7] is not None and row[14] is not None:
             parent = Message.from_db(
                 None,
                 ["id", "conversation_id", "seq", "sender_id", "text", "deleted_at"],
-                [row[7], row[1], row[13], row[14], row[15], row[16]],
+                [row[7], row[1], row[14], row[15], row[16], row[17]],
             )
-            parent.sender = user(row[14], row[17])
+            parent.sender = user(row[15], row[18])
             message.reply_to = parent
-        message.reply_hidden = row[18]
-        message.reaction_summary = row[19]
+        message.reply_hidden = row[19]
+        message.reaction_summary = row[20]
         messages.append(message)
     return messages
 

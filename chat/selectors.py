@@ -36,7 +36,7 @@ from accounts.models import Block, User
 from messaging_site import text as text_rules
 from messaging_site.errors import DomainError, Forbidden, Invalid, NotFound
 
-from .models import Conversation, Membership, Mention, Message, MessageEdit, Reaction
+from .models import Conversation, Membership, Mention, Message, MessageEdit, Reaction, Upload
 from .reading import REACTIONS_SQL, read_json, read_messages
 
 Kind = Conversation.Kind
@@ -512,3 +512,32 @@ def memberships_updated(
         .select_related("user")
         .order_by("updated_at", "id")
     )
+
+
+# --- attachments ----------------------------------------------------------------------------
+
+
+def upload_for_download(*, user: User, upload_id: int) -> Upload:
+    """An upload the user may download: before a send attaches it, its uploader's only;
+    then its message's readers' (approved members, the message not deleted, its sender
+    not blocked by the user: what history shows them), and site moderators', who read
+    every message in admin. NotFound to everyone else, as for a missing id."""
+    if user.has_perm(MODERATE):
+        readable = Q(message__isnull=False)
+    else:
+        readable = Q(
+            Q(
+                message__deleted_at__isnull=True,
+                message__conversation__memberships__user=user,
+                message__conversation__memberships__status=Status.APPROVED,
+            ),
+            ~Exists(Block.objects.filter(blocker=user, blocked_id=OuterRef("message__sender_id"))),
+        )
+    found = (
+        Upload.objects.filter(pk=upload_id)
+        .filter(Q(message__isnull=True, uploader=user) | readable)
+        .first()
+    )
+    if found is None:
+        raise NotFound("No such file.")
+    return found

@@ -21,6 +21,7 @@ and pair itself, for the same reason.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,10 +32,16 @@ from .models import EXCERPT_LENGTH
 __all__ = ["Outcome", "send"]
 
 _LOCK = "SELECT 1 FROM chat_conversation WHERE id = %(conversation)s FOR UPDATE"
+# A send carrying attachments locks them next, in id order (so two sends sharing some
+# never deadlock), before the statement below reads them: of two sends racing for one
+# upload, or a send and the sweep of unattached uploads, the second sees it taken.
+_LOCK_UPLOADS = """SELECT 1 FROM chat_upload WHERE id = ANY(%(attachments)s::bigint[])
+ORDER BY id FOR UPDATE"""
 
 # The checks, in order: a retry (even by someone no longer a member) gets
 # its first message back; then membership; then, in a direct conversation, blocks either
-# way; then the message answered, if any, must be of this conversation. The writes happen
+# way; then the message answered, if any, must be of this conversation; then the uploads
+# attached must be the sender's and not yet attached to a message. The writes happen
 # only when all pass; data-modifying CTEs always run, and each of
 # these is gated on the one before it.
 _SEND = """
@@ -44,7 +51,7 @@ WITH conversation AS (
 ),
 existing AS (
     SELECT m.id, m.seq, m.text, m.html, m.created_at, m.edited_at, m.deleted_at,
-           m.reply_to_id, m.mentions
+           m.reply_to_id, m.mentions, m.attachments
     FROM chat_message AS m
     WHERE m.conversation_id = %(conversation)s AND m.sender_id = %(sender)s
       AND m.client_id = %(client_id)s
@@ -76,6 +83,11 @@ verdict AS (
         ) THEN 'blocked'
         WHEN %(reply_to)s::bigint IS NOT NULL AND NOT EXISTS (SELECT 1 FROM parent)
             THEN 'bad_reply'
+        WHEN cardinality(%(attachments)s::bigint[]) > 0 AND (
+            SELECT count(*) FROM chat_upload AS up
+            WHERE up.id = ANY(%(attachments)s::bigint[]) AND up.uploader_id = %(sender)s
+              AND up.message_id IS NULL
+        ) <> cardinality(%(attachments)s::bigint[]) THEN 'bad_attachments'
         ELSE 'sent'
     END AS outcome
 ),
@@ -96,11 +108,17 @@ bump AS (
 inserted AS (
     INSERT INTO chat_message
         (conversation_id, seq, sender_id, text, html, client_id, created_at, deleted_at,
-         reply_to_id, mentions)
+         reply_to_id, mentions, attachments)
     SELECT %(conversation)s, bump.last_seq, %(sender)s, %(text)s, %(html)s, %(client_id)s,
-           %(now)s, NULL, %(reply_to)s::bigint, mentioned.ids
+           %(now)s, NULL, %(reply_to)s::bigint, mentioned.ids, %(attachment_json)s::jsonb
     FROM bump, mentioned
-    RETURNING id, seq, text, html, created_at, edited_at, deleted_at, reply_to_id, mentions
+    RETURNING id, seq, text, html, created_at, edited_at, deleted_at, reply_to_id, mentions,
+              attachments
+),
+claimed AS (
+    UPDATE chat_upload AS up SET message_id = inserted.id, position = a.ord - 1
+    FROM inserted, unnest(%(attachments)s::bigint[]) WITH ORDINALITY AS a(id, ord)
+    WHERE up.id = a.id
 ),
 mention_rows AS (
     INSERT INTO chat_mention (message_id, user_id, conversation_id, seq, sender_id)
@@ -117,6 +135,7 @@ cursors AS (
 )
 SELECT verdict.outcome, c.kind, c.name, c.direct_low_id, c.direct_high_id,
        m.id, m.seq, m.text, m.html, m.created_at, m.edited_at, m.deleted_at, m.mentions,
+       m.attachments::text,
        p.id, p.seq, p.sender_id, u.username, left(p.text, %(excerpt)s), p.deleted_at,
        EXISTS (SELECT 1 FROM accounts_block AS b
                WHERE b.blocker_id = %(sender)s AND b.blocked_id = p.sender_id)
@@ -130,8 +149,9 @@ LEFT JOIN accounts_user AS u ON u.id = p.sender_id
 
 @dataclass(frozen=True)
 class Outcome:
-    """`outcome` is "sent", "retried", "not_member", "blocked" or "missing" (no such
-    conversation); the message fields are set for the first two."""
+    """`outcome` is "sent", "retried", "not_member", "blocked", "bad_reply",
+    "bad_attachments" or "missing" (no such conversation); the message fields are set for
+    the first two."""
 
     outcome: str
     kind: str | None = None
@@ -146,6 +166,8 @@ class Outcome:
     edited_at: datetime | None = None
     deleted_at: datetime | None = None
     mentions: list[int] | None = None
+    # JSON text: the attachments' shapes (chat.uploads.attachment_shape).
+    attachments: str = "[]"
     # The message answered, if any (its text cut to EXCERPT_LENGTH), and whether the
     # sender blocks its sender.
     parent_id: int | None = None
@@ -167,6 +189,8 @@ def send(
     reply_to: int | None,
     mentions: list[int],
     now: datetime,
+    attachments: Sequence[int] = (),
+    attachment_json: str = "[]",
 ) -> Outcome:
     """Outside a transaction (autocommit) the send commits before this returns; inside
     one, the lock lasts until that transaction ends."""
@@ -178,6 +202,8 @@ def send(
         "client_id": client_id,
         "reply_to": reply_to,
         "mentions": mentions,
+        "attachments": list(attachments),
+        "attachment_json": attachment_json,
         "excerpt": EXCERPT_LENGTH,
         "now": now,
     }
@@ -186,5 +212,7 @@ def send(
             # The lock's result (empty for a missing conversation) is not needed, so one
             # cursor runs both: the statement answers "missing" itself.
             cursor.execute(_LOCK, params)
+            if attachments:
+                cursor.execute(_LOCK_UPLOADS, params)
             cursor.execute(_SEND, params)
         return Outcome(*cursor.fetchone())

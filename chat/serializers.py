@@ -10,6 +10,7 @@ from .events import reply_of
 from .models import DELETED_USER, Conversation, Membership, Message, MessageEdit
 from .presence import OFFLINE, STATUSES
 from .services import MAX_CLIENT_ID_LENGTH, MAX_NAME_LENGTH, MAX_TEXT_LENGTH
+from .uploads import MAX_ATTACHMENTS
 
 
 class ReplyToSerializer(serializers.Serializer):
@@ -27,6 +28,24 @@ class ReactionSummarySerializer(serializers.Serializer):
     me = serializers.BooleanField()
 
 
+class AttachmentSerializer(serializers.Serializer):
+    """A file a message carries (chat.uploads.attachment_shape); also what an upload
+    answers."""
+
+    id = serializers.IntegerField()
+    name = TextField()
+    size = serializers.IntegerField(help_text="bytes")
+    content_type = TextField(help_text="read from the bytes, not from the name")
+    url = TextField(help_text="the file; only its message's readers may get it")
+    thumbnail_url = TextField(allow_null=True, help_text="PNG, JPEG, GIF and WebP only")
+    width = serializers.IntegerField(allow_null=True, help_text="images only, in pixels")
+    height = serializers.IntegerField(allow_null=True, help_text="images only, in pixels")
+
+
+class UploadCreateSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="at most UPLOAD_MAX_BYTES (25 MiB by default)")
+
+
 class MessageSerializer(serializers.ModelSerializer):
     """Precondition: loaded as its reader reads it (chat.selectors.shown_to and
     with_reactions)."""
@@ -36,6 +55,7 @@ class MessageSerializer(serializers.ModelSerializer):
     conversation = serializers.IntegerField(source="conversation_id")
     reply_to = serializers.SerializerMethodField()
     reactions = serializers.SerializerMethodField()
+    attachments = AttachmentSerializer(many=True, read_only=True)
 
     class Meta:
         model = Message
@@ -54,6 +74,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "reply_to",
             "reactions",
             "mentions",
+            "attachments",
         ]
 
     def get_sender_username(self, message) -> str:
@@ -200,7 +221,13 @@ class ConversationCreateSerializer(serializers.Serializer):
 
 
 class MessageCreateSerializer(serializers.Serializer):
-    text = TextField(max_length=MAX_TEXT_LENGTH)
+    text = TextField(
+        max_length=MAX_TEXT_LENGTH,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="1..10,000 characters; may be empty when the message carries attachments",
+    )
     client_id = TextField(
         max_length=MAX_CLIENT_ID_LENGTH, required=False, allow_null=True, allow_blank=True
     )
@@ -208,6 +235,12 @@ class MessageCreateSerializer(serializers.Serializer):
         required=False, allow_null=True, min_value=1, max_value=MAX_ID,
         help_text="the id of a message of the same conversation that this one answers",
     )  # fmt: skip
+    attachments = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID),
+        required=False,
+        help_text=f"at most {MAX_ATTACHMENTS} ids of your uploads (POST /api/uploads/) that "
+        "no message carries yet",
+    )
 
 
 class MessageUpdateSerializer(serializers.Serializer):

@@ -8,6 +8,7 @@ is given. Membership changes and sends on one conversation serialise on that row
 which is what makes `seq` gapless and the "last admin" rule race-free.
 """
 
+import json
 from datetime import timedelta
 
 import emoji as emoji_data
@@ -24,8 +25,8 @@ from messaging_site.converters import MAX_ID
 from messaging_site.errors import Blocked, Forbidden, Invalid, NotFound
 from moderation import services as moderation
 
-from . import events, formatting, selectors, sending
-from .models import Conversation, Membership, Mention, Message, MessageEdit, Reaction
+from . import events, formatting, selectors, sending, uploads
+from .models import Conversation, Membership, Mention, Message, MessageEdit, Reaction, Upload
 
 MAX_TEXT_LENGTH = 10_000
 MAX_NAME_LENGTH = 100
@@ -39,9 +40,14 @@ Status = Membership.Status
 # --- validation ---------------------------------------------------------------------------
 
 
-def clean_text(value: object) -> str:
+def clean_text(value: object, *, required: bool = True) -> str:
+    """A message's text; not `required` when it carries attachments."""
     return text_rules.clean(
-        value, field="text", max_length=MAX_TEXT_LENGTH, blank="A message needs some text."
+        value,
+        field="text",
+        max_length=MAX_TEXT_LENGTH,
+        blank="A message needs some text.",
+        required=required,
     )
 
 
@@ -138,9 +144,11 @@ def message_send(
     text: str,
     client_id: str | None = None,
     reply_to: int | None = None,
+    attachments: list[int] | None = None,
     origin: str | None = None,
 ) -> tuple[Message, bool]:
-    """Append a message, answering `reply_to` if given; returns (message, created).
+    """Append a message, answering `reply_to` and carrying the uploads `attachments` if
+    given; returns (message, created). A message with attachments may have no text.
 
     After commit every member's sockets get it as a `message` frame, except the socket
     named by `origin` (the sending one, which gets an ack instead).
@@ -152,12 +160,16 @@ def message_send(
     and then finds the first. Raises Invalid (text, client_id); for a non-member, or a
     missing conversation, what `selectors.refusal_for_non_member` says; Blocked for a
     direct conversation where either person blocks the other; Invalid when `reply_to` is
-    not a message of this conversation.
+    not a message of this conversation, or when an attachment is not an upload of the
+    sender's that no message carries yet.
     """
-    clean = clean_text(text)
+    upload_ids = uploads.clean_attachment_ids(attachments)
+    clean = clean_text(text, required=not upload_ids)
     clean_id = clean_client_id(client_id)
     parent_id = clean_reply_to(reply_to)
-    message, conversation, created = _send(sender, conversation_id, clean, clean_id, parent_id)
+    message, conversation, created = _send(
+        sender, conversation_id, clean, clean_id, parent_id, upload_ids
+    )
     if created:
         # After the commit: at once, or when the caller's transaction commits.
         events.message_created(message, conversation, origin=origin)
@@ -165,7 +177,12 @@ def message_send(
 
 
 def _send(
-    sender: User, conversation_id: int, text: str, client_id: str | None, reply_to: int | None
+    sender: User,
+    conversation_id: int,
+    text: str,
+    client_id: str | None,
+    reply_to: int | None,
+    upload_ids: list[int],
 ) -> tuple[Message, Conversation, bool]:
     """One round trip, its own transaction unless the caller holds one (chat/sending.py).
 
@@ -177,6 +194,7 @@ def _send(
     """
     parsed = formatting.parse(text)
     resolved, mentions = _mentions(parsed, conversation_id, sender.pk)
+    shapes = _attachment_shapes(sender, upload_ids)
     result = sending.send(
         conversation_id=conversation_id,
         sender_id=sender.pk,
@@ -186,6 +204,8 @@ def _send(
         reply_to=reply_to,
         mentions=mentions,
         now=timezone.now(),
+        attachments=upload_ids,
+        attachment_json=json.dumps(shapes),
     )
     if result.outcome == "missing":
         raise NotFound("No such conversation.")
@@ -195,6 +215,8 @@ def _send(
         raise Blocked()
     if result.outcome == "bad_reply":
         raise Invalid(fields={"reply_to": ["The id of a message in this conversation."]})
+    if result.outcome == "bad_attachments":
+        raise Invalid(fields={"attachments": [ATTACHED_ALREADY]})
     conversation = Conversation.from_db(
         None,
         ["id", "kind", "name", "direct_low_id", "direct_high_id"],
@@ -203,17 +225,33 @@ def _send(
     # from_db takes the values in the model's field order, whatever the names' order.
     message = Message.from_db(
         None,
-        ["id", "conversation_id", "seq", "sender_id", "text", "html", "mentions", "client_id",
-         "created_at", "edited_at", "deleted_at"],
+        ["id", "conversation_id", "seq", "sender_id", "text", "html", "mentions",
+         "attachments", "client_id", "created_at", "edited_at", "deleted_at"],
         [result.id, conversation_id, result.seq, sender.pk, result.text, result.html,
-         result.mentions or [], client_id, result.created_at, result.edited_at,
-         result.deleted_at],
+         result.mentions or [], json.loads(result.attachments), client_id, result.created_at,
+         result.edited_at, result.deleted_at],
     )  # fmt: skip
     message.conversation = conversation
     message.sender = sender
     message.reply_to = _parent(result, conversation_id)
     message.reply_hidden = result.parent_hidden
     return message, conversation, result.outcome == "sent"
+
+
+ATTACHED_ALREADY = "An upload goes with one message only: upload the file again."
+
+
+def _attachment_shapes(sender: User, upload_ids: list[int]) -> list[dict]:
+    """The attachments as the message will carry them, in the order given; Invalid for an
+    id that is not an upload of the sender's. Whether each is still free is checked under
+    its lock, by the send (chat/sending.py). No query without attachments."""
+    if not upload_ids:
+        return []
+    found = {u.pk: u for u in Upload.objects.filter(pk__in=upload_ids, uploader=sender)}
+    unknown = [str(pk) for pk in upload_ids if pk not in found]
+    if unknown:
+        raise Invalid(fields={"attachments": [f"Not an upload of yours: {', '.join(unknown)}."]})
+    return [uploads.attachment_shape(found[pk]) for pk in upload_ids]
 
 
 def _mentions(
@@ -282,16 +320,18 @@ def direct_message_send(
     text: str,
     client_id: str | None = None,
     reply_to: int | None = None,
+    attachments: list[int] | None = None,
     origin: str | None = None,
 ) -> tuple[Message, bool]:
     """Send to one person, creating your direct conversation with them on first use.
 
-    Raises Invalid (yourself, text), NotFound (no such active user), Blocked. Nothing is
-    written when it raises, not even the conversation.
+    Raises Invalid (yourself, text, attachments), NotFound (no such active user), Blocked.
+    Nothing is written when it raises, not even the conversation.
     """
     if recipient_id == sender.pk:
         raise Invalid(fields={"user_id": ["You cannot message yourself."]})
-    clean = clean_text(text)
+    upload_ids = uploads.clean_attachment_ids(attachments)
+    clean = clean_text(text, required=not upload_ids)
     recipient = accounts.user_get_active(user_id=recipient_id)
     if accounts.blocking_between(user_id=sender.pk, other_id=recipient.pk):
         raise Blocked()
@@ -303,6 +343,7 @@ def direct_message_send(
             text=clean,
             client_id=client_id,
             reply_to=reply_to,
+            attachments=upload_ids,
             origin=origin,
         )
 
@@ -418,7 +459,8 @@ def message_delete(
 ) -> Message:
     """Delete a message: its sender may, at any time, and so may the conversation's admins
     and site moderators (`message_tombstone`, recorded in the audit log). A tombstone: the
-    text and its earlier versions go, the seq stays. Members get `messageDeleted`.
+    text, its earlier versions and its attachments (files too) go, the seq stays. Members
+    get `messageDeleted`.
 
     Raises as `conversation_for_reader` for a non-member who is not a site moderator,
     NotFound for a message of another conversation, Forbidden for someone else's message
@@ -446,10 +488,11 @@ def _tombstone(message: Message, *, origin: str | None) -> Message:
     if message.deleted_at is None:
         MessageEdit.objects.filter(message=message).delete()
         Mention.objects.filter(message=message).delete()
+        uploads.discard(message_id=message.pk)
         message.text, message.html, message.deleted_at = "", "", timezone.now()
-        message.mentions = []
+        message.mentions, message.attachments = [], []
         Message.objects.filter(pk=message.pk).update(
-            text="", html="", mentions=[], deleted_at=message.deleted_at
+            text="", html="", mentions=[], attachments=[], deleted_at=message.deleted_at
         )
         events.message_deleted(message, origin=origin)
     return message

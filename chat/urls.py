@@ -40,4 +40,11 @@ urlpatterns = [
     path("rooms/", views.RoomListView.as_view(), name="room-list"),
     path("search/", views.SearchView.as_view(), name="search"),
     path("presence/", views.PresenceView.as_view(), name="presence"),
+    path("uploads/", views.UploadListView.as_view(), name="upload-list"),
+    path("uploads/<id:upload_id>/file/", views.UploadFileView.as_view(), name="upload-file"),
+    path(
+        "uploads/<id:upload_id>/thumbnail/",
+        views.UploadFileView.as_view(thumbnail=True),
+        name="upload-thumbnail",
+    ),
 ]

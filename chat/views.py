@@ -5,19 +5,25 @@ import json
 from base64 import urlsafe_b64decode, urlsafe_b64encode
 from datetime import datetime
 
+from django.http import FileResponse
+from django.utils.csp import CSP
+from django.utils.decorators import method_decorator
+from django.views.decorators.csp import csp_override
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from messaging_site.converters import MAX_ID
 from messaging_site.pagination import CursorPagination, PrerenderedJSON
 
-from . import listing, memberships, presence, search, selectors, services
+from . import listing, memberships, presence, search, selectors, services, uploads
 from .serializers import (
+    AttachmentSerializer,
     ConversationCreateSerializer,
     ConversationListItemSerializer,
     ConversationSerializer,
@@ -38,6 +44,7 @@ from .serializers import (
     RoleSerializer,
     RoomSerializer,
     SearchResultSerializer,
+    UploadCreateSerializer,
 )
 
 
@@ -214,6 +221,7 @@ class DirectMessageView(GenericAPIView):
             text=data.validated_data["text"],
             client_id=data.validated_data.get("client_id"),
             reply_to=data.validated_data.get("reply_to"),
+            attachments=data.validated_data.get("attachments"),
         )
         return _sent(message, created)
 
@@ -448,6 +456,7 @@ class MessageListView(GenericAPIView):
             text=data.validated_data["text"],
             client_id=data.validated_data.get("client_id"),
             reply_to=data.validated_data.get("reply_to"),
+            attachments=data.validated_data.get("attachments"),
         )
         return _sent(message, created)
 
@@ -602,3 +611,58 @@ class RoomListView(GenericAPIView):
         )
         page = self.paginate_queryset(rooms)
         return self.get_paginated_response(RoomSerializer(page, many=True).data)
+
+
+class UploadListView(GenericAPIView):
+    serializer_class = UploadCreateSerializer
+    # Multipart only: the one body that may pass the 1 MiB limit (messaging_site/asgi.py).
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        request={"multipart/form-data": UploadCreateSerializer},
+        responses={201: AttachmentSerializer},
+    )
+    def post(self, request):
+        """Upload a file (multipart, field `file`), then send it in a message's
+        `attachments`. Its type is read from its bytes; images (PNG, JPEG, GIF, WebP) lose
+        their metadata and get a thumbnail. Over UPLOAD_MAX_BYTES: 413. Until a message
+        carries it, only you can get it; uploads no message takes within
+        UPLOAD_UNATTACHED_SECONDS are deleted."""
+        file = request.FILES.get("file")
+        if file is None:
+            raise ValidationError({"file": ["Send the file as multipart form data, field `file`."]})
+        upload = uploads.upload_create(uploader=request.user, file=file)
+        return Response(uploads.attachment_shape(upload), status=status.HTTP_201_CREATED)
+
+
+# Whatever a file holds, a browser that opens it runs nothing and loads nothing from it.
+# (Django renders True as the bare directive; its stubs know only strings.)
+_FILE_POLICY: dict = {"default-src": [CSP.NONE], "sandbox": True}
+
+
+@method_decorator(csp_override(_FILE_POLICY), name="dispatch")
+class UploadFileView(GenericAPIView):
+    """An attachment's bytes, or its thumbnail's (`thumbnail=True`)."""
+
+    thumbnail = False
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    def get(self, request, upload_id):
+        """The file, to its message's readers (before a message carries it, to its
+        uploader); 404 to anyone else. Images are shown inline, anything else is a
+        download (`Content-Disposition: attachment`)."""
+        upload = selectors.upload_for_download(user=request.user, upload_id=upload_id)
+        if self.thumbnail and not upload.thumbnail:
+            raise NotFound("This file has no thumbnail.")
+        image = upload.content_type in uploads.IMAGE_TYPES
+        name = upload.thumbnail if self.thumbnail else upload.file
+        response = FileResponse(
+            uploads.storage().open(name),
+            as_attachment=not image,
+            filename=f"{upload.name}.webp" if self.thumbnail else upload.name,
+            content_type="image/webp" if self.thumbnail else upload.content_type,
+        )
+        response["X-Content-Type-Options"] = "nosniff"
+        # Never changes at this address; access may, so no shared cache keeps it.
+        response["Cache-Control"] = "private, max-age=86400, immutable"
+        return response

@@ -113,6 +113,7 @@ async def _send(socket: Consumer, frame: Frame, conversation_id: int):
         text=text,
         client_id=frame.get("clientId"),
         reply_to=frame.get("replyTo"),
+        attachments=frame.get("attachments"),
         origin=socket.channel_name,
     )
     if created:
@@ -137,6 +138,7 @@ async def send_direct(socket: Consumer, frame: Frame):
         text=_text(frame),
         client_id=frame.get("clientId"),
         reply_to=frame.get("replyTo"),
+        attachments=frame.get("attachments"),
         origin=socket.channel_name,
     )
     if created:

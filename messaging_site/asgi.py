@@ -11,8 +11,9 @@ django.setup(set_prefix=False)
 # Imported after Django is set up: these touch models and settings.
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.urls import reverse  # noqa: E402
 
-from .asgi_limits import BodySizeLimitMiddleware  # noqa: E402
+from .asgi_limits import MULTIPART_ALLOWANCE, BodySizeLimitMiddleware  # noqa: E402
 from .gc_freeze import FreezeAfterWarmUp, freeze  # noqa: E402
 from .http import ASGIHandler  # noqa: E402
 from .routing import websocket_urlpatterns  # noqa: E402
@@ -21,7 +22,12 @@ from .websocket import websocket_stack  # noqa: E402
 application = FreezeAfterWarmUp(
     ProtocolTypeRouter(
         {
-            "http": BodySizeLimitMiddleware(ASGIHandler(), settings.MAX_REQUEST_BODY_BYTES),
+            "http": BodySizeLimitMiddleware(
+                ASGIHandler(),
+                settings.MAX_REQUEST_BODY_BYTES,
+                # The one exception (SPEC section 13): a file and its multipart wrapping.
+                larger={reverse("upload-list"): settings.UPLOAD_MAX_BYTES + MULTIPART_ALLOWANCE},
+            ),
             "websocket": websocket_stack(URLRouter(websocket_urlpatterns)),
         }
     )

@@ -10,7 +10,7 @@ either would fail a request half way, so both are refused first.
 
 from .errors import Invalid
 
-__all__ = ["BLANK", "character_problem", "clean", "length_errors", "too_long"]
+__all__ = ["BLANK", "character_problem", "clean", "human_size", "length_errors", "too_long"]
 
 BLANK = "This field may not be blank."
 
@@ -59,3 +59,12 @@ def clean(
     if errors:
         raise Invalid(fields={field: errors})
     return trimmed
+
+
+def human_size(size: int) -> str:
+    """A size in bytes as people read it: 900 bytes, 12.5 KiB, 25 MiB."""
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KiB".replace(".0 ", " ")
+    return f"{size / (1024 * 1024):.1f} MiB".replace(".0 ", " ")

@@ -9,6 +9,7 @@ servers; a child that dies takes the others down too, so nothing is left behind.
 """
 
 import contextlib
+import ctypes.util
 import os
 import signal
 import socket
@@ -180,6 +181,11 @@ def stop(children: list[subprocess.Popen]) -> None:
 
 
 def main() -> int:
+    # Upload types are read through libmagic (chat/uploads.py): say so before anything
+    # starts, rather than in a traceback from every process.
+    if ctypes.util.find_library("magic") is None:
+        say("libmagic is missing; install it (Debian: apt-get install libmagic1) and rerun.")
+        return 1
     RUN_DIR.mkdir(exist_ok=True)
     host = os.environ.get("HOST", "127.0.0.1")
     port = os.environ.get("PORT", "8000")

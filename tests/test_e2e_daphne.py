@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import os
 import urllib.error
 import urllib.request
 
@@ -47,6 +48,58 @@ def test_two_mib_body_is_413_through_daphne(daphne_server):
     )
     assert status == 413
     assert json.loads(body)["code"] == "too_large"
+
+
+def multipart(name: str, data: bytes) -> tuple[bytes, str]:
+    boundary = "----e2e-upload-boundary"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def test_uploads_up_to_their_own_limit_pass_the_body_limit(daphne_server, alice, bob, settings):
+    """The one exception to the 1 MiB body limit (SPEC section 13), at the real 25 MiB."""
+    token = {"Authorization": f"Token {alice.auth_token.key}"}
+    limit = settings.UPLOAD_MAX_BYTES
+    body, content_type = multipart("exact.bin", os.urandom(1024) * (limit // 1024))
+    status, answer = http(
+        daphne_server, "/api/uploads/", data=body, headers={**token, "Content-Type": content_type}
+    )
+    assert status == 201, answer
+    upload = json.loads(answer)
+    assert upload["size"] == limit
+    # A byte more: refused, whether the wrapping is within the allowance or not.
+    for extra in (1, 200 * 1024):
+        body, content_type = multipart("over.bin", b"x" * (limit + extra))
+        status, answer = http(
+            daphne_server,
+            "/api/uploads/",
+            data=body,
+            headers={**token, "Content-Type": content_type},
+        )
+        assert status == 413, extra
+        assert json.loads(answer)["code"] == "too_large"
+    # Elsewhere the limit stays 1 MiB, multipart or not.
+    body, content_type = multipart("x.bin", b"x" * (2 * 1024 * 1024))
+    status, _ = http(
+        daphne_server,
+        "/api/auth/register/",
+        data=body,
+        headers={"Content-Type": content_type},
+    )
+    assert status == 413
+    status, _ = http(daphne_server, upload["url"], headers=token)
+    assert status == 200
+    status, _ = http(
+        daphne_server, upload["url"], headers={"Authorization": f"Token {bob.auth_token.key}"}
+    )
+    assert status == 404
 
 
 def test_static_files_are_served_by_whitenoise(daphne_server):

@@ -23,6 +23,7 @@ MESSAGE_KEYS = {
     "reply_to",
     "reactions",
     "mentions",
+    "attachments",
 }
 
 

@@ -7,9 +7,10 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.services import block_create
-from chat import memberships, services
+from chat import memberships, services, uploads
 from chat.events import conversation_group
 from chat.models import Membership, Message
 from messaging_site.asgi import application
@@ -432,3 +433,30 @@ async def test_a_history_page_stays_under_the_frame_limit(alice, bob, room):
     assert page["hasMore"] is True
     assert [m["seq"] for m in page["messages"]] == list(range(1, len(page["messages"]) + 1))
     await socket.disconnect()
+
+
+async def test_a_message_with_attachments_reaches_everyone_with_them(alice, bob, room):
+    file = await call(uploads.upload_create)(
+        uploader=alice, file=SimpleUploadedFile("notes.txt", b"the notes")
+    )
+    sender = await connect(alice)
+    other = await connect(bob)
+    await sender.send_json_to(
+        {"action": "sendMessage", "conversationId": room.pk, "message": "", "clientId": "f1",
+         "attachments": [file.pk], "requestId": 7}
+    )  # fmt: skip
+    shape = uploads.attachment_shape(file)
+    ack = await expect(sender, action="ack", clientId="f1", requestId=7)
+    assert ack["attachments"] == [shape]
+    frame = await expect(other, action="message", seq=1, message="")
+    assert frame["attachments"] == [shape]
+    # Not one's own, or taken already: `invalid`, nothing sent.
+    await sender.send_json_to(
+        {"action": "sendMessage", "conversationId": room.pk, "message": "again",
+         "attachments": [file.pk], "requestId": 8}
+    )  # fmt: skip
+    error = await expect(sender, action="error", code="invalid", requestId=8)
+    assert "attachments" in error["message"]
+    await nothing(other)
+    for socket in (sender, other):
+        await socket.disconnect()

@@ -291,9 +291,38 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT: Path | None = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Attachments (chat.uploads) go through the storage alias "attachments": the local file
+# system under UPLOAD_ROOT by default; with UPLOAD_STORAGE=s3, an S3 bucket through
+# django-storages (`pip install '.[s3]'`; README, "Attachments"). Files are always
+# served through the product, which checks who may read them, never from the bucket.
+UPLOAD_ROOT = env.path("UPLOAD_ROOT", default=BASE_DIR / "var" / "uploads")
+UPLOAD_STORAGE = env.str("UPLOAD_STORAGE", default="local")
+if UPLOAD_STORAGE == "local":
+    ATTACHMENTS_STORAGE: dict = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": UPLOAD_ROOT, "base_url": None},
+    }
+elif UPLOAD_STORAGE == "s3":
+    ATTACHMENTS_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.str("AWS_STORAGE_BUCKET_NAME"),
+            "region_name": env.str("AWS_S3_REGION_NAME", default=None),
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default=None),
+            "access_key": env.str("AWS_ACCESS_KEY_ID", default=None),
+            "secret_key": env.str("AWS_SECRET_ACCESS_KEY", default=None),
+            "location": env.str("AWS_LOCATION", default="attachments"),
+            # Private objects; names are random and never reused.
+            "default_acl": None,
+            "file_overwrite": False,
+        },
+    }
+else:
+    raise ImproperlyConfigured('UPLOAD_STORAGE must be "local" or "s3".')
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    "attachments": ATTACHMENTS_STORAGE,
 }
 
 # --- Security headers that hold everywhere ----------------------------------------------
@@ -348,6 +377,12 @@ WHITENOISE_ROOT = BASE_DIR / "public"
 # How long after sending a sender may edit a message (0: no limit). Deleting one's own
 # message has no limit.
 MESSAGE_EDIT_SECONDS = env.int("MESSAGE_EDIT_SECONDS", default=3600)
+# Attachments (SPEC section 13): the largest file accepted (larger: 413), the most pixels
+# an image may have (its frames together, for an animation) to be re-encoded without its
+# metadata, and how long an upload no message carries is kept.
+UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=25 * 1024 * 1024)
+UPLOAD_MAX_PIXELS = env.int("UPLOAD_MAX_PIXELS", default=60_000_000)
+UPLOAD_UNATTACHED_SECONDS = env.int("UPLOAD_UNATTACHED_SECONDS", default=86_400)
 
 # --- SMS ----------------------------------------------------------------------------------
 SMS_BACKEND = env.str("SMS_BACKEND", default="campaigns.backends.console.ConsoleBackend")
@@ -387,6 +422,8 @@ CELERY_BEAT_SCHEDULE = {
     "sms-tick": {"task": "campaigns.tasks.sms_tick", "schedule": 1.0},
     # Presence that time alone changes (a process gone with its sockets): chat.presence.
     "presence-sweep": {"task": "chat.tasks.presence_sweep", "schedule": 30.0},
+    # Uploads no message took (chat.uploads.sweep).
+    "uploads-sweep": {"task": "chat.tasks.uploads_sweep", "schedule": 3600.0},
 }
 # The tick (sweep, dispatch, campaign progress every second) has a queue, and a worker, of
 # its own: on the send queue it waited behind every send task of a backlog, and progress
@@ -398,4 +435,5 @@ CELERY_CONTROL_QUEUE = env.str(
 CELERY_TASK_ROUTES = {
     "campaigns.tasks.sms_tick": {"queue": CELERY_CONTROL_QUEUE},
     "chat.tasks.presence_sweep": {"queue": CELERY_CONTROL_QUEUE},
+    "chat.tasks.uploads_sweep": {"queue": CELERY_CONTROL_QUEUE},
 }

@@ -1,7 +1,7 @@
 """Local development (`make run`): debug on, a throwaway secret, static files from source."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import ATTACHMENTS_STORAGE, env
 
 DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env.str("SECRET_KEY", default="django-insecure-dev-only-never-deploy-this-key")
@@ -12,4 +12,5 @@ WHITENOISE_AUTOREFRESH = DEBUG
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "attachments": ATTACHMENTS_STORAGE,
 }

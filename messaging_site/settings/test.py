@@ -8,6 +8,8 @@ reason: a `make run` worker must never take a test's task.
 
 import hashlib
 import os
+import tempfile
+from pathlib import Path
 
 from .base import *  # noqa: F403
 from .base import (
@@ -65,10 +67,17 @@ THROTTLES_ENABLED = env.str("THROTTLES", default="off").lower() not in {"off", "
 # Hashing passwords at full strength costs ~0.3 s per user; the validators still run.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+# Uploads of this run (its Daphne subprocesses inherit TEST_RUN_ID, so they share it).
+UPLOAD_ROOT = Path(tempfile.gettempdir()) / f"messaging-test-uploads-{TEST_RUN_ID}"
+ATTACHMENTS_STORAGE = {
+    "BACKEND": "django.core.files.storage.FileSystemStorage",
+    "OPTIONS": {"location": UPLOAD_ROOT, "base_url": None},
+}
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT = None  # nothing collected: files come from the app folders
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "attachments": ATTACHMENTS_STORAGE,
 }
 ALLOWED_HOSTS = ["localhost", "127.0.0.1", "testserver"]
