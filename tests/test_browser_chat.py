@@ -6,6 +6,7 @@ Content-Security-Policy violation on any of them fails the test. Set UI_SCREENSH
 write docs/screenshot-conversation.png (used by the README) from the first test.
 """
 
+import io
 import os
 import re
 from datetime import timedelta
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from django.utils import timezone
+from PIL import Image
 from playwright.sync_api import expect
 
 from accounts.models import User
@@ -543,3 +545,118 @@ def test_typing_and_presence_between_two_people(people, alice, bob, group):
     expect(a.page.locator("#typing")).to_have_text("")  # her message ended it
     b.page.close()  # bob's only tab: offline once the grace has passed
     expect(dot).to_have_attribute("data-presence", "offline", timeout=10_000)
+
+
+def _jpeg(colour="orange", size=(300, 200)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, colour).save(out, "JPEG")
+    return out.getvalue()
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", (120, 80), (0, 128, 255, 200)).save(out, "PNG")
+    return out.getvalue()
+
+
+def _pdf() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (50, 50), "white").save(out, "PDF")
+    return out.getvalue()
+
+
+def _drop(page, selector, name, data: bytes, mime):
+    """A file dragged from the desktop and dropped on `selector`."""
+    page.evaluate(
+        """([selector, name, bytes, mime]) => {
+            const target = document.querySelector(selector);
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([new Uint8Array(bytes)], name, { type: mime }));
+            for (const type of ["dragenter", "dragover", "drop"]) {
+                const init = { bubbles: true, cancelable: true, dataTransfer: transfer };
+                target.dispatchEvent(new DragEvent(type, init));
+            }
+        }""",
+        [selector, name, list(data), mime],
+    )
+
+
+def _paste(page, name, data: bytes, mime):
+    page.evaluate(
+        """([name, bytes, mime]) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([new Uint8Array(bytes)], name, { type: mime }));
+            const init = { bubbles: true, cancelable: true, clipboardData: transfer };
+            document.querySelector("#composer-text").dispatchEvent(
+                new ClipboardEvent("paste", init));
+        }""",
+        [name, list(data), mime],
+    )
+
+
+def test_files_by_button_drop_and_paste_reach_the_other_person(people, alice, bob, group):
+    a, b = people(alice), people(bob)
+    a.open(f"/c/{group.pk}/")
+    b.open(f"/c/{group.pk}/")
+    a.page.set_input_files(
+        "#attach-input",
+        files=[{"name": "sunset.jpg", "mimeType": "image/jpeg", "buffer": _jpeg()}],
+    )
+    _drop(a.page, ".thread", "minutes.pdf", _pdf(), "application/pdf")
+    _paste(a.page, "image.png", _png(), "image/png")
+    pending = a.page.locator("#pending-files .pending-file")
+    expect(pending).to_have_count(3)
+    for index in range(3):
+        expect(pending.nth(index)).to_have_attribute("data-state", "done")
+    expect(pending.nth(0).locator("img")).to_be_visible()  # its thumbnail, from the server
+    a.send("the files from today")
+    expect(a.page.locator("#pending-files")).to_be_hidden()
+    message = b.page.locator("#messages .message", has_text="the files from today")
+    images = message.locator(".files a.file-image img")
+    expect(images).to_have_count(2)
+    link = message.locator(".files a.file-link")
+    expect(link).to_contain_text("minutes.pdf")
+    expect(link.locator(".file-size")).to_have_text(re.compile(r"^\d+(\.\d)? (bytes|KB)$"))
+    # The thumbnail opens the full image over the page.
+    images.first.click()
+    lightbox = b.page.locator("#lightbox")
+    expect(lightbox).to_be_visible()
+    full = lightbox.locator("img")
+    expect(full).to_have_js_property("naturalWidth", 300)
+    b.page.keyboard.press("Escape")
+    expect(lightbox).to_be_hidden()
+    download = b.page.request.get(b.url(link.get_attribute("href")))
+    assert download.status == 200
+    assert download.headers["content-disposition"].startswith("attachment;")
+    if os.environ.get("UI_SCREENSHOTS"):
+        b.page.screenshot(path=DOCS / "screenshot-attachments.png")
+    # The same after a reload: the history as the server renders it.
+    b.page.reload()
+    message = b.page.locator("#messages .message", has_text="the files from today")
+    expect(message.locator(".files a.file-image img")).to_have_count(2)
+    expect(message.locator(".files a.file-link .file-name")).to_have_text("minutes.pdf")
+
+
+def test_a_file_alone_a_fake_image_and_one_too_large(people, alice, bob, group):
+    a, b = people(alice), people(bob)
+    a.open(f"/c/{group.pk}/")
+    b.open(f"/c/{group.pk}/")
+    a.page.set_input_files(
+        "#attach-input",
+        files=[
+            {"name": "cat.png", "mimeType": "image/png", "buffer": b"not a picture at all\n"},
+            {"name": "huge.bin", "mimeType": "application/octet-stream",
+             "buffer": b"\0" * (25 * 1024 * 1024 + 1)},
+        ],
+    )  # fmt: skip
+    pending = a.page.locator("#pending-files .pending-file")
+    expect(pending.nth(0)).to_have_attribute("data-state", "done")
+    expect(pending.nth(1)).to_have_attribute("data-state", "failed")
+    expect(pending.nth(1).locator(".file-status")).to_contain_text("larger than")
+    pending.nth(1).locator("button.remove").click()
+    expect(pending).to_have_count(1)
+    a.page.click("#send")  # no text: the file alone
+    name = b.page.locator(".file-name", has_text="cat.png")
+    message = b.page.locator("#messages .message", has=name)
+    expect(message).to_be_visible()
+    expect(message.locator(".file-image")).to_have_count(0)  # shown as a file, not an image

@@ -9,6 +9,7 @@ answered with JSON instead of a redirect (see `_done`).
 
 import json
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
@@ -224,6 +225,7 @@ def conversation(request, conversation_id: int):
             "pending": pending,
             "page_data": data,
             "nav": "home",
+            "upload_max_bytes": settings.UPLOAD_MAX_BYTES,
         },
     )
 

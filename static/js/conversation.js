@@ -46,6 +46,7 @@
       editedAt: frame.editedAt,
       replyTo: frame.replyTo,
       reactions: frame.reactions || [],
+      attachments: frame.attachments || [],
       deleted: Boolean(frame.deleted),
     };
   }
@@ -63,6 +64,7 @@
       editedAt: item.edited_at,
       replyTo: item.reply_to,
       reactions: item.reactions || [],
+      attachments: item.attachments || [],
       deleted: Boolean(item.deleted_at),
     };
   }
@@ -81,6 +83,7 @@
       body.textContent = "message deleted";
       node.querySelector(".reply-quote").hidden = true;
       node.querySelector(".reactions").replaceChildren();
+      setFiles(node, []);
     } else if (message.html) {
       body.innerHTML = message.html;
       body.classList.remove("plain");
@@ -91,6 +94,79 @@
     }
     node.querySelector(".edited").hidden = !message.editedAt || Boolean(message.deleted);
     if (message.text != null && !message.deleted) node.dataset.text = message.text;
+  }
+
+  /* As templates/web/_attachment.html: images as thumbnails that open full size, other
+     files as their name and size, downloaded. */
+  function setFiles(node, attachments) {
+    const files = node.querySelector(".files");
+    files.replaceChildren(...attachments.map(fileItem));
+    files.hidden = attachments.length === 0;
+  }
+
+  function fileItem(file) {
+    const item = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = file.url;
+    if (file.thumbnail_url) {
+      link.className = "file-image";
+      link.target = "_blank";
+      link.rel = "noopener";
+      link.title = file.name;
+      const img = document.createElement("img");
+      img.src = file.thumbnail_url;
+      img.alt = file.name;
+      img.loading = "lazy";
+      if (file.width && file.height) {
+        img.width = file.width;
+        img.height = file.height;
+      }
+      link.append(img);
+    } else {
+      link.className = "file-link";
+      link.download = file.name;
+      const icon = fileIcon();
+      const name = document.createElement("span");
+      name.className = "file-name";
+      name.textContent = file.name;
+      const size = document.createElement("span");
+      size.className = "file-size";
+      size.textContent = sizeOf(file.size);
+      link.append(icon, " ", name, " ", size);
+    }
+    item.append(link);
+    return item;
+  }
+
+  const SVG = "http://www.w3.org/2000/svg";
+  function fileIcon() {
+    const icon = document.createElementNS(SVG, "svg");
+    icon.setAttribute("class", "file-icon");
+    icon.setAttribute("viewBox", "0 0 24 24");
+    icon.setAttribute("width", "18");
+    icon.setAttribute("height", "18");
+    icon.setAttribute("aria-hidden", "true");
+    const path = document.createElementNS(SVG, "path");
+    path.setAttribute("d", "M6 2.5h8l4.5 4.5v14.5h-12.5zM14 2.5v4.5h4.5");
+    path.setAttribute("fill", "none");
+    path.setAttribute("stroke", "currentColor");
+    path.setAttribute("stroke-width", "1.6");
+    path.setAttribute("stroke-linejoin", "round");
+    icon.append(path);
+    return icon;
+  }
+
+  /* As Django's filesizeformat, which the server-rendered history uses. */
+  function sizeOf(bytes) {
+    if (bytes < 1024) return bytes === 1 ? "1 byte" : `${bytes} bytes`;
+    const units = ["KB", "MB", "GB"];
+    let value = bytes / 1024;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+      value /= 1024;
+      unit += 1;
+    }
+    return `${value.toFixed(1)} ${units[unit]}`;
   }
 
   function setQuote(node, reply) {
@@ -129,6 +205,7 @@
     setBody(node, message);
     setQuote(node, message.replyTo);
     setReactions(node, message.reactions || []);
+    setFiles(node, message.attachments || []);
     const time = node.querySelector("time");
     time.setAttribute("datetime", String(message.at || Date.now()));
     Live.formatTime(time);
@@ -403,6 +480,7 @@
     }
     setSeq(entry.node, { seq: ack.seq, id: ack.id, sender: me });
     if (ack.html) setBody(entry.node, { text: entry.text, html: ack.html });
+    if (ack.attachments) setFiles(entry.node, ack.attachments);
     const time = entry.node.querySelector("time");
     time.setAttribute("datetime", String(ack.timestamp));
     Live.formatTime(time);
@@ -419,6 +497,7 @@
     entry.inFlight = true;
     const frame = { action: "sendMessage", conversationId, message: entry.text, clientId };
     if (entry.replyTo) frame.replyTo = entry.replyTo;
+    if (entry.attachments.length) frame.attachments = entry.attachments.map((file) => file.id);
     Live.request(frame)
       .then((ack) => acknowledged(clientId, ack))
       .catch((error) => {
@@ -494,20 +573,30 @@
 
   function submit() {
     const text = textarea.value;
-    if (!text.trim() || !member) return;
-    showNotice("");
+    if (!member) return;
     if (editing) {
-      saveEdit(editing, text);
+      if (text.trim()) {
+        showNotice("");
+        saveEdit(editing, text);
+      }
       return;
     }
+    if (pending.some((file) => file.state === "uploading")) {
+      showNotice("Wait for the files to finish uploading, or remove them.");
+      return;
+    }
+    const attachments = pending.filter((file) => file.state === "done").map((file) => file.shape);
+    if (!text.trim() && attachments.length === 0) return;
+    showNotice("");
     const clientId = newClientId();
     const replyTo = replying ? { id: replying.id, seq: replying.seq, sender_username: replying.username, excerpt: replying.excerpt } : null;
-    const node = build({ seq: null, sender: me, username: page.me.username, text, clientId, at: Date.now(), replyTo });
+    const node = build({ seq: null, sender: me, username: page.me.username, text, clientId, at: Date.now(), replyTo, attachments });
     list.append(node);
     emptyNote.hidden = true;
     paintTick(node);
     regroup();
-    unacked.set(clientId, { text, node, inFlight: false, replyTo: replyTo && replyTo.id });
+    unacked.set(clientId, { text, node, inFlight: false, replyTo: replyTo && replyTo.id, attachments });
+    clearPending();
     textarea.value = "";
     endContext();
     grow();
@@ -518,6 +607,187 @@
   composer.addEventListener("submit", (event) => {
     event.preventDefault();
     submit();
+  });
+
+  // --- attachments: uploaded as soon as they are chosen, dropped or pasted, with progress;
+  // the message that carries them is sent once they are all in ------------------------------
+
+  const filesList = document.getElementById("pending-files");
+  const attachButton = document.getElementById("attach");
+  const attachInput = document.getElementById("attach-input");
+  const uploadUrl = attachInput.dataset.uploadUrl;
+  const maxBytes = Number(attachInput.dataset.maxBytes);
+  const csrfToken = composer.elements.csrfmiddlewaretoken.value;
+  const MAX_FILES = 10;
+  let pending = [];
+
+  function paintPending() {
+    filesList.hidden = pending.length === 0;
+    filesList.replaceChildren(...pending.map((file) => file.node));
+  }
+
+  function pendingItem(file) {
+    const item = document.createElement("li");
+    item.className = "pending-file";
+    const name = document.createElement("span");
+    name.className = "file-name";
+    name.textContent = file.file.name || "pasted image";
+    const size = document.createElement("span");
+    size.className = "file-size";
+    size.textContent = sizeOf(file.file.size);
+    const bar = document.createElement("progress");
+    bar.max = 100;
+    bar.value = 0;
+    bar.setAttribute("aria-label", `Uploading ${name.textContent}`);
+    const status = document.createElement("span");
+    status.className = "file-status";
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "link remove";
+    remove.setAttribute("aria-label", `Remove ${name.textContent}`);
+    remove.textContent = "✕";
+    remove.addEventListener("click", () => {
+      if (file.xhr) file.xhr.abort();
+      pending = pending.filter((other) => other !== file);
+      paintPending();
+      textarea.focus();
+    });
+    item.append(name, " ", size, " ", bar, status, remove);
+    return item;
+  }
+
+  function setState(file, state, text) {
+    file.state = state;
+    file.node.dataset.state = state;
+    file.node.querySelector(".file-status").textContent = text || "";
+    const bar = file.node.querySelector("progress");
+    bar.hidden = state !== "uploading";
+    if (state === "done" && file.shape.thumbnail_url) {
+      const img = document.createElement("img");
+      img.src = file.shape.thumbnail_url;
+      img.alt = "";
+      file.node.prepend(img);
+    }
+  }
+
+  function upload(file) {
+    if (file.file.size > maxBytes) {
+      setState(file, "failed", `larger than ${sizeOf(maxBytes)}`);
+      return;
+    }
+    const xhr = new XMLHttpRequest();
+    file.xhr = xhr;
+    xhr.open("POST", uploadUrl);
+    xhr.setRequestHeader("X-CSRFToken", csrfToken);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.responseType = "json";
+    xhr.upload.addEventListener("progress", (event) => {
+      if (event.lengthComputable) file.node.querySelector("progress").value = (100 * event.loaded) / event.total;
+    });
+    xhr.addEventListener("load", () => {
+      file.xhr = null;
+      if (xhr.status === 201) {
+        file.shape = xhr.response;
+        setState(file, "done", "");
+        return;
+      }
+      const body = xhr.response || {};
+      const reason = body.detail || (body.file && body.file[0]) || `failed (${xhr.status})`;
+      setState(file, "failed", reason);
+    });
+    xhr.addEventListener("error", () => {
+      file.xhr = null;
+      setState(file, "failed", "not uploaded: check the connection");
+    });
+    const form = new FormData();
+    form.append("file", file.file, file.file.name || "pasted-image.png");
+    xhr.send(form);
+  }
+
+  function addFiles(files) {
+    if (!member) return;
+    for (const chosen of files) {
+      if (pending.length >= MAX_FILES) {
+        showNotice(`At most ${MAX_FILES} files go with one message.`);
+        break;
+      }
+      const file = { file: chosen, state: "uploading", shape: null, xhr: null };
+      file.node = pendingItem(file);
+      pending.push(file);
+      paintPending();
+      setState(file, "uploading");
+      upload(file);
+    }
+  }
+
+  function clearPending() {
+    pending = [];
+    paintPending();
+  }
+
+  attachButton.hidden = false;
+  // A message may be files alone; the empty check is submit's (the form's own is for
+  // browsers without this script).
+  textarea.required = false;
+  attachButton.addEventListener("click", () => attachInput.click());
+  attachInput.addEventListener("change", () => {
+    addFiles(Array.from(attachInput.files));
+    attachInput.value = "";
+    textarea.focus();
+  });
+  textarea.addEventListener("paste", (event) => {
+    const files = Array.from((event.clipboardData && event.clipboardData.files) || []);
+    if (files.length === 0) return;
+    // A copied image comes with a text form too (its name or address): the file is meant.
+    event.preventDefault();
+    addFiles(files);
+  });
+
+  const thread = document.querySelector(".thread");
+  const dropHint = document.getElementById("drop-hint");
+  let dragDepth = 0;
+  const carriesFiles = (event) => event.dataTransfer && Array.from(event.dataTransfer.types).includes("Files");
+  thread.addEventListener("dragenter", (event) => {
+    if (!carriesFiles(event)) return;
+    dragDepth += 1;
+    thread.classList.add("dropping");
+    dropHint.hidden = false;
+  });
+  thread.addEventListener("dragover", (event) => {
+    if (carriesFiles(event)) event.preventDefault();
+  });
+  thread.addEventListener("dragleave", () => {
+    dragDepth = Math.max(0, dragDepth - 1);
+    if (dragDepth === 0) {
+      thread.classList.remove("dropping");
+      dropHint.hidden = true;
+    }
+  });
+  thread.addEventListener("drop", (event) => {
+    if (!carriesFiles(event)) return;
+    event.preventDefault();
+    dragDepth = 0;
+    thread.classList.remove("dropping");
+    dropHint.hidden = true;
+    addFiles(Array.from(event.dataTransfer.files));
+    textarea.focus();
+  });
+
+  // Images open full size over the page; the link still opens them in a tab of their own.
+  const lightbox = document.getElementById("lightbox");
+  list.addEventListener("click", (event) => {
+    const link = event.target.closest("a.file-image");
+    if (!link || event.ctrlKey || event.metaKey || event.shiftKey || !lightbox.showModal) return;
+    event.preventDefault();
+    const original = lightbox.querySelector(".original");
+    original.href = link.href;
+    const img = original.querySelector("img");
+    img.src = link.href;
+    img.alt = link.title;
+    lightbox.showModal();
+  });
+  lightbox.addEventListener("click", (event) => {
+    if (event.target === lightbox) lightbox.close();
   });
 
   // --- @ suggestions: the members whose name starts with what follows @ ----------------------
