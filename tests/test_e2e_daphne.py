@@ -94,6 +94,16 @@ def test_uploads_up_to_their_own_limit_pass_the_body_limit(daphne_server, alice,
         headers={"Content-Type": content_type},
     )
     assert status == 413
+    # Twisted would parse every multipart body itself, and answer a malformed one with a
+    # bare 400 (messaging_site/server.py): the API answers it.
+    status, answer = http(
+        daphne_server,
+        "/api/uploads/",
+        data=b"--nothing-here--\r\n",
+        headers={**token, "Content-Type": "multipart/form-data; boundary=nothing-here"},
+    )
+    assert status == 400
+    assert "file" in json.loads(answer)
     status, _ = http(daphne_server, upload["url"], headers=token)
     assert status == 200
     status, _ = http(
