@@ -296,9 +296,11 @@ class MemberListView(GenericAPIView):
         page = self.paginate_queryset(members) or []
         return self.get_paginated_response(_members(request, page))
 
-    @extend_schema(request=MemberAddSerializer, responses={201: MemberSerializer})
+    @extend_schema(
+        request=MemberAddSerializer, responses={201: MemberSerializer, 200: MemberSerializer}
+    )
     def post(self, request, conversation_id):
-        """An admin adds a user, approved at once."""
+        """An admin adds a user, approved at once (201); one already approved: 200."""
         conversation = selectors.conversation_for_viewer(
             user=request.user, conversation_id=conversation_id
         )
