@@ -3,7 +3,7 @@ browser contexts, against a real Daphne, Redis and PostgreSQL.
 
 Every page a test opens is watched: a JavaScript error, a console error or a
 Content-Security-Policy violation on any of them fails the test. Set UI_SCREENSHOTS=1 to
-write docs/screenshot-conversation.png (used by the README) from the first test.
+write the README's screenshots (docs/screenshot-*.png) from the tests that show them.
 """
 
 import io
@@ -660,3 +660,62 @@ def test_a_file_alone_a_fake_image_and_one_too_large(people, alice, bob, group):
     message = b.page.locator("#messages .message", has=name)
     expect(message).to_be_visible()
     expect(message.locator(".file-image")).to_have_count(0)  # shown as a file, not an image
+
+
+def test_the_conversation_list_is_beside_every_page_and_its_own_view_on_a_phone(
+    people, alice, bob, group
+):
+    off_thread(services.direct_message_send, sender=bob, recipient_id=alice.pk, text="hi alice")
+    a, b = people(alice), people(bob)
+    b.open("/")
+    a.open(f"/c/{group.pk}/")
+    sidebar = a.page.locator("#sidebar")
+    team = sidebar.locator("li.conversation", has_text="Team")
+    direct = sidebar.locator("li.conversation[data-kind=direct]")
+    expect(team.locator("a")).to_have_attribute("aria-current", "page")
+    expect(direct.locator(".badge.unread")).to_have_text("1")
+    dot = direct.locator(".presence")
+    expect(dot).to_have_attribute("data-presence", "active")
+    expect(team.locator(".presence")).to_be_hidden()  # dots are for people, not groups
+    # Live: another conversation counts up, the open one does not (it is being read).
+    off_thread(services.direct_message_send, sender=bob, recipient_id=alice.pk, text="@alice news")
+    expect(direct.locator(".badge.unread")).to_have_text("2")
+    expect(direct.locator(".preview")).to_contain_text("@alice news")
+    b.open(f"/c/{group.pk}/")
+    b.send("for the team")
+    expect(a.message("for the team")).to_be_visible()
+    expect(team.locator(".badge.unread")).to_be_hidden()
+    expect(sidebar.locator("li.conversation").first).to_contain_text("Team")  # newest first
+    for path in ("/rooms/", "/boards/", "/search/?q=team", "/blocks/"):
+        a.open(path)
+        expect(a.page.locator("#sidebar li.conversation")).to_have_count(2)
+    if os.environ.get("UI_SCREENSHOTS"):
+        a.open(f"/c/{group.pk}/")
+        a.page.screenshot(path=DOCS / "screenshot-conversation-list.png")
+
+    a.page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    a.open("/")
+    expect(sidebar).to_be_visible()
+    expect(a.page.locator("main")).to_be_hidden()
+    box = sidebar.bounding_box()
+    assert box is not None
+    assert box["width"] == 390  # the whole screen
+    direct.locator("a").click()
+    a.page.wait_for_url("**/c/*/")
+    expect(a.message("hi alice")).to_be_visible()
+    expect(sidebar).to_be_hidden()
+    expect(a.page.locator("#composer-text")).to_be_visible()
+    assert a.page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing sideways
+    if os.environ.get("UI_SCREENSHOTS"):
+        a.page.screenshot(path=DOCS / "screenshot-phone-conversation.png")
+    a.page.click("#members-toggle")
+    expect(a.page.locator("#member-list")).to_be_visible()
+    a.page.keyboard.press("Escape")
+    expect(a.page.locator("#member-list")).to_be_hidden()
+    a.page.click("a.back")
+    a.page.wait_for_url(a.url("/"))
+    expect(sidebar).to_be_visible()
+    if os.environ.get("UI_SCREENSHOTS"):
+        a.page.screenshot(path=DOCS / "screenshot-phone-list.png")
+    b.page.close()  # bob's only tab: his dot goes grey
+    expect(dot).to_have_attribute("data-presence", "offline", timeout=10_000)

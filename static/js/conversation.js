@@ -773,6 +773,18 @@
     textarea.focus();
   });
 
+  // Narrow screens: the members panel over the conversation, on demand.
+  const chat = document.querySelector(".chat");
+  const membersToggle = document.getElementById("members-toggle");
+  function showMembers(open) {
+    chat.classList.toggle("show-members", open);
+    membersToggle.setAttribute("aria-expanded", String(open));
+  }
+  membersToggle.addEventListener("click", () => showMembers(!chat.classList.contains("show-members")));
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && chat.classList.contains("show-members")) showMembers(false);
+  });
+
   // Images open full size over the page; the link still opens them in a tab of their own.
   const lightbox = document.getElementById("lightbox");
   list.addEventListener("click", (event) => {
@@ -781,9 +793,10 @@
     event.preventDefault();
     const original = lightbox.querySelector(".original");
     original.href = link.href;
-    const img = original.querySelector("img");
+    const img = document.createElement("img");
     img.src = link.href;
     img.alt = link.title;
+    original.replaceChildren(img);
     lightbox.showModal();
   });
   lightbox.addEventListener("click", (event) => {
@@ -1105,6 +1118,12 @@
     }, 150);
   }
   document.addEventListener("visibilitychange", markRead);
+  // Leaving right after a message came (to another conversation, say): say so now, not
+  // after the debounce, or the list would count it as unread.
+  window.addEventListener("pagehide", () => {
+    window.clearTimeout(readTimer);
+    if (lastSeq > readSent && Live.send({ action: "read", conversationId, seq: lastSeq })) readSent = lastSeq;
+  });
 
   // --- older pages -----------------------------------------------------------------------
 

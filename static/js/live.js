@@ -345,6 +345,6 @@
       paintPresence(node, frame.status));
   });
 
-  window.Live = { data, on, onOpen, send, request, isOpen, formatTime, formatTimes, clone, toast };
+  window.Live = { data, on, onOpen, send, request, isOpen, formatTime, formatTimes, clone, toast, paintPresence };
   if (statusNode) connect();
 })();

@@ -6,6 +6,7 @@ import logging
 import pytest
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -14,7 +15,7 @@ from accounts.models import Block, User
 from accounts.services import block_create
 from boards.models import Board, BoardMessage
 from boards.services import board_create
-from chat import memberships, services
+from chat import memberships, presence, services, uploads
 from chat.models import Conversation, Membership, Message
 from messaging_site.errors import NotFound
 from messaging_site.logfilters import RefusalsWithoutTraceback
@@ -379,3 +380,34 @@ def test_a_refusal_is_logged_in_one_line_and_a_failure_with_its_traceback():
     assert keep.filter(failure)
     assert refusal.exc_info is None
     assert failure.exc_info is not None
+
+
+def test_every_signed_in_page_has_the_conversation_list(browser_for, alice, bob, charlie, group):
+    services.direct_message_send(sender=bob, recipient_id=alice.pk, text="psst")
+    services.message_send(sender=bob, conversation_id=group.pk, text="@alice look")
+    presence.apply(bob.pk, "open", "bob-tab")
+    presence.apply(charlie.pk, "open", "charlie-tab")  # shares nothing with alice
+    client = browser_for(alice)
+    direct = Conversation.objects.get(kind="direct")
+    for url in ["/", "/rooms/", "/boards/", "/blocks/", "/search/?q=x", f"/c/{group.pk}/"]:
+        page = client.get(url).content.decode()
+        sidebar = page[page.index('<aside id="sidebar"') : page.index("</aside>")]
+        assert sidebar.index(">Team<") < sidebar.index(">Bob<"), url  # newest first
+        assert '<span class="badge unread" aria-label="1 unread">1</span>' in sidebar
+        assert 'aria-label="1 unread mention" title="Mentions of you">@1</span>' in sidebar
+        assert f'data-presence-user="{bob.pk}" data-presence="active"' in sidebar
+    page = client.get(f"/c/{direct.pk}/").content.decode()
+    assert f'href="/c/{direct.pk}/" aria-current="page"' in page
+    assert 'id="sidebar"' not in Client().get("/login/").content.decode()
+    block_create(blocker=bob, blocked_id=alice.pk)  # his presence is hidden from her now
+    page = client.get("/").content.decode()
+    assert f'data-presence-user="{bob.pk}" data-presence="offline"' in page
+
+
+def test_a_file_alone_shows_its_name_in_the_list(browser_for, alice, bob, group):
+    file = uploads.upload_create(
+        uploader=bob, file=SimpleUploadedFile("plan.pdf", b"%PDF-1.4 plan")
+    )
+    services.message_send(sender=bob, conversation_id=group.pk, text="", attachments=[file.pk])
+    page = browser_for(alice).get("/").content.decode()
+    assert '<b>bob:</b> <i class="files-note">plan.pdf</i>' in page
