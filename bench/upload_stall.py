@@ -20,6 +20,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -46,12 +47,14 @@ def token() -> str:
     return layout[0][1][0]
 
 
-def start(kind: str) -> ws_fanout.Server:
+def start(kind: str, uploads: str) -> ws_fanout.Server:
+    """`uploads`: where the server keeps the files (a temporary folder, removed after)."""
     if kind == "ours":
-        return ws_fanout.start_ours(1)
+        return ws_fanout.start_ours(1, extra_env={"UPLOAD_ROOT": uploads})
     port = ws_fanout.free_port()
     env = {
         **os.environ,
+        "UPLOAD_ROOT": uploads,
         "DJANGO_SETTINGS_MODULE": "messaging_site.settings.dev",
         "DATABASE_URL": ws_fanout.DB_URL,
         "DEBUG": "0",
@@ -142,11 +145,12 @@ def main() -> None:
     rows = []
     for round_ in range(1, args.rounds + 1):
         for kind in ("ours", "stock"):
-            server = start(kind)
-            try:
-                figures = asyncio.run(measure(server, key, args.uploads, args.mib * 2**20))
-            finally:
-                server.stop()
+            with tempfile.TemporaryDirectory(prefix="bench-uploads-") as uploads:
+                server = start(kind, uploads)
+                try:
+                    figures = asyncio.run(measure(server, key, args.uploads, args.mib * 2**20))
+                finally:
+                    server.stop()
             rows.append((round_, kind, figures))
             print(
                 f"round {round_} {kind:5}: longest pong wait {figures['max_ms']:7.1f} ms, "
