@@ -60,12 +60,16 @@ class Presence:
         moment = datetime.fromtimestamp(self.last_seen, UTC).isoformat()
         return moment.replace("+00:00", "Z")
 
+    def last_seen_ms(self) -> int | None:
+        """As frames write instants (epoch milliseconds)."""
+        return int(self.last_seen * 1000) if self.last_seen else None
+
     def frame(self, user_id: int) -> dict:
         return {
             "action": "presence",
             "userId": user_id,
             "status": self.status,
-            "lastSeen": int(self.last_seen * 1000) if self.last_seen else None,
+            "lastSeen": self.last_seen_ms(),
         }
 
 
@@ -211,6 +215,20 @@ def visible_to(
         logger.warning("presence unknown: Redis is unreachable")
         found = {}
     return {user_id: found.get(user_id, OFFLINE) for user_id in user_ids}
+
+
+def of_members(*, viewer_id: int, members: list) -> dict[int, Presence]:
+    """`visible_to` for a members list (Membership rows): rows from
+    chat.selectors.members_visible_to say who blocks the reader, so no query; any other
+    row (a member just added or decided on) has it looked up."""
+    listed = all(hasattr(m, "blocks_reader") for m in members)
+    return visible_to(
+        viewer_id=viewer_id,
+        user_ids=[m.user_id for m in members],
+        visible=[m.user_id for m in members if m.status == "approved" and not m.blocks_reader]
+        if listed
+        else None,
+    )
 
 
 def announcements(

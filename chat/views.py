@@ -229,16 +229,7 @@ class DirectMessageView(GenericAPIView):
 def _members(request, rows: list) -> list[dict]:
     """Members as the reader sees them, presence included (one query and one Redis round
     trip for a page)."""
-    # Rows from members_visible_to say who blocks the reader; others (a member just added
-    # or decided on) are looked up.
-    listed = all(hasattr(m, "blocks_reader") for m in rows)
-    seen = presence.visible_to(
-        viewer_id=request.user.pk,
-        user_ids=[m.user_id for m in rows],
-        visible=[m.user_id for m in rows if m.status == "approved" and not m.blocks_reader]
-        if listed
-        else None,
-    )
+    seen = presence.of_members(viewer_id=request.user.pk, members=rows)
     return list(MemberSerializer(rows, many=True, context={"presence": seen}).data)
 
 

@@ -13,7 +13,7 @@ from messaging_site.consumers import Consumer, Frame, positive_int
 from messaging_site.db import db_call
 from messaging_site.errors import Invalid, NotFound
 
-from . import events, memberships, relay, selectors, services
+from . import events, memberships, presence, relay, selectors, services
 from .models import Conversation, Membership
 from .relay import ChatState
 
@@ -204,15 +204,22 @@ async def unreact(socket: Consumer, frame: Frame):
 
 @db_call
 def _room_members(user, room_id: int) -> dict:
+    """The members list with each one's presence as the reader may see it (SPEC section
+    13), as REST's: one Redis round trip."""
     conversation, membership = selectors.conversation_for_reader(user=user, conversation_id=room_id)
+    members = list(selectors.members_visible_to(membership=membership).order_by("id"))
+    seen = presence.of_members(viewer_id=user.pk, members=members)
     participants = [
         {
             "userId": m.user_id,
             "username": m.user.username,
             "status": m.status,
             "isAdmin": m.role == Membership.Role.ADMIN,
+            # `status` is the membership's, as in REST's members lists.
+            "presence": seen[m.user_id].status,
+            "lastSeen": seen[m.user_id].last_seen_ms(),
         }
-        for m in selectors.members_visible_to(membership=membership).order_by("id")
+        for m in members
     ]
     return {
         "action": "roomMembers",

@@ -163,11 +163,7 @@ def conversation(request, conversation_id: int):
         else visible.filter(status=Membership.Status.APPROVED).count()
     )
     pending = [m for m in members if m.status == Membership.Status.PENDING]
-    seen = presence.visible_to(
-        viewer_id=request.user.pk,
-        user_ids=[m.user_id for m in approved],
-        visible=[m.user_id for m in approved if not getattr(m, "blocks_reader", True)],
-    )
+    seen = presence.of_members(viewer_id=request.user.pk, members=approved)
     for member in approved:
         member.presence = seen[member.user_id].status
     peer = next((m.user for m in approved if m.user_id != request.user.pk), None)

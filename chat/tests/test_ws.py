@@ -252,12 +252,29 @@ async def test_get_members(alice, bob, charlie, room):
     admin = await connect(alice)
     await admin.send_json_to({"action": "getMembers", "roomId": room.pk})
     reply = await expect(admin, action="roomMembers", roomId=room.pk, roomName="Lobby")
-    assert reply["participants"] == [
-        {"userId": alice.pk, "username": "alice", "status": "approved", "isAdmin": True},
-        {"userId": bob.pk, "username": "bob", "status": "approved", "isAdmin": False},
-        {"userId": charlie.pk, "username": "charlie", "status": "pending", "isAdmin": False},
-    ]
+    me, *others = reply["participants"]
+    assert isinstance(me.pop("lastSeen"), int)  # her socket is open: active, seen now
+    assert me == {
+        "userId": alice.pk, "username": "alice", "status": "approved", "isAdmin": True,
+        "presence": "active",
+    }  # fmt: skip
+    assert others == [
+        {"userId": bob.pk, "username": "bob", "status": "approved", "isAdmin": False,
+         "presence": "offline", "lastSeen": None},
+        {"userId": charlie.pk, "username": "charlie", "status": "pending", "isAdmin": False,
+         "presence": "offline", "lastSeen": None},
+    ]  # fmt: skip
+    # Someone online who blocks her is offline to her.
+    other = await connect(bob)
+    await admin.send_json_to({"action": "getMembers", "roomId": room.pk})
+    reply = await expect(admin, action="roomMembers")
+    assert reply["participants"][1]["presence"] == "active"
+    await call(block_create)(blocker=bob, blocked_id=alice.pk)
+    await admin.send_json_to({"action": "getMembers", "roomId": room.pk})
+    reply = await expect(admin, action="roomMembers")
+    assert reply["participants"][1]["presence"] == "offline"
     await admin.disconnect()
+    await other.disconnect()
 
 
 async def test_removed_member_gets_no_later_message_on_any_socket(alice, bob, room):
