@@ -7,6 +7,7 @@ the entry points, with `selectors.can_send_sms`, before any of these is called.
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 
@@ -42,6 +43,17 @@ def normalize_number(value: object) -> str | None:
     if not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+# SPEC section 14, pasted numbers: entries are split at new lines, commas and semicolons
+# only; the spaces, dots, dashes and brackets people write inside a number belong to it.
+_ENTRY_SEPARATORS = re.compile(r"[\r\n,;]+")
+
+
+def split_pasted(text: str) -> list[str]:
+    """What someone pasted (or a CSV cell held), as its entries: `+1 (415) 555-0143` is
+    one, and `+14155550101, +14155550102` two."""
+    return [entry.strip() for entry in _ENTRY_SEPARATORS.split(text) if entry.strip()]
 
 
 def normalize_numbers(values: object, *, field: str) -> list[str]:

@@ -50,7 +50,8 @@ class CampaignForm(forms.Form):
     recipients = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 5, "placeholder": "+14155550101, +14155550102"}),
-        help_text="Phone numbers separated by commas, spaces or new lines.",
+        help_text="One number a line, or separated by commas or semicolons; spaces, dots, "
+        "dashes and brackets inside a number are fine: +1 (415) 555-0143.",
     )
     recipients_file = forms.FileField(
         required=False, label="…or a CSV file of numbers", help_text="Up to 1 MiB."
@@ -58,7 +59,7 @@ class CampaignForm(forms.Form):
 
     def numbers(self) -> list[str]:
         """Every number given, pasted then uploaded, in order."""
-        pasted = self.cleaned_data["recipients"].replace(",", " ").replace(";", " ").split()
+        pasted = services.split_pasted(self.cleaned_data["recipients"])
         upload = self.cleaned_data.get("recipients_file")
         return pasted + (_csv_numbers(upload) if upload else [])
 
@@ -78,7 +79,9 @@ def _csv_numbers(upload) -> list[str]:
     if rows and not any(ch.isdigit() for ch in "".join(rows[0])):
         header = [cell.strip().lower() for cell in rows.pop(0)]
         column = next((i for i, name in enumerate(header) if name in PHONE_HEADERS), 0)
-    return [row[column].strip() for row in rows if len(row) > column and row[column].strip()]
+    return [
+        entry for row in rows if len(row) > column for entry in services.split_pasted(row[column])
+    ]
 
 
 def _progress_percent(progress: dict) -> int:

@@ -242,3 +242,15 @@ def test_preview_endpoint_matches_the_segment_module(api_manager, text, smart):
     expected = info.as_dict()
     response = api_manager.post("/api/sms/segments/", {"message": text, "smart_encoding": smart})
     assert response.json() == expected
+
+
+def test_pasted_entries_split_at_lines_commas_and_semicolons_only():
+    assert services.split_pasted("+1 (415) 555-0143\r\n+1 415 555 0142") == [
+        "+1 (415) 555-0143",
+        "+1 415 555 0142",
+    ]
+    assert services.split_pasted(" a ,b;c\n\n, ;") == ["a", "b", "c"]
+    assert services.split_pasted("") == []
+    assert [services.normalize_number(n) for n in services.split_pasted("+1.415.555.0144")] == [
+        "+14155550144"
+    ]

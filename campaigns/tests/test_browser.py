@@ -57,7 +57,7 @@ def test_bad_numbers_are_listed_before_anything_is_saved(people, manager):
     person.open("/campaigns/new/")
     person.page.fill("#id_name", "Oops")
     type_message(person.page, "Hello")
-    person.page.fill("#id_recipients", "+14155550101 12345 nope")
+    person.page.fill("#id_recipients", "+1 (415) 555-0101\n12345\nnope")
     person.page.click("button.primary")
     expect(person.page.locator("#bad-numbers")).to_contain_text("'12345' is not a valid")
     expect(person.page.locator("#bad-numbers")).to_contain_text("'nope' is not a valid")

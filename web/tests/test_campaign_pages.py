@@ -82,10 +82,30 @@ def test_create_from_pasted_numbers_and_a_csv_file(browser_for, manager):
     assert campaign.status == "draft"
 
 
+def test_numbers_pasted_as_people_write_them(browser_for, manager):
+    """SPEC section 14: new lines, commas and semicolons separate; spaces, dots, dashes and
+    brackets belong to the number."""
+    upload = SimpleUploadedFile("numbers.csv", b"phone\n+1 (415) 555-0145; +1.415.555.0146\n")
+    response = browser_for(manager).post(
+        "/campaigns/new/",
+        {
+            "name": "Pasted",
+            "message": "Hi",
+            "recipients": "+1 (415) 555-0143\r\n+1 415 555 0142\n\n+1-415-555-0141;+14155550140,",
+            "recipients_file": upload,
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[-3000:]
+    assert list(SmsMessage.objects.order_by("id").values_list("to", flat=True)) == [
+        "+14155550143", "+14155550142", "+14155550141", "+14155550140",
+        "+14155550145", "+14155550146",
+    ]  # fmt: skip
+
+
 def test_bad_numbers_are_listed_by_value_and_nothing_is_saved(browser_for, manager):
     response = browser_for(manager).post(
         "/campaigns/new/",
-        {"name": "X", "message": "Hi", "recipients": "+14155550101 12345 not-a-number"},
+        {"name": "X", "message": "Hi", "recipients": "+14155550101\n12345, not-a-number"},
     )
     body = response.content.decode()
     assert response.status_code == 200
