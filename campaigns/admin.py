@@ -1,11 +1,14 @@
+import csv
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q
+from django.http import HttpResponse
 
 from messaging_site.errors import DomainError
 
 from . import services
-from .models import Campaign, OptOut, SmsMessage
+from .models import Campaign, ConsentEvent, InboundSms, OptOut, SmsMessage
 
 Status = SmsMessage.Status
 
@@ -128,7 +131,87 @@ class OptOutForm(forms.ModelForm):
 
 @admin.register(OptOut)
 class OptOutAdmin(admin.ModelAdmin):
+    """Adding and deleting go through campaigns.services, so each lands in the consent
+    log with its moderator."""
+
     form = OptOutForm
     list_display = ["number", "source", "created_at"]
     list_filter = ["source", "created_at"]
     search_fields = ["number"]
+    fields = ["number"]
+
+    def has_change_permission(self, request, obj=None):
+        return False  # an opt-out is there or not: add it, or delete it
+
+    def save_model(self, request, obj, form, change):
+        optout, _ = services.optout_add(
+            number=obj.number, source=ConsentEvent.Source.ADMIN, actor=request.user
+        )
+        obj.pk = optout.pk
+
+    def delete_model(self, request, obj):
+        services.optout_remove(
+            number=obj.number, source=ConsentEvent.Source.ADMIN, actor=request.user,
+            missing_ok=True,
+        )  # fmt: skip
+
+    def delete_queryset(self, request, queryset):
+        for optout in queryset:
+            self.delete_model(request, optout)
+
+
+@admin.action(description="Export the selected events as CSV")
+def export_consent_csv(modeladmin, request, queryset):
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="consent-log.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["number", "event", "source", "time", "by", "inbound message"])
+    for event in queryset.select_related("actor", "inbound").order_by("created_at", "pk"):
+        writer.writerow(
+            [
+                event.number,
+                event.event,
+                event.source,
+                event.created_at.isoformat(),
+                event.actor.username if event.actor else "",
+                event.inbound.body if event.inbound else "",
+            ]
+        )
+    return response
+
+
+@admin.register(ConsentEvent)
+class ConsentEventAdmin(admin.ModelAdmin):
+    """The consent log (SPEC section 14): read only; select and export."""
+
+    list_display = ["created_at", "number", "event", "source", "actor", "inbound"]
+    list_filter = ["event", "source", "created_at"]
+    search_fields = ["number"]
+    list_select_related = ["actor", "inbound"]
+    actions = [export_consent_csv]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(InboundSms)
+class InboundSmsAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "sender", "keyword", "body", "backend"]
+    list_filter = ["keyword", "backend", "received_at"]
+    search_fields = ["sender", "body"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -45,8 +45,17 @@ class SmsMessage(models.Model):
         SKIPPED = "skipped"
         CANCELLED = "cancelled"
 
+    class Kind(models.TextChoices):
+        MESSAGE = "message"
+        # The one answer to an inbound keyword (campaigns.inbound): sent to a number that
+        # has just opted out too, which is what confirms it.
+        REPLY = "reply"
+
     campaign = models.ForeignKey(
         Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+    )
+    kind = models.CharField(
+        max_length=10, choices=Kind.choices, default=Kind.MESSAGE, db_default=Kind.MESSAGE
     )
     to = models.CharField(max_length=20, help_text="E.164")
     body = models.TextField()
@@ -98,6 +107,59 @@ class OptOut(models.Model):
 
     def __str__(self):
         return self.number
+
+
+class InboundSms(models.Model):
+    """A text someone sent us, through any backend (campaigns.inbound.receive)."""
+
+    backend = models.CharField(max_length=20)
+    # E.164 when it parses as a number; as the gateway gave it otherwise.
+    sender = models.CharField(max_length=32)
+    to = models.CharField(max_length=32, blank=True, default="")
+    body = models.TextField(blank=True, default="")
+    # The keyword it was read as (`stop`, `start`, `help`), or "" for any other text.
+    keyword = models.CharField(max_length=10, blank=True, default="")
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "inbound SMS"
+        verbose_name_plural = "inbound SMS"
+        indexes = [models.Index(fields=["sender", "received_at"], name="campaigns_inbound_sender")]
+
+    def __str__(self):
+        return f"{self.sender}: {self.body[:40]}"
+
+
+class ConsentEvent(models.Model):
+    """Every opt-in and opt-out, whatever its source (SPEC section 14): written in the same
+    transaction as the change to the opt-out list (campaigns.services)."""
+
+    class Event(models.TextChoices):
+        OPT_OUT = "opt_out"
+        OPT_IN = "opt_in"
+
+    class Source(models.TextChoices):
+        KEYWORD = "keyword"
+        API = "api"
+        ADMIN = "admin"
+        IMPORT = "import"
+
+    number = models.CharField(max_length=20, help_text="E.164")
+    event = models.CharField(max_length=10, choices=Event.choices)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    inbound = models.ForeignKey(
+        InboundSms, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["number", "created_at"], name="campaigns_consent_number")]
+
+    def __str__(self):
+        return f"{self.number} {self.event} ({self.source})"
 
 
 class IdempotentRequest(models.Model):

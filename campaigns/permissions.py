@@ -1,4 +1,7 @@
-from rest_framework.permissions import IsAuthenticated
+import hmac
+
+from django.conf import settings
+from rest_framework.permissions import BasePermission, IsAuthenticated
 
 from .selectors import NOT_A_SENDER, can_send_sms
 
@@ -10,3 +13,22 @@ class CanSendSms(IsAuthenticated):
 
     def has_permission(self, request, view):
         return super().has_permission(request, view) and can_send_sms(request.user)
+
+
+class CallbackToken(BasePermission):
+    """`Authorization: Bearer $SMS_CALLBACK_TOKEN`, compared in constant time; with no
+    token configured, nobody."""
+
+    message = "A callback needs `Authorization: Bearer` with this service's SMS_CALLBACK_TOKEN."
+
+    def has_permission(self, request, view) -> bool:
+        if not hasattr(view, request.method.lower()):
+            return True  # a method the view does not take: its 405, not a 403
+        expected = settings.SMS_CALLBACK_TOKEN
+        given = request.headers.get("Authorization", "")
+        scheme, _, token = given.partition(" ")
+        return (
+            bool(expected)
+            and scheme.lower() == "bearer"
+            and hmac.compare_digest(token.strip().encode(), expected.encode())
+        )

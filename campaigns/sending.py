@@ -148,7 +148,8 @@ def attempt(*, message_id: int) -> str | None:
         return None
     message = SmsMessage.objects.get(pk=message_id)
 
-    if selectors.opted_out([message.to]):
+    # Nothing goes to an opted-out number but the reply that confirms its keyword.
+    if message.kind != SmsMessage.Kind.REPLY and selectors.opted_out([message.to]):
         _finish(message_id, token, status=Status.SKIPPED, last_error="opted out")
         _log(message, "skipped", 0.0)
         _complete_campaign(message.campaign_id)

@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from messaging_site.fields import TextField
 
-from .models import Campaign, OptOut, SmsMessage
+from .models import Campaign, InboundSms, OptOut, SmsMessage
 
 
 class SegmentsInputSerializer(serializers.Serializer):
@@ -116,3 +116,22 @@ class OptOutSerializer(serializers.ModelSerializer):
 
 class OptOutInputSerializer(serializers.Serializer):
     number = TextField(max_length=40)
+
+
+class InboundHttpSerializer(serializers.Serializer):
+    """What the HTTP backend's provider posts for a text it received."""
+
+    to = TextField(max_length=32, required=False, allow_blank=True)
+    body = TextField(max_length=2000, allow_blank=True, trim_whitespace=False)
+
+    def get_fields(self):
+        # `from` is a Python keyword: declared here rather than as an attribute.
+        fields = super().get_fields()
+        fields["from"] = TextField(max_length=32, help_text="the sender's number")
+        return fields
+
+
+class InboundReceivedSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = InboundSms
+        fields = ["id", "sender", "keyword", "received_at"]

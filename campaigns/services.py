@@ -23,7 +23,7 @@ from messaging_site.db import id_batches
 from messaging_site.errors import Conflict, Invalid, NotFound
 
 from . import queue, selectors
-from .models import Campaign, IdempotentRequest, OptOut, SmsMessage
+from .models import Campaign, ConsentEvent, IdempotentRequest, InboundSms, OptOut, SmsMessage
 from .segments import SegmentInfo, analyze_for_sending
 
 MAX_BODY_LENGTH = 1600
@@ -246,20 +246,59 @@ def campaign_cancel(*, campaign: Campaign) -> Campaign:
 # --- opt-outs and re-queues -------------------------------------------------------------
 
 
-def optout_add(*, number: str, source: str = "api") -> tuple[OptOut, bool]:
-    """Put a number on the opt-out list (again is harmless); Invalid for a bad number."""
+def optout_add(
+    *,
+    number: str,
+    source: str = ConsentEvent.Source.API,
+    actor: User | None = None,
+    inbound: InboundSms | None = None,
+) -> tuple[OptOut, bool]:
+    """Put a number on the opt-out list (again is harmless: nothing more is logged);
+    Invalid for a bad number. The change goes to the consent log in the same transaction.
+    From then on nothing is sent to it but the reply to its keyword (campaigns.sending
+    checks each record as it is sent)."""
     normalized = normalize_number(number)
     if normalized is None:
         raise Invalid(fields={"number": [f"{number!r} is not a valid phone number."]})
-    return OptOut.objects.get_or_create(number=normalized, defaults={"source": source})
+    with transaction.atomic():
+        optout, created = OptOut.objects.get_or_create(
+            number=normalized, defaults={"source": source}
+        )
+        if created:
+            ConsentEvent.objects.create(
+                number=normalized,
+                event=ConsentEvent.Event.OPT_OUT,
+                source=source,
+                actor=actor,
+                inbound=inbound,
+            )
+    return optout, created
 
 
-def optout_remove(*, number: str) -> None:
-    """Take a number off the list; NotFound when it is not on it."""
+def optout_remove(
+    *,
+    number: str,
+    source: str = ConsentEvent.Source.API,
+    actor: User | None = None,
+    inbound: InboundSms | None = None,
+    missing_ok: bool = False,
+) -> bool:
+    """Take a number off the list, logging the opt-in; returns whether it was on it.
+    NotFound when it is not, unless `missing_ok`."""
     normalized = normalize_number(number)
-    deleted, _ = OptOut.objects.filter(number=normalized or number).delete()
-    if not deleted:
+    with transaction.atomic():
+        deleted, _ = OptOut.objects.filter(number=normalized or number).delete()
+        if deleted:
+            ConsentEvent.objects.create(
+                number=normalized or number,
+                event=ConsentEvent.Event.OPT_IN,
+                source=source,
+                actor=actor,
+                inbound=inbound,
+            )
+    if not deleted and not missing_ok:
         raise NotFound("This number is not on the opt-out list.")
+    return bool(deleted)
 
 
 def sms_requeue(*, messages: Iterable[SmsMessage]) -> int:

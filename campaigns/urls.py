@@ -10,5 +10,6 @@ router.register("sms/opt-outs", views.OptOutViewSet, basename="optout")
 urlpatterns = [
     path("sms/segments/", views.SegmentsView.as_view(), name="sms-segments"),
     path("sms/send/", views.SendView.as_view(), name="sms-send"),
+    path("sms/inbound/http/", views.InboundHttpView.as_view(), name="sms-inbound-http"),
     *router.urls,
 ]

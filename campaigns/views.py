@@ -1,18 +1,20 @@
 """REST for SMS and campaigns (the OpenAPI schema, /api/schema/), for holders of
 campaigns.send_sms."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from . import selectors, services
-from .permissions import CanSendSms
+from . import inbound, selectors, services
+from .permissions import CallbackToken, CanSendSms
 from .serializers import (
     CampaignDetailSerializer,
     CampaignInputSerializer,
     CampaignSerializer,
+    InboundHttpSerializer,
+    InboundReceivedSerializer,
     OptOutInputSerializer,
     OptOutSerializer,
     SegmentsInputSerializer,
@@ -130,12 +132,43 @@ class OptOutViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def create(self, request):
         data = OptOutInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        optout, created = services.optout_add(number=data.validated_data["number"])
+        optout, created = services.optout_add(
+            number=data.validated_data["number"], actor=request.user
+        )
         return Response(
             OptOutSerializer(optout).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
 
     def destroy(self, request, number):
-        services.optout_remove(number=number)
+        services.optout_remove(number=number, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InboundHttpView(GenericAPIView):
+    """The HTTP backend's inbound callback (SPEC section 14), for any provider that speaks
+    it; the provider, not a user, calls it."""
+
+    authentication_classes: list = []
+    permission_classes = [CallbackToken]
+    throttle_classes: list = []
+    serializer_class = InboundHttpSerializer
+
+    @extend_schema(
+        responses={
+            200: InboundReceivedSerializer,
+            403: OpenApiResponse(description="No, or not this service's, callback token."),
+        }
+    )
+    def post(self, request):
+        """A text someone sent: stored; STOP, START or HELP (and their synonyms) acted on,
+        with one reply each. `Authorization: Bearer $SMS_CALLBACK_TOKEN`, else 403."""
+        data = InboundHttpSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        received = inbound.receive(
+            backend="http",
+            sender=data.validated_data["from"],
+            to=data.validated_data.get("to", ""),
+            body=data.validated_data["body"],
+        )
+        return Response(InboundReceivedSerializer(received).data)

@@ -236,8 +236,8 @@ def search(*, user: User, q: object, filters: Filters, cursor: Cursor | None, li
     return Page("[" + ",".join(items) + "]", following)
 
 
-def _instant(value: str, name: str, errors: dict[str, list[str]]) -> datetime | None:
-    if not value:
+def _instant(value: str | None, name: str, errors: dict[str, list[str]]) -> datetime | None:
+    if value is None:
         return None
     try:
         instant = datetime.fromisoformat(value)
@@ -248,8 +248,8 @@ def _instant(value: str, name: str, errors: dict[str, list[str]]) -> datetime | 
     return instant if instant.tzinfo else instant.replace(tzinfo=UTC)
 
 
-def _id(value: str, name: str, errors: dict[str, list[str]]) -> int | None:
-    if not value:
+def _id(value: str | None, name: str, errors: dict[str, list[str]]) -> int | None:
+    if value is None:
         return None
     if not (value.isascii() and value.isdigit()) or not 0 < int(value) <= MAX_ID:
         errors[name] = ["An id."]
@@ -261,8 +261,11 @@ def filters_from(params: Mapping[str, str]) -> Filters:
     """The filters of a search request's query string. Raises Invalid, naming each bad one."""
     errors: dict[str, list[str]] = {}
 
-    def given(name: str) -> str:
-        return params.get(name, "").strip()
+    def given(name: str) -> str | None:
+        """The parameter, trimmed; None when absent. Present but empty is not absent: it
+        is refused like any other value that is not one."""
+        value = params.get(name)
+        return None if value is None else value.strip()
 
     filters = Filters(
         conversation_id=_id(given("conversation"), "conversation", errors),

@@ -188,3 +188,10 @@ def test_the_stored_vector_is_the_one_the_model_names(alice, group, send):
             [message.pk],
         )
         assert cursor.fetchone() == (True,)
+
+
+def test_a_filter_given_empty_is_refused(client_for, bob):
+    for name in ("conversation", "sender", "before", "after"):
+        response = client_for(bob).get(URL, {"q": "x", name: ""})
+        assert response.status_code == 400, name
+        assert name in response.json()

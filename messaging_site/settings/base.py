@@ -393,6 +393,22 @@ SMS_SEGMENTS_PER_SECOND = env.int("SMS_SEGMENTS_PER_SECOND", default=45)
 # own stamping. The ceiling on throughput is 1 / (1 + guard).
 SMS_RATE_GUARD_MS = env.float("SMS_RATE_GUARD_MS", default=10.0)
 SMS_FROM = env.str("SMS_FROM", default="Messaging")
+# The one reply to each inbound keyword (campaigns.inbound).
+SMS_STOP_TEXT = env.str(
+    "SMS_STOP_TEXT",
+    default="You are unsubscribed and will get no more messages. Reply START to resubscribe.",
+)
+SMS_START_TEXT = env.str(
+    "SMS_START_TEXT",
+    default="You are subscribed again. Reply STOP to unsubscribe, HELP for help.",
+)
+SMS_HELP_TEXT = env.str(
+    "SMS_HELP_TEXT",
+    default=f"{SMS_FROM}: reply STOP to unsubscribe, START to resubscribe.",
+)
+# What the HTTP backend's callbacks (inbound texts, delivery reports) must bring as
+# `Authorization: Bearer ...`; empty: those callbacks refuse everything.
+SMS_CALLBACK_TOKEN = env.str("SMS_CALLBACK_TOKEN", default="")
 SMS_HTTP_URL = env.str("SMS_HTTP_URL", default="")
 SMS_HTTP_TOKEN = env.str("SMS_HTTP_TOKEN", default="")
 SMS_HTTP_TIMEOUT = env.float("SMS_HTTP_TIMEOUT", default=10.0)

@@ -1,0 +1,171 @@
+"""SPEC section 14, inbound keywords and consent: STOP and its synonyms, START, HELP, one
+reply each (sent even to the number that just opted out, and nothing else after it), a
+consent log of every opt-in and opt-out whatever its source, and the HTTP backend's
+inbound callback behind its bearer token."""
+
+import csv
+import io
+
+import pytest
+from django.core.management import call_command
+
+from campaigns import inbound, sending, services
+from campaigns.models import ConsentEvent, InboundSms, OptOut, SmsMessage
+
+pytestmark = pytest.mark.django_db
+URL = "/api/sms/inbound/http/"
+TOKEN = "callback-secret-0123456789"
+NUMBER = "+14155550123"
+
+
+@pytest.fixture
+def callback(settings, api):
+    settings.SMS_CALLBACK_TOKEN = TOKEN
+
+    def post(body, token=TOKEN):
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token is not None else {}
+        return api.post(URL, body, format="json", **headers)
+
+    return post
+
+
+def replies() -> list[tuple[str, str]]:
+    return list(
+        SmsMessage.objects.filter(kind=SmsMessage.Kind.REPLY)
+        .order_by("id")
+        .values_list("to", "body")
+    )
+
+
+@pytest.mark.parametrize("word", ["STOP", "stop", "  Stop  ", "STOPALL", "unsubscribe",
+                                  "Cancel", "END", "quit"])  # fmt: skip
+def test_stop_and_its_synonyms_opt_out_with_one_reply(callback, settings, word):
+    response = callback({"from": "+1 415 555 0123", "to": "12345", "body": word})
+    assert response.status_code == 200, response.content
+    assert response.json()["keyword"] == "stop"
+    assert OptOut.objects.filter(number=NUMBER, source="keyword").exists()
+    event = ConsentEvent.objects.get()
+    assert (event.number, event.event, event.source) == (NUMBER, "opt_out", "keyword")
+    assert event.inbound.body == word
+    assert replies() == [(NUMBER, settings.SMS_STOP_TEXT)]
+
+
+def test_start_opts_back_in_and_help_answers(callback, settings):
+    callback({"from": NUMBER, "body": "STOP"})
+    callback({"from": NUMBER, "body": "start"})
+    assert not OptOut.objects.exists()
+    callback({"from": NUMBER, "body": "HELP"})
+    callback({"from": NUMBER, "body": "yes"})  # the same reply a moment ago: not again
+    assert [(e.event, e.source) for e in ConsentEvent.objects.order_by("id")] == [
+        ("opt_out", "keyword"),
+        ("opt_in", "keyword"),
+    ]
+    assert [body for _, body in replies()] == [
+        settings.SMS_STOP_TEXT,
+        settings.SMS_START_TEXT,
+        settings.SMS_HELP_TEXT,
+    ]
+    assert InboundSms.objects.count() == 4
+
+
+def test_other_texts_are_stored_and_change_nothing(callback):
+    for body in ["stop please", "Hello!", "", "STOP STOP"]:
+        assert callback({"from": NUMBER, "body": body}).json()["keyword"] == ""
+    assert InboundSms.objects.count() == 4
+    assert not OptOut.objects.exists()
+    assert replies() == []
+    # A sender that is no number (an alphanumeric id) is kept, and cannot opt out.
+    callback({"from": "ACME", "body": "STOP"})
+    assert InboundSms.objects.get(sender="ACME").keyword == ""
+    assert not OptOut.objects.exists()
+
+
+def test_a_repeated_keyword_gets_no_second_reply_at_once(callback):
+    for _ in range(3):
+        callback({"from": NUMBER, "body": "HELP"})
+    assert len(replies()) == 1
+    assert InboundSms.objects.count() == 3
+
+
+@pytest.mark.parametrize("token", [None, "wrong", "", f"{TOKEN}x"])
+def test_a_callback_without_the_token_is_403_and_changes_nothing(callback, token):
+    response = callback({"from": NUMBER, "body": "STOP"}, token=token)
+    assert response.status_code == 403
+    assert not InboundSms.objects.exists()
+    assert not OptOut.objects.exists()
+
+
+def test_with_no_token_configured_the_callback_refuses_everything(callback, settings, api):
+    settings.SMS_CALLBACK_TOKEN = ""
+    assert callback({"from": NUMBER, "body": "STOP"}, token="").status_code == 403
+    assert not InboundSms.objects.exists()
+
+
+def test_bad_bodies_are_400_and_store_nothing(callback):
+    for body in [{}, {"body": "STOP"}, {"from": NUMBER}, {"from": NUMBER, "body": 5}]:
+        assert callback(body).status_code == 400, body
+    assert not InboundSms.objects.exists()
+
+
+def test_an_opted_out_number_gets_the_stop_reply_and_nothing_else(
+    callback, settings, fast_sms, manager
+):
+    """A STOP mid-campaign stops the rest: each record is checked as it is sent."""
+    services.sms_send(actor=manager, message="Sale today", to=[NUMBER])
+    callback({"from": NUMBER, "body": "STOP"})
+    for record in SmsMessage.objects.order_by("id"):
+        sending.attempt(message_id=record.pk)
+    statuses = dict(SmsMessage.objects.values_list("kind", "status"))
+    assert statuses == {"message": "skipped", "reply": "sent"}
+    assert [sms.body for sms in fast_sms] == [settings.SMS_STOP_TEXT]
+
+
+def test_every_opt_in_and_opt_out_is_logged_whatever_its_source(
+    callback, manager, client_for, moderator
+):
+    client = client_for(manager)
+    assert client.post("/api/sms/opt-outs/", {"number": "+14155550124"}).status_code == 201
+    assert client.post("/api/sms/opt-outs/", {"number": "+14155550124"}).status_code == 200
+    assert client.delete("/api/sms/opt-outs/+14155550124/").status_code == 204
+    callback({"from": NUMBER, "body": "STOP"})
+    page = moderator.post("/admin/campaigns/optout/add/", {"number": "+1 415 555 0125"})
+    assert page.status_code == 302, page.content.decode()[-2000:]
+    added = OptOut.objects.get(number="+14155550125")
+    page = moderator.post(f"/admin/campaigns/optout/{added.pk}/delete/", {"post": "yes"})
+    assert page.status_code == 302
+    log = [(e.number, e.event, e.source) for e in ConsentEvent.objects.order_by("id")]
+    assert log == [
+        ("+14155550124", "opt_out", "api"),
+        ("+14155550124", "opt_in", "api"),
+        (NUMBER, "opt_out", "keyword"),
+        ("+14155550125", "opt_out", "admin"),
+        ("+14155550125", "opt_in", "admin"),
+    ]
+    assert ConsentEvent.objects.filter(source="api").first().actor == manager
+    # Admin lists the log and exports it.
+    assert moderator.get("/admin/campaigns/consentevent/").status_code == 200
+    assert moderator.get("/admin/campaigns/inboundsms/").status_code == 200
+    export = moderator.post(
+        "/admin/campaigns/consentevent/",
+        {
+            "action": "export_consent_csv",
+            "_selected_action": list(ConsentEvent.objects.values_list("pk", flat=True)),
+        },
+    )
+    assert export["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(export.content.decode())))
+    assert rows[0] == ["number", "event", "source", "time", "by", "inbound message"]
+    assert [row[:3] for row in rows[1:]] == [list(entry) for entry in log]
+    assert rows[3][5] == "STOP"
+
+
+def test_the_keywords_are_as_spec_says():
+    assert {"stop", "stopall", "unsubscribe", "cancel", "end", "quit"} == inbound.STOP
+    assert {"start", "unstop", "yes"} == inbound.START
+    assert {"help", "info"} == inbound.HELP
+    assert call_command("check") is None
+
+
+def test_other_methods_are_405_not_403(callback, api):
+    assert api.get(URL).status_code == 405
+    assert api.put(URL, {}, format="json").status_code == 405
