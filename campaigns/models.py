@@ -70,8 +70,21 @@ class SmsMessage(models.Model):
     # While `sending`: the claim expires here and the sweep takes the record back.
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     lease_token = models.UUIDField(null=True, blank=True)
+
+    class Delivery(models.TextChoices):
+        PENDING = ""
+        DELIVERED = "delivered"
+        UNDELIVERED = "undelivered"
+        EXPIRED = "expired"
+
     last_error = models.TextField(blank=True, default="")
     provider_id = models.CharField(max_length=100, blank=True, default="")
+    # What the provider's delivery reports say (campaigns.delivery): "" until they say
+    # anything; delivered when every part is.
+    delivery_status = models.CharField(
+        max_length=12, choices=Delivery.choices, blank=True, default="", db_default=""
+    )
+    delivered_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -98,6 +111,26 @@ class SmsMessage(models.Model):
 
     def __str__(self):
         return f"SMS #{self.pk} to {self.to} ({self.status})"
+
+
+class DeliveryReport(models.Model):
+    """One delivery report for one part of a text, kept once however often the provider
+    sends it (campaigns.delivery.report)."""
+
+    sms = models.ForeignKey(SmsMessage, on_delete=models.CASCADE, related_name="reports")
+    # 1-based; a report for the whole message counts for every part.
+    part = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=12, choices=SmsMessage.Delivery.choices)
+    backend = models.CharField(max_length=20)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["sms", "part"], name="campaigns_dlr_once_per_part"),
+        ]
+
+    def __str__(self):
+        return f"{self.sms_id} part {self.part}: {self.status}"
 
 
 class OptOut(models.Model):

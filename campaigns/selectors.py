@@ -69,6 +69,13 @@ def opted_out(numbers: list[str]) -> set[str]:
     return set(OptOut.objects.filter(number__in=numbers).values_list("number", flat=True))
 
 
+DELIVERY_COUNTS: dict[str, str] = {
+    SmsMessage.Delivery.DELIVERED: "delivered",
+    SmsMessage.Delivery.UNDELIVERED: "undelivered",
+    SmsMessage.Delivery.EXPIRED: "undelivered",
+}
+
+
 def campaign_progress(*, campaign: Campaign) -> dict:
     """Counts per status, segments in total and sent, and the time left at the set rate."""
     return campaigns_progress(campaigns=[campaign])[campaign.pk]
@@ -78,15 +85,23 @@ def campaigns_progress(*, campaigns: list[Campaign]) -> dict[int, dict]:
     """campaign_progress for several campaigns, in one query."""
     rows = (
         SmsMessage.objects.filter(campaign__in=[c.pk for c in campaigns])
-        .values("campaign", "status")
+        .values("campaign", "status", "delivery_status")
         .annotate(count=Count("id"), segments=Sum("segments"))
         .order_by()
     )
-    counts = {c.pk: dict.fromkeys(Status.values, 0) for c in campaigns}
+    # Per status, then what the delivery reports said of the texts sent: `delivered`, and
+    # `undelivered` (expired ones included).
+    counts = {
+        c.pk: dict.fromkeys([*Status.values, *dict.fromkeys(DELIVERY_COUNTS.values())], 0)
+        for c in campaigns
+    }
     segments = {c.pk: dict.fromkeys(Status.values, 0) for c in campaigns}
     for row in rows:
-        counts[row["campaign"]][row["status"]] = row["count"]
-        segments[row["campaign"]][row["status"]] = row["segments"] or 0
+        counts[row["campaign"]][row["status"]] += row["count"]
+        segments[row["campaign"]][row["status"]] += row["segments"] or 0
+        if row["delivery_status"]:
+            counted = DELIVERY_COUNTS[row["delivery_status"]]
+            counts[row["campaign"]][counted] += row["count"]
     progress = {}
     for campaign in campaigns:
         mine = segments[campaign.pk]

@@ -135,3 +135,20 @@ class InboundReceivedSerializer(serializers.ModelSerializer):
     class Meta:
         model = InboundSms
         fields = ["id", "sender", "keyword", "received_at"]
+
+
+class DeliveryReportSerializer(serializers.Serializer):
+    """What the HTTP backend's provider posts about a text it accepted. Shape only:
+    campaigns.delivery checks the values."""
+
+    reference = TextField(max_length=100)
+    status = TextField(max_length=12, help_text='"delivered", "undelivered" or "expired"')
+    part = serializers.IntegerField(required=False, allow_null=True, help_text="1-based")
+    parts = serializers.IntegerField(
+        required=False, allow_null=True, help_text="how many parts the provider made"
+    )
+
+
+class DeliveryAppliedSerializer(serializers.Serializer):
+    known = serializers.BooleanField(help_text="whether the reference names one of our texts")
+    delivery_status = TextField(allow_null=True)

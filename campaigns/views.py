@@ -7,12 +7,14 @@ from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from . import inbound, selectors, services
+from . import delivery, inbound, selectors, services
 from .permissions import CallbackToken, CanSendSms
 from .serializers import (
     CampaignDetailSerializer,
     CampaignInputSerializer,
     CampaignSerializer,
+    DeliveryAppliedSerializer,
+    DeliveryReportSerializer,
     InboundHttpSerializer,
     InboundReceivedSerializer,
     OptOutInputSerializer,
@@ -172,3 +174,32 @@ class InboundHttpView(GenericAPIView):
             body=data.validated_data["body"],
         )
         return Response(InboundReceivedSerializer(received).data)
+
+
+class DeliveryReportHttpView(GenericAPIView):
+    """The HTTP backend's delivery-report callback (SPEC section 14)."""
+
+    authentication_classes: list = []
+    permission_classes = [CallbackToken]
+    throttle_classes: list = []
+    serializer_class = DeliveryReportSerializer
+
+    @extend_schema(
+        responses={
+            200: DeliveryAppliedSerializer,
+            403: OpenApiResponse(description="No, or not this service's, callback token."),
+        }
+    )
+    def post(self, request):
+        """What became of a text: `reference` is the one the send gave the provider. A
+        replayed or late report changes nothing twice; an unknown reference answers 200
+        (`known` false) and is logged. `Authorization: Bearer $SMS_CALLBACK_TOKEN`."""
+        data = DeliveryReportSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        sms = delivery.report(backend="http", **data.validated_data)
+        return Response(
+            {
+                "known": sms is not None,
+                "delivery_status": sms.delivery_status if sms is not None else None,
+            }
+        )
