@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from campaigns import selectors, services
-from campaigns.models import Campaign
+from campaigns.models import Campaign, SmsMessage
 from campaigns.services import MAX_BODY_LENGTH, MAX_NAME_LENGTH
 from messaging_site.errors import DomainError, Invalid, NotFound
 
@@ -142,6 +142,7 @@ def campaign_detail(request, campaign_id: int):
             "campaign": campaign,
             "progress": progress,
             "percent": _progress_percent(progress),
+            "recipients": sum(progress["counts"][status] for status in SmsMessage.Status.values),
             "problems": problems,
             "nav": "campaigns",
             "page_data": _me(request, campaignId=campaign.pk),
@@ -149,14 +150,16 @@ def campaign_detail(request, campaign_id: int):
     )
 
 
-def _act(request, campaign_id: int, act, done: str):
+def _act(request, campaign_id: int, act, done: str, tag: str = ""):
+    """`tag`: what the page's script knows the flash by (the launch's goes once the
+    campaign finishes)."""
     campaign = _campaign(request, campaign_id)
     try:
         act(campaign)
     except DomainError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, done)
+        messages.success(request, done, extra_tags=tag)
     return HttpResponseRedirect(reverse("web:campaign", args=[campaign.pk]))
 
 
@@ -168,6 +171,7 @@ def campaign_launch(request, campaign_id: int):
         campaign_id,
         lambda campaign: services.campaign_launch(campaign=campaign),
         "Launched: sending has started.",
+        tag="launch",
     )
 
 

@@ -75,11 +75,18 @@ def test_a_campaign_of_60_runs_to_completion_live(people, manager, sink, start_w
     person.page.click("button.primary")
     person.page.wait_for_url(re.compile(r"/campaigns/\d+/$"))
     expect(person.page.locator("#connection")).to_have_attribute("data-state", "live")
-    expect(person.page.locator("#count-queued")).to_have_text("60")
+    # A draft has recipients, not a queue.
+    expect(person.page.locator("#draft-counts")).to_contain_text("recipients60")
+    expect(person.page.locator("#count-queued")).to_be_hidden()
     expect(person.page.locator("#segments-total")).to_have_text("60")
+    expect(person.page.locator("#percent")).to_have_text("0%")
 
     person.page.click("#launch-form button")  # the confirmation is accepted
+    expect(person.page.locator(".flash li.launch")).to_contain_text("Launched")
     expect(person.page.locator("#campaign-status")).to_have_text("Completed", timeout=30000)
+    expect(person.page.locator("#percent")).to_have_text("100%")
+    expect(person.page.locator(".flash li.launch")).to_have_count(0)  # news no more
+    expect(person.page.locator("#draft-counts")).to_be_hidden()
     expect(person.page.locator("#count-sent")).to_have_text("60")
     expect(person.page.locator("#segments-sent")).to_have_text("60")
     expect(person.page.locator("#count-queued")).to_have_text("0")

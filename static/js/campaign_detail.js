@@ -30,6 +30,7 @@
     const bar = byId("progress-bar");
     bar.max = Math.max(frame.segmentsTotal, 1);
     bar.value = frame.segmentsSent;
+    byId("percent").textContent = `${frame.segmentsTotal ? Math.round((100 * frame.segmentsSent) / frame.segmentsTotal) : 0}%`;
     byId("segments-sent").textContent = frame.segmentsSent;
     byId("segments-total").textContent = frame.segmentsTotal;
     showEta(frame.etaSeconds);
@@ -37,6 +38,12 @@
       const node = byId(`count-${name}`);
       if (node) node.textContent = count;
     });
+    byId("draft-counts").hidden = frame.status !== "draft";
+    byId("live-counts").hidden = frame.status === "draft";
+    // "Launched: sending has started" is news only while it is sending.
+    if (frame.status !== "running" && frame.status !== "draft") {
+      document.querySelectorAll(".flash li.launch").forEach((item) => item.remove());
+    }
     byId("launch-form").hidden = frame.status !== "draft";
     byId("cancel-form").hidden = frame.status !== "draft" && frame.status !== "running";
     const failing = frame.counts.failed + frame.counts.dead;
