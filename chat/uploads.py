@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import Storage, storages
 from django.db import transaction
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -54,6 +54,8 @@ THUMBNAIL_SIZE = (480, 480)
 SNIFF_BYTES = 256 * 1024
 OCTET_STREAM = "application/octet-stream"
 MAX_NAME_LENGTH = 255
+# An animation's frames: more than any GIF people send, far fewer than one can hold.
+MAX_FRAMES = 1000
 
 
 class TooLarge(DomainError):
@@ -102,6 +104,12 @@ def clean_attachment_ids(value: object) -> list[int]:
     return list(value)
 
 
+def _path(name: str, upload_id: int) -> str:
+    """The path of one of an upload's addresses, from the site's root: it is stored with
+    the message, so it must not depend on the request that happened to build it."""
+    return "/" + reverse(name, args=[upload_id]).removeprefix(get_script_prefix())
+
+
 def attachment_shape(upload: Upload) -> dict:
     """An attachment as messages carry it (SPEC section 13), REST and WebSocket alike."""
     return {
@@ -109,10 +117,8 @@ def attachment_shape(upload: Upload) -> dict:
         "name": upload.name,
         "size": upload.size,
         "content_type": upload.content_type,
-        "url": reverse("upload-file", args=[upload.pk]),
-        "thumbnail_url": reverse("upload-thumbnail", args=[upload.pk])
-        if upload.thumbnail
-        else None,
+        "url": _path("upload-file", upload.pk),
+        "thumbnail_url": _path("upload-thumbnail", upload.pk) if upload.thumbnail else None,
         "width": upload.width,
         "height": upload.height,
     }
@@ -188,7 +194,7 @@ def _image(file: File, format_name: str) -> _Image | None:
     file.seek(0)
     try:
         with Image.open(file, formats=[format_name]) as original:
-            frames = getattr(original, "n_frames", 1)
+            frames = _frames(original)
             if original.width * original.height * frames > settings.UPLOAD_MAX_PIXELS:
                 raise Invalid(
                     fields={
@@ -199,11 +205,31 @@ def _image(file: File, format_name: str) -> _Image | None:
                     }
                 )
             original.load()
-            return _reencode(original, format_name, animated=frames > 1)
+            # A JPEG of several pictures (a camera's MPO) keeps its first: Pillow writes
+            # JPEG one picture at a time.
+            return _reencode(original, format_name, animated=frames > 1 and format_name != "JPEG")
     except Image.DecompressionBombError:
         raise Invalid(fields={"file": ["This image is too large to process."]}) from None
     except _UNDECODABLE:
         return None
+
+
+def _frames(image: Image.Image) -> int:
+    """How many frames, counted up to MAX_FRAMES only: Pillow's own count walks every
+    frame of the file, and a small GIF can hold a million."""
+    if not getattr(image, "is_animated", False):
+        return 1
+    count = 1
+    try:
+        while count <= MAX_FRAMES:
+            image.seek(count)
+            count += 1
+    except EOFError:
+        pass
+    image.seek(0)
+    if count > MAX_FRAMES:
+        raise Invalid(fields={"file": [f"An animation may have at most {MAX_FRAMES} frames."]})
+    return count
 
 
 def _reencode(original: Image.Image, format_name: str, *, animated: bool) -> _Image:

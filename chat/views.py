@@ -1,13 +1,16 @@
 """REST for conversations, members and messages (/api/schema/). Thin: parse, call a
 selector or service, render."""
 
+import asyncio
 import json
 from base64 import urlsafe_b64decode, urlsafe_b64encode
+from collections.abc import AsyncIterator
 from datetime import datetime
 
-from django.http import FileResponse
+from django.http import StreamingHttpResponse
 from django.utils.csp import CSP
 from django.utils.decorators import method_decorator
+from django.utils.http import content_disposition_header
 from django.views.decorators.csp import csp_override
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
@@ -642,20 +645,45 @@ class UploadFileView(GenericAPIView):
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request, upload_id):
         """The file, to its message's readers (before a message carries it, to its
-        uploader); 404 to anyone else. Images are shown inline, anything else is a
-        download (`Content-Disposition: attachment`)."""
+        uploader); 404 to anyone else. Images are shown inline; anything else is a
+        download (`Content-Disposition: attachment`), sent as `application/octet-stream`
+        whatever its type, so that no browser runs it as this site's script or style."""
         upload = selectors.upload_for_download(user=request.user, upload_id=upload_id)
         if self.thumbnail and not upload.thumbnail:
             raise NotFound("This file has no thumbnail.")
         image = upload.content_type in uploads.IMAGE_TYPES
         name = upload.thumbnail if self.thumbnail else upload.file
-        response = FileResponse(
-            uploads.storage().open(name),
-            as_attachment=not image,
-            filename=f"{upload.name}.webp" if self.thumbnail else upload.name,
-            content_type="image/webp" if self.thumbnail else upload.content_type,
-        )
+        store = uploads.storage()
+        try:
+            file = store.open(name)
+            size = upload.size if not self.thumbnail else store.size(name)
+        except FileNotFoundError:
+            raise NotFound("No such file.") from None  # deleted with its message just now
+        if self.thumbnail:
+            content_type = "image/webp"
+        else:
+            content_type = upload.content_type if image else uploads.OCTET_STREAM
+        response = StreamingHttpResponse(_chunks(file), content_type=content_type)
+        response["Content-Length"] = str(size)
+        response["Content-Disposition"] = content_disposition_header(
+            not image, f"{upload.name}.webp" if self.thumbnail else upload.name
+        ) or ("attachment" if not image else "inline")
         response["X-Content-Type-Options"] = "nosniff"
-        # Never changes at this address; access may, so no shared cache keeps it.
-        response["Cache-Control"] = "private, max-age=86400, immutable"
+        response["Cross-Origin-Resource-Policy"] = "same-origin"
+        # Never changes at this address, but access may: a browser keeps it an hour.
+        response["Cache-Control"] = "private, max-age=3600"
         return response
+
+
+# A file is read a chunk at a time on a thread of its own and written to the socket as it
+# comes: Django would read a sync iterator whole, into memory, on asgiref's one shared
+# thread, before sending a byte (django.http.StreamingHttpResponse.__aiter__).
+FILE_CHUNK_BYTES = 256 * 1024
+
+
+async def _chunks(file) -> AsyncIterator[bytes]:
+    try:
+        while chunk := await asyncio.to_thread(file.read, FILE_CHUNK_BYTES):
+            yield chunk
+    finally:
+        await asyncio.to_thread(file.close)

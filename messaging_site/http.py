@@ -49,7 +49,11 @@ class ASGIHandler(DjangoASGIHandler):
         # Nothing thread-sensitive runs in our requests.
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
-        await self.handle(scope, receive, send)
+        # Daphne takes `root_path` from any client's `Daphne-Root-Path` header, and Django
+        # prefixes every URL it builds with it: links stored with a message (its
+        # attachments') would point wherever a sender said. The product is served at the
+        # root; a deployment under a prefix sets FORCE_SCRIPT_NAME, which Django prefers.
+        await self.handle({**scope, "root_path": ""}, receive, send)
 
     async def handle(self, scope, receive, send):
         """Django's `handle`, except that the request signals and the closing of the

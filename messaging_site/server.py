@@ -6,7 +6,8 @@ Two changes to Daphne's server. Twisted parses every multipart POST body into it
 25 MiB upload that held the reactor, and every socket of the process with it, for 1.15 s
 and took 288 MiB (docs/ARCHITECTURE.md, "Framework internals"), and a malformed body got
 Twisted's bare 400, without headers, instead of the API's error. Requests here are made
-with Twisted's own switch for that off (`parsePOSTFormSubmission=False`).
+with Twisted's own switch for that off (`parsePOSTFormSubmission=False`), and refuse a
+body larger than any path accepts as it arrives (SiteRequest).
 
 The other: a WebSocket protocol error from a client (a text frame that
 is not UTF-8, a bad opcode) fails the connection with a close frame, 1007 or 1002, as
@@ -20,13 +21,76 @@ import sys
 from daphne.cli import CommandLineInterface
 from daphne.http_protocol import HTTPFactory, WebRequest
 from daphne.server import Server
+from django.conf import settings
+from twisted.internet import reactor
+from twisted.web import http
+
+from .asgi_limits import MULTIPART_ALLOWANCE, too_large_body
 
 __all__ = ["CommandLine", "SiteServer"]
 
 
+LINGER_SECONDS = 5
+
+
+def _largest_body() -> int:
+    """The most any request may bring: the upload path's limit (messaging_site/asgi.py
+    holds every other path to 1 MiB)."""
+    return settings.UPLOAD_MAX_BYTES + MULTIPART_ALLOWANCE
+
+
 class SiteRequest(WebRequest):
+    """Twisted stores a whole body (on disk past 100 KB) before Daphne passes any of it on,
+    so the ASGI body limit alone would answer 413 only once the server held everything a
+    client chose to send, gigabytes included. This refuses at the declared length, or as
+    soon as a body without one passes the largest any path accepts, and drops the rest."""
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, parsePOSTFormSubmission=False, **kwargs)
+        self.received = 0
+        self.refused = False
+
+    def gotLength(self, length):
+        if length is not None and length > _largest_body():
+            super().gotLength(0)
+            self._refuse()
+            return
+        super().gotLength(length)
+
+    def handleContentChunk(self, data):
+        if self.refused:
+            return
+        self.received += len(data)
+        if self.received > _largest_body():
+            self._refuse()
+            return
+        super().handleContentChunk(data)
+
+    def _refuse(self) -> None:
+        self.refused = True
+        body = too_large_body(_largest_body())
+        transport = self.channel.transport
+        transport.write(
+            b"HTTP/1.1 413 Content Too Large\r\nContent-Type: application/json\r\n"
+            + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+            + body
+        )
+        # Closed at once, a socket with unread bytes sends a reset, and the client may
+        # lose the answer with it. Half-closed, the client reads it; what it still sends
+        # is read and dropped (above) until it stops, or LINGER_SECONDS have passed.
+        transport.loseWriteConnection()
+        reactor.callLater(LINGER_SECONDS, transport.abortConnection)  # type: ignore[arg-type]  # zope stubs: no self
+
+    def requestReceived(self, command, path, version):
+        if not self.refused:
+            super().requestReceived(command, path, version)
+
+    def connectionLost(self, reason):
+        if self.refused:
+            # Daphne never knew of this request: nothing of its to clean up.
+            http.Request.connectionLost(self, reason)
+            return
+        super().connectionLost(reason)
 
 
 class SiteHTTPFactory(HTTPFactory):

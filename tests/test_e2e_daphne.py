@@ -1,8 +1,11 @@
 """Through a real Daphne process: HTTP, the body limit, and WebSockets with a real client."""
 
 import asyncio
+import contextlib
 import json
 import os
+import socket
+import time
 import urllib.error
 import urllib.request
 
@@ -74,17 +77,14 @@ def test_uploads_up_to_their_own_limit_pass_the_body_limit(daphne_server, alice,
     assert status == 201, answer
     upload = json.loads(answer)
     assert upload["size"] == limit
-    # A byte more: refused, whether the wrapping is within the allowance or not.
-    for extra in (1, 200 * 1024):
-        body, content_type = multipart("over.bin", b"x" * (limit + extra))
-        status, answer = http(
-            daphne_server,
-            "/api/uploads/",
-            data=body,
-            headers={**token, "Content-Type": content_type},
-        )
-        assert status == 413, extra
-        assert json.loads(answer)["code"] == "too_large"
+    # A byte more: refused, whether the wrapping is within the allowance or not (past
+    # it, as the body arrives: test_a_body_past_every_limit_is_refused_as_it_arrives).
+    body, content_type = multipart("over.bin", b"x" * (limit + 1))
+    status, answer = http(
+        daphne_server, "/api/uploads/", data=body, headers={**token, "Content-Type": content_type}
+    )
+    assert status == 413
+    assert json.loads(answer)["code"] == "too_large"
     # Elsewhere the limit stays 1 MiB, multipart or not.
     body, content_type = multipart("x.bin", b"x" * (2 * 1024 * 1024))
     status, _ = http(
@@ -208,3 +208,47 @@ def test_text_that_is_not_utf8_fails_the_connection_with_1007(daphne_server, ali
             assert closed.value.rcvd.code == 1007
 
     asyncio.run(scenario())
+
+
+def _raw(server: str, head: bytes, body_chunks) -> bytes:
+    """Send a request by hand and read what comes back, however early the server answers."""
+    host, port = server.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head)
+        try:
+            for chunk in body_chunks:
+                sock.sendall(chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused before we finished: what is being tested
+        answer = b""
+        with contextlib.suppress(ConnectionResetError, TimeoutError):
+            while data := sock.recv(65536):
+                answer += data
+    return answer
+
+
+def test_a_body_past_every_limit_is_refused_as_it_arrives(daphne_server, settings):
+    """Twisted would store the whole body before Daphne passes it on
+    (messaging_site/server.py): a declared length past the largest limit is refused at
+    once, and a chunked body as soon as it passes it, with the rest never read."""
+    largest = settings.UPLOAD_MAX_BYTES + 64 * 1024
+    declared = (
+        f"POST /api/uploads/ HTTP/1.1\r\nHost: {daphne_server}\r\n"
+        f"Content-Type: application/octet-stream\r\nContent-Length: {10 * largest}\r\n\r\n"
+    ).encode()
+    started = time.monotonic()
+    answer = _raw(daphne_server, declared, [b"x" * 1024])
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert b'"code": "too_large"' in answer
+    assert time.monotonic() - started < 5
+    chunked = (
+        f"POST /api/auth/register/ HTTP/1.1\r\nHost: {daphne_server}\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    ).encode()
+    piece = b"x" * (1024 * 1024)
+    chunks = (b"%x\r\n%s\r\n" % (len(piece), piece) for _ in range(4 * largest // len(piece)))
+    answer = _raw(daphne_server, chunked, chunks)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    # The server goes on serving.
+    status, _ = http(daphne_server, "/healthz")
+    assert status == 200

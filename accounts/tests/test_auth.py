@@ -15,6 +15,8 @@ from messaging_site import db
 pytestmark = pytest.mark.django_db
 
 PUBLIC_API = {"/api/auth/register/", "/api/auth/token/", "/api/schema/", "/api/docs/"}
+# Called by SMS providers, not users: their own bearer token or 403 (SPEC section 14).
+CALLBACKS = {"/api/sms/inbound/http/", "/api/sms/dlr/http/"}
 
 
 @pytest.fixture
@@ -65,12 +67,20 @@ def test_the_route_walk_finds_the_api():
     assert {"/api/users/me/", "/api/blocks/", "/api/users/1/"} <= set(API_PATHS)
 
 
-@pytest.mark.parametrize("path", [p for p in API_PATHS if p not in PUBLIC_API])
+@pytest.mark.parametrize("path", [p for p in API_PATHS if p not in PUBLIC_API | CALLBACKS])
 @pytest.mark.parametrize("method", ["get", "post", "delete"])
 def test_anonymous_gets_401_with_token_challenge(api, path, method):
     response = getattr(api, method)(path)
     assert response.status_code == 401, (path, method, response.status_code)
     assert response["WWW-Authenticate"] == "Token"
+
+
+@pytest.mark.parametrize("path", sorted(CALLBACKS))
+def test_provider_callbacks_without_their_token_are_403(api, alice, path):
+    assert set(API_PATHS) >= CALLBACKS
+    assert api.post(path, {}, format="json").status_code == 403
+    api.credentials(HTTP_AUTHORIZATION=f"Token {alice.auth_token.key}")  # a user is no provider
+    assert api.post(path, {}, format="json").status_code == 403
 
 
 @pytest.mark.parametrize("path", sorted(PUBLIC_API - {"/api/auth/register/", "/api/auth/token/"}))

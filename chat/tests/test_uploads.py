@@ -11,6 +11,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import set_script_prefix
 from django.utils import timezone
 from PIL import Image, ImageDraw, PngImagePlugin
 
@@ -82,7 +83,7 @@ def stored(name: str) -> bool:
 
 def fetch(client, url: str) -> tuple[int, bytes, dict]:
     response = client.get(url)
-    body = b"".join(response.streaming_content) if response.streaming else response.content
+    body = b"".join(response) if response.streaming else response.content
     return response.status_code, body, response
 
 
@@ -169,7 +170,10 @@ def test_a_pdf_is_a_file_to_download(client_for, alice):
     status, data, response = fetch(client_for(alice), body["url"])
     assert status == 200
     assert data.startswith(b"%PDF")
-    assert response["Content-Type"] == "application/pdf"
+    # Sent as bytes whatever they are: no browser runs a download as this site's code.
+    assert response["Content-Type"] == "application/octet-stream"
+    assert response["Content-Length"] == str(body["size"])
+    assert response["Cross-Origin-Resource-Policy"] == "same-origin"
     assert response["Content-Disposition"] == 'attachment; filename="report.pdf"'
     assert response["X-Content-Type-Options"] == "nosniff"
     assert "sandbox" in response["Content-Security-Policy"]
@@ -460,3 +464,53 @@ def test_site_moderators_see_attached_files_in_admin(moderator, client_for, alic
     assert f'href="{file["url"]}"' in page.content.decode()
     assert fetch(moderator, file["url"])[0] == 200
     assert fetch(moderator, pending["url"])[0] == 404  # still only its uploader's
+
+
+def test_scripts_and_styles_are_never_served_as_such(client_for, alice):
+    for data in [
+        b"#!/usr/bin/env node\nfunction steal() { fetch('/api/users/me/') }\nsteal();\n",
+        b"body { background: url(https://evil.example/x) }\n",
+        b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>",
+    ]:
+        body = upload(client_for(alice), data, "x.js").json()
+        assert body["content_type"] != "application/octet-stream"  # what it is, as metadata
+        response = fetch(client_for(alice), body["url"])[2]
+        assert response["Content-Type"] == "application/octet-stream"
+        assert response["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_camera_s_multi_picture_jpeg_keeps_its_first_picture(client_for, alice):
+    out = io.BytesIO()
+    first, second = Image.new("RGB", (40, 30), "red"), Image.new("RGB", (40, 30), "blue")
+    first.save(out, "MPO", save_all=True, append_images=[second])
+    response = upload(client_for(alice), out.getvalue(), "pair.jpg")
+    assert response.status_code == 201, response.content
+    _, data, _ = fetch(client_for(alice), response.json()["url"])
+    with Image.open(io.BytesIO(data)) as kept:
+        assert kept.getpixel((5, 5)) == pytest.approx((254, 0, 0), abs=3)
+
+
+def test_an_animation_of_too_many_frames_is_refused_without_walking_them_all(
+    client_for, alice, monkeypatch
+):
+    monkeypatch.setattr(uploads, "MAX_FRAMES", 2)
+    response = upload(client_for(alice), animated_gif(), "dance.gif")
+    assert response.status_code == 400
+    assert "frames" in response.json()["file"][0]
+
+
+def test_stored_addresses_ignore_the_request_s_script_prefix(alice):
+    """Daphne takes a root path from any client's header; a message's stored links must
+    not carry one (messaging_site/http.py drops it; the shape does not depend on it)."""
+    set_script_prefix("https://evil.example/")
+    try:
+        file = uploads.upload_create(uploader=alice, file=file_of(pdf(), "a.pdf"))
+        assert uploads.attachment_shape(file)["url"] == f"/api/uploads/{file.pk}/file/"
+    finally:
+        set_script_prefix("/")
+
+
+def test_a_file_gone_from_storage_is_404_not_500(client_for, alice):
+    body = upload(client_for(alice), b"soon gone", "gone.txt").json()
+    uploads.storage().delete(Upload.objects.get(pk=body["id"]).file)
+    assert fetch(client_for(alice), body["url"])[0] == 404
