@@ -19,13 +19,14 @@ from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import Storage, storages
 from django.db import transaction
+from django.db.models import Sum
 from django.urls import get_script_prefix, reverse
 from django.utils import timezone
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from accounts.models import User
 from messaging_site.converters import MAX_ID
-from messaging_site.errors import DomainError, Invalid
+from messaging_site.errors import DomainError, Invalid, NotFound
 from messaging_site.text import character_problem, human_size
 
 from .models import Upload
@@ -41,6 +42,7 @@ __all__ = [
     "storage",
     "sweep",
     "upload_create",
+    "upload_delete",
 ]
 
 # The images that are shown as images (inline, with a thumbnail), by the type their bytes
@@ -134,13 +136,25 @@ class _Image:
 
 def upload_create(*, uploader: User, file: File) -> Upload:
     """Keep a file for `uploader` to attach to a message. Raises TooLarge over
-    UPLOAD_MAX_BYTES, Invalid for an empty file or an image of more than
+    UPLOAD_MAX_BYTES, or when the uploader's files not yet sent would pass
+    UPLOAD_PENDING_MAX_BYTES; Invalid for an empty file or an image of more than
     UPLOAD_MAX_PIXELS. Nothing is kept when it raises."""
     size = file.size or 0
     if size > settings.UPLOAD_MAX_BYTES:
         raise TooLarge(f"A file may be at most {human_size(settings.UPLOAD_MAX_BYTES)}.")
     if size == 0:
         raise Invalid(fields={"file": ["The file is empty."]})
+    pending = (
+        Upload.objects.filter(uploader=uploader, message__isnull=True).aggregate(total=Sum("size"))[
+            "total"
+        ]
+        or 0
+    )
+    if pending + size > settings.UPLOAD_PENDING_MAX_BYTES:
+        raise TooLarge(
+            f"Your files not yet sent come to {human_size(pending)}; at most "
+            f"{human_size(settings.UPLOAD_PENDING_MAX_BYTES)} may wait. Send or remove some."
+        )
     file.seek(0)
     head = file.read(SNIFF_BYTES)
     file.seek(0)
@@ -279,6 +293,19 @@ def _has_alpha(image: Image.Image) -> bool:
 
 
 # --- removal ------------------------------------------------------------------------------
+
+
+def upload_delete(*, uploader: User, upload_id: int) -> None:
+    """The uploader takes back a file no message carries yet, bytes included (after
+    commit). NotFound for anything else: someone else's, or one already sent (deleting
+    its message is what removes that)."""
+    with transaction.atomic():
+        names = _delete(
+            Upload.objects.filter(pk=upload_id, uploader=uploader, message__isnull=True)
+        )
+        if not names:
+            raise NotFound("No such file waiting to be sent.")
+        transaction.on_commit(lambda: _remove_files(names))
 
 
 def discard(*, message_id: int) -> None:

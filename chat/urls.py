@@ -41,6 +41,7 @@ urlpatterns = [
     path("search/", views.SearchView.as_view(), name="search"),
     path("presence/", views.PresenceView.as_view(), name="presence"),
     path("uploads/", views.UploadListView.as_view(), name="upload-list"),
+    path("uploads/<id:upload_id>/", views.UploadDetailView.as_view(), name="upload-detail"),
     path("uploads/<id:upload_id>/file/", views.UploadFileView.as_view(), name="upload-file"),
     path(
         "uploads/<id:upload_id>/thumbnail/",

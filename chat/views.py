@@ -631,6 +631,15 @@ class UploadListView(GenericAPIView):
         return Response(uploads.attachment_shape(upload), status=status.HTTP_201_CREATED)
 
 
+class UploadDetailView(GenericAPIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request, upload_id):
+        """Take back one of your uploads that no message carries yet; 404 for any other
+        (deleting a message deletes its files)."""
+        uploads.upload_delete(uploader=request.user, upload_id=upload_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 # Whatever a file holds, a browser that opens it runs nothing and loads nothing from it.
 # (Django renders True as the bare directive; its stubs know only strings.)
 _FILE_POLICY: dict = {"default-src": [CSP.NONE], "sandbox": True}

@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 from accounts.models import User
 from boards.services import board_create
 from chat import memberships, services
-from chat.models import Membership
+from chat.models import Membership, Upload
 from tests.browser import off_thread
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -655,6 +655,22 @@ def test_a_file_alone_a_fake_image_and_one_too_large(people, alice, bob, group):
     expect(pending.nth(1).locator(".file-status")).to_contain_text("larger than")
     pending.nth(1).locator("button.remove").click()
     expect(pending).to_have_count(1)
+    # One uploaded, then taken back: the server lets it go too.
+    a.page.set_input_files(
+        "#attach-input", files=[{"name": "oops.txt", "mimeType": "text/plain", "buffer": b"no"}]
+    )
+    expect(pending.nth(1)).to_have_attribute("data-state", "done")
+    pending.nth(1).locator("button.remove").click()
+    expect(pending).to_have_count(1)
+
+    def names():
+        return list(Upload.objects.order_by("id").values_list("name", flat=True))
+
+    for _ in range(50):  # the DELETE is the page's, not awaited here
+        if off_thread(names) == ["cat.png"]:
+            break
+        a.page.wait_for_timeout(100)
+    assert off_thread(names) == ["cat.png"]
     a.page.click("#send")  # no text: the file alone
     name = b.page.locator(".file-name", has_text="cat.png")
     message = b.page.locator("#messages .message", has=name)

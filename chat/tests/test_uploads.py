@@ -514,3 +514,28 @@ def test_a_file_gone_from_storage_is_404_not_500(client_for, alice):
     body = upload(client_for(alice), b"soon gone", "gone.txt").json()
     uploads.storage().delete(Upload.objects.get(pk=body["id"]).file)
     assert fetch(client_for(alice), body["url"])[0] == 404
+
+
+def test_an_upload_not_yet_sent_can_be_taken_back(
+    client_for, alice, bob, group, django_capture_on_commit_callbacks
+):
+    mine = upload(client_for(alice), b"draft", "draft.txt").json()
+    sent = upload(client_for(alice), b"sent", "sent.txt").json()
+    send(client_for(alice), group, text="x", attachments=[sent["id"]])
+    row = Upload.objects.get(pk=mine["id"])
+    assert client_for(bob).delete(f"{URL}{mine['id']}/").status_code == 404  # not his
+    assert client_for(alice).delete(f"{URL}{sent['id']}/").status_code == 404  # sent
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client_for(alice).delete(f"{URL}{mine['id']}/").status_code == 204
+    assert not stored(row.file)
+    assert client_for(alice).delete(f"{URL}{mine['id']}/").status_code == 404
+    assert fetch(client_for(bob), sent["url"])[0] == 200
+
+
+def test_files_waiting_to_be_sent_have_a_ceiling_per_user(client_for, alice, bob, settings):
+    settings.UPLOAD_PENDING_MAX_BYTES = 25
+    assert upload(client_for(alice), b"x" * 20, "a.bin").status_code == 201
+    response = upload(client_for(alice), b"x" * 10, "b.bin")
+    assert response.status_code == 413
+    assert "not yet sent" in response.json()["detail"]
+    assert upload(client_for(bob), b"x" * 20, "c.bin").status_code == 201  # per user

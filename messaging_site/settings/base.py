@@ -383,6 +383,8 @@ MESSAGE_EDIT_SECONDS = env.int("MESSAGE_EDIT_SECONDS", default=3600)
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_BYTES", default=25 * 1024 * 1024)
 UPLOAD_MAX_PIXELS = env.int("UPLOAD_MAX_PIXELS", default=60_000_000)
 UPLOAD_UNATTACHED_SECONDS = env.int("UPLOAD_UNATTACHED_SECONDS", default=86_400)
+# What one user's uploads not yet sent may come to.
+UPLOAD_PENDING_MAX_BYTES = env.int("UPLOAD_PENDING_MAX_BYTES", default=512 * 1024 * 1024)
 
 # --- SMS ----------------------------------------------------------------------------------
 SMS_BACKEND = env.str("SMS_BACKEND", default="campaigns.backends.console.ConsoleBackend")

@@ -648,6 +648,14 @@
     remove.textContent = "✕";
     remove.addEventListener("click", () => {
       if (file.xhr) file.xhr.abort();
+      // Uploaded already: the server lets it go now rather than after a day.
+      if (file.state === "done") {
+        fetch(`${uploadUrl}${file.shape.id}/`, {
+          method: "DELETE",
+          credentials: "same-origin",
+          headers: { "X-CSRFToken": csrfToken, Accept: "application/json" },
+        });
+      }
       pending = pending.filter((other) => other !== file);
       paintPending();
       textarea.focus();
