@@ -169,15 +169,20 @@ def export_consent_csv(modeladmin, request, queryset):
     for event in queryset.select_related("actor", "inbound").order_by("created_at", "pk"):
         writer.writerow(
             [
-                event.number,
+                event.number,  # E.164, digits after its +: no formula
                 event.event,
                 event.source,
                 event.created_at.isoformat(),
-                event.actor.username if event.actor else "",
-                event.inbound.body if event.inbound else "",
+                _cell(event.actor.username if event.actor else ""),
+                _cell(event.inbound.body if event.inbound else ""),
             ]
         )
     return response
+
+
+def _cell(text: str) -> str:
+    """A spreadsheet reads a cell that starts so as a formula: kept as text."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 @admin.register(ConsentEvent)

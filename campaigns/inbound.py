@@ -6,10 +6,11 @@ limiter, counted against the 45 segments a second). Opt-ins and opt-outs go to t
 consent log through campaigns.services.
 """
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from . import queue, services
@@ -17,12 +18,17 @@ from .models import ConsentEvent, InboundSms, SmsMessage
 
 __all__ = ["HELP", "START", "STOP", "keyword_of", "receive"]
 
+logger = logging.getLogger(__name__)
+
 STOP = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit"})
 START = frozenset({"start", "unstop", "yes"})
 HELP = frozenset({"help", "info"})
-# A gateway that posts one inbound twice, or a phone's autoresponder answering our reply
-# with the same word, gets no second reply within this many seconds.
+# The same keyword again from a number within this time, with nothing between (a gateway
+# posting one text twice, a person pressing send twice), gets no second reply.
 REPLY_WINDOW = timedelta(seconds=60)
+# Replies to one number in a day, at most: an autoresponder answering our answers with
+# keywords would otherwise go on for ever.
+REPLIES_PER_DAY = 10
 
 
 def keyword_of(body: str) -> str:
@@ -37,12 +43,32 @@ def keyword_of(body: str) -> str:
     return ""
 
 
-def receive(*, backend: str, sender: str, to: str = "", body: str = "") -> InboundSms:
-    """Store one inbound text and act on its keyword, in one transaction."""
+def _sender_number(sender: str) -> str | None:
+    """The sender as E.164. Gateways often drop the `+` of an international number."""
     number = services.normalize_number(sender)
+    if number is None and sender.strip().isdigit():
+        number = services.normalize_number("+" + sender.strip())
+    return number
+
+
+def receive(*, backend: str, sender: str, to: str = "", body: str = "") -> InboundSms:
+    """Store one inbound text and act on its keyword, in one transaction; the texts of one
+    number are taken one at a time (a lock on the number), so two posted at once are
+    handled as one after the other."""
+    number = _sender_number(sender)
     # A sender that is no phone number (an alphanumeric id) cannot opt out or be answered.
     keyword = keyword_of(body) if number else ""
+    if keyword_of(body) and not number:
+        logger.warning("keyword from %r ignored: not a phone number", sender)
     with transaction.atomic():
+        if number:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"sms:{number}"])
+        previous = (
+            InboundSms.objects.filter(sender=number).order_by("-received_at", "-pk").first()
+            if keyword
+            else None
+        )
         inbound = InboundSms.objects.create(
             backend=backend,
             sender=number or sender[:32],
@@ -62,16 +88,24 @@ def receive(*, backend: str, sender: str, to: str = "", body: str = "") -> Inbou
             text = settings.SMS_START_TEXT
         else:
             text = settings.SMS_HELP_TEXT
-        _reply(number, text)
+        repeated = (
+            previous is not None
+            and previous.keyword == keyword
+            and previous.received_at >= timezone.now() - REPLY_WINDOW
+        )
+        if not repeated:
+            _reply(number, text)
     return inbound
 
 
 def _reply(number: str, text: str) -> None:
-    """Queue the keyword's answer, unless the same one went to this number a moment ago."""
-    recent = timezone.now() - REPLY_WINDOW
-    if SmsMessage.objects.filter(
-        kind=SmsMessage.Kind.REPLY, to=number, body=text, queued_at__gte=recent
-    ).exists():
+    """Queue a keyword's answer, within REPLIES_PER_DAY for the number."""
+    day = timezone.now() - timedelta(days=1)
+    if (
+        SmsMessage.objects.filter(kind=SmsMessage.Kind.REPLY, to=number, queued_at__gte=day).count()
+        >= REPLIES_PER_DAY
+    ):
+        logger.warning("no reply to %s: %d replies in a day already", number, REPLIES_PER_DAY)
         return
     body, info = services.prepare_body(text)
     SmsMessage.objects.create(

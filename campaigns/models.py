@@ -107,6 +107,18 @@ class SmsMessage(models.Model):
                 name="campaigns_sms_sending",
             ),
             models.Index(fields=["campaign", "status"], name="campaigns_sms_campaign_status"),
+            # Keyword replies: the dispatcher takes them first, and inbound.receive counts
+            # a number's recent ones.
+            models.Index(
+                fields=["to", "queued_at"],
+                condition=Q(kind="reply"),
+                name="campaigns_sms_reply_to",
+            ),
+            models.Index(
+                fields=["id"],
+                condition=Q(status="queued", kind="reply"),
+                name="campaigns_sms_reply_queued",
+            ),
         ]
 
     def __str__(self):

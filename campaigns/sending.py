@@ -91,25 +91,33 @@ def dispatch_due(*, limit: int | None = None) -> list[int]:
             .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale))
             .filter(_live_campaign())
         )
+        # A keyword's reply is the answer someone waits for: ahead of a campaign's backlog.
+        replies = list(
+            due.filter(kind=SmsMessage.Kind.REPLY, next_attempt_at__isnull=True)
+            .order_by("id")
+            .values_list("id", flat=True)[:room]
+        )
         retries = list(
             due.filter(next_attempt_at__lte=now)
             .order_by("next_attempt_at", "id")
-            .values_list("id", flat=True)[:room]
+            .values_list("id", flat=True)[: room - len(replies)]
         )
+        taken = len(replies) + len(retries)
         first = (
             list(
                 due.filter(next_attempt_at__isnull=True)
+                .exclude(id__in=replies)
                 .order_by("id")
-                .values_list("id", flat=True)[: room - len(retries)]
+                .values_list("id", flat=True)[: room - taken]
             )
-            if len(retries) < room
+            if taken < room
             else []
         )
-        ids = retries + first
+        ids = replies + retries + first
         if ids:
             for batch in id_batches(ids):  # SMS_MAX_IN_FLIGHT may be large
                 SmsMessage.objects.filter(id__in=batch).update(dispatched_at=now)
-            queue.send_on_commit(retries, urgent=True)
+            queue.send_on_commit(replies + retries, urgent=True)
             queue.send_on_commit(first)
     return ids
 
@@ -166,6 +174,13 @@ def attempt(*, message_id: int) -> str | None:
         reference=str(message.pk),
     )
     slot = get_limiter().wait(message.segments)
+    # The wait may be seconds: a STOP that came meanwhile still stops this text.
+    if message.kind != SmsMessage.Kind.REPLY and selectors.opted_out([message.to]):
+        slot.release()
+        _finish(message_id, token, status=Status.SKIPPED, last_error="opted out")
+        _log(message, "skipped", 0.0)
+        _complete_campaign(message.campaign_id)
+        return "skipped"
     if not _renew(message_id, token):
         # The sweep took it back while we waited (the lease ran out): someone else may be
         # sending it now. Send nothing and give the slot back.

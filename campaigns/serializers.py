@@ -101,6 +101,8 @@ class SmsMessageSerializer(serializers.ModelSerializer):
             "provider_id",
             "queued_at",
             "sent_at",
+            "delivery_status",
+            "delivered_at",
         ]
 
 

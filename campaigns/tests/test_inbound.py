@@ -9,6 +9,7 @@ import io
 import pytest
 from django.core.management import call_command
 
+from campaigns import admin as admin_module
 from campaigns import inbound, sending, services
 from campaigns.models import ConsentEvent, InboundSms, OptOut, SmsMessage
 
@@ -55,7 +56,7 @@ def test_start_opts_back_in_and_help_answers(callback, settings):
     callback({"from": NUMBER, "body": "start"})
     assert not OptOut.objects.exists()
     callback({"from": NUMBER, "body": "HELP"})
-    callback({"from": NUMBER, "body": "yes"})  # the same reply a moment ago: not again
+    callback({"from": NUMBER, "body": "yes"})  # not opted out: nothing to change, a reply
     assert [(e.event, e.source) for e in ConsentEvent.objects.order_by("id")] == [
         ("opt_out", "keyword"),
         ("opt_in", "keyword"),
@@ -64,6 +65,7 @@ def test_start_opts_back_in_and_help_answers(callback, settings):
         settings.SMS_STOP_TEXT,
         settings.SMS_START_TEXT,
         settings.SMS_HELP_TEXT,
+        settings.SMS_START_TEXT,
     ]
     assert InboundSms.objects.count() == 4
 
@@ -169,3 +171,60 @@ def test_the_keywords_are_as_spec_says():
 def test_other_methods_are_405_not_403(callback, api):
     assert api.get(URL).status_code == 405
     assert api.put(URL, {}, format="json").status_code == 405
+
+
+def test_stop_start_stop_gets_three_replies_and_a_loop_is_cut(callback, settings, monkeypatch):
+    for word in ("STOP", "START", "STOP"):
+        callback({"from": NUMBER, "body": word})
+    assert [body for _, body in replies()] == [
+        settings.SMS_STOP_TEXT, settings.SMS_START_TEXT, settings.SMS_STOP_TEXT,
+    ]  # fmt: skip
+    monkeypatch.setattr(inbound, "REPLIES_PER_DAY", 4)
+    for word in ("START", "STOP", "START", "STOP"):  # an autoresponder's ping-pong
+        callback({"from": NUMBER, "body": word})
+    assert len(replies()) == 4
+    assert OptOut.objects.filter(number=NUMBER).exists()  # consent still follows every word
+
+
+def test_a_sender_without_its_plus_still_opts_out(callback):
+    callback({"from": "14155550123", "body": "STOP"})
+    assert OptOut.objects.filter(number=NUMBER).exists()
+
+
+def test_a_stop_during_the_limiter_wait_still_stops_the_text(
+    callback, fast_sms, manager, monkeypatch
+):
+    services.sms_send(actor=manager, message="Sale today", to=[NUMBER])
+    record = SmsMessage.objects.get()
+    limiter = sending.get_limiter()
+    wait = limiter.wait
+
+    def slow_wait(segments):
+        slot = wait(segments)
+        callback({"from": NUMBER, "body": "STOP"})  # while this text waited its turn
+        return slot
+
+    monkeypatch.setattr(type(limiter), "wait", lambda self, segments: slow_wait(segments))
+    assert sending.attempt(message_id=record.pk) == "skipped"
+    record.refresh_from_db()
+    assert record.status == "skipped"
+    assert fast_sms == []
+
+
+def test_a_keyword_s_reply_goes_ahead_of_a_campaign_s_backlog(callback, manager):
+    campaign = services.campaign_create(
+        actor=manager, name="big", message="Hi",
+        recipients=[f"+1415555{n:04d}" for n in range(2000, 2010)],
+    )  # fmt: skip
+    services.campaign_launch(campaign=campaign)
+    SmsMessage.objects.update(dispatched_at=None)
+    callback({"from": NUMBER, "body": "HELP"})
+    reply = SmsMessage.objects.get(kind="reply")
+    assert sending.dispatch_due(limit=1) == [reply.pk]
+
+
+def test_the_consent_export_keeps_formulas_as_text():
+    assert admin_module._cell("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert admin_module._cell("-2+3") == "'-2+3"
+    assert admin_module._cell("+14155550123") == "'+14155550123"
+    assert admin_module._cell("alice") == "alice"

@@ -408,6 +408,10 @@ SMS_HELP_TEXT = env.str(
     "SMS_HELP_TEXT",
     default=f"{SMS_FROM}: reply STOP to unsubscribe, START to resubscribe.",
 )
+for _name in ("SMS_STOP_TEXT", "SMS_START_TEXT", "SMS_HELP_TEXT"):
+    # An answer that could not be sent would undo the opt-out it answers (campaigns.inbound).
+    if not 1 <= len(globals()[_name].strip()) <= 1600:
+        raise ImproperlyConfigured(f"{_name} must be 1 to 1,600 characters.")
 # What the HTTP backend's callbacks (inbound texts, delivery reports) must bring as
 # `Authorization: Bearer ...`; empty: those callbacks refuse everything.
 SMS_CALLBACK_TOKEN = env.str("SMS_CALLBACK_TOKEN", default="")
