@@ -58,6 +58,12 @@ def report(
         if sms is None:
             logger.info("delivery report for unknown reference %r from %s", reference, backend)
             return None
+        if sms.status not in (SmsMessage.Status.SENDING, SmsMessage.Status.SENT):
+            # Never handed over by us (queued, skipped, cancelled...), or handed over and
+            # then counted as failed: the report stands for nothing we sent as it is now.
+            # `sending` counts: a report can come before the worker records `sent`.
+            logger.info("delivery report for sms=%s, which is %s: ignored", sms.pk, sms.status)
+            return sms
         total = parts or max(sms.segments, part or 1)
         if part is not None and part > total:
             raise Invalid(fields={"part": [f"Part {part} of a text of {total}."]})

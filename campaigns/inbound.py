@@ -82,6 +82,16 @@ def receive(*, backend: str, sender: str, to: str = "", body: str = "") -> Inbou
         source = ConsentEvent.Source.KEYWORD
         if keyword == "stop":
             services.optout_add(number=number, source=source, inbound=inbound)
+            # A "subscribed again" not sent yet would arrive after this STOP and
+            # contradict it: it goes. Every other answer is still owed.
+            SmsMessage.objects.filter(
+                kind=SmsMessage.Kind.REPLY,
+                to=number,
+                body=settings.SMS_START_TEXT,
+                status=SmsMessage.Status.QUEUED,
+            ).update(
+                status=SmsMessage.Status.CANCELLED, dispatched_at=None, updated_at=timezone.now()
+            )
             text = settings.SMS_STOP_TEXT
         elif keyword == "start":
             services.optout_remove(number=number, source=source, inbound=inbound, missing_ok=True)

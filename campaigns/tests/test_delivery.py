@@ -135,3 +135,19 @@ def test_the_service_is_what_every_backend_calls(campaign):
     sms = record("+14155550102")
     assert delivery.report(backend="kannel", reference=str(sms.pk), status="delivered")
     assert DeliveryReport.objects.get().backend == "kannel"
+
+
+def test_reports_for_texts_not_handed_over_change_nothing(dlr, campaign):
+    queued, sending_now = campaign.messages.order_by("id")
+    SmsMessage.objects.filter(pk=queued.pk).update(status="queued")
+    SmsMessage.objects.filter(pk=sending_now.pk).update(status="sending")
+    assert dlr({"reference": str(queued.pk), "status": "delivered"}).json() == {
+        "known": True,
+        "delivery_status": "",
+    }
+    # A report may beat the worker's own record of `sent`: it counts.
+    assert dlr({"reference": str(sending_now.pk), "status": "delivered"}).json() == {
+        "known": True,
+        "delivery_status": "delivered",
+    }
+    assert list(DeliveryReport.objects.values_list("sms_id", flat=True)) == [sending_now.pk]

@@ -228,3 +228,16 @@ def test_the_consent_export_keeps_formulas_as_text():
     assert admin_module._cell("-2+3") == "'-2+3"
     assert admin_module._cell("+14155550123") == "'+14155550123"
     assert admin_module._cell("alice") == "alice"
+
+
+def test_a_stop_cancels_a_subscribed_again_not_yet_sent_and_nothing_else(callback, settings):
+    callback({"from": NUMBER, "body": "HELP"})
+    callback({"from": NUMBER, "body": "START"})
+    callback({"from": NUMBER, "body": "STOP"})
+    assert dict(SmsMessage.objects.values_list("body", "status")) == {
+        settings.SMS_HELP_TEXT: "queued",
+        settings.SMS_START_TEXT: "cancelled",
+        settings.SMS_STOP_TEXT: "queued",
+    }
+    callback({"from": NUMBER, "body": "HELP"})  # the STOP's answer is still owed
+    assert SmsMessage.objects.filter(body=settings.SMS_STOP_TEXT, status="queued").exists()
