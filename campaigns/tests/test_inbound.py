@@ -241,3 +241,18 @@ def test_a_stop_cancels_a_subscribed_again_not_yet_sent_and_nothing_else(callbac
     }
     callback({"from": NUMBER, "body": "HELP"})  # the STOP's answer is still owed
     assert SmsMessage.objects.filter(body=settings.SMS_STOP_TEXT, status="queued").exists()
+
+
+def test_an_imported_list_is_logged_as_imported(tmp_path):
+    listed = tmp_path / "suppressed.csv"
+    listed.write_text("number\n+1 (415) 555-0123\n+14155550124; nope\n+14155550123\n")
+    out, err = io.StringIO(), io.StringIO()
+    call_command("import_optouts", str(listed), stdout=out, stderr=err)
+    assert out.getvalue().strip() == "2 opted out, 1 already were, 2 not phone numbers."
+    assert "'nope'" in err.getvalue()
+    assert "'number'" in err.getvalue()  # a header is no number
+    assert sorted(OptOut.objects.values_list("number", "source")) == [
+        ("+14155550123", "import"),
+        ("+14155550124", "import"),
+    ]
+    assert set(ConsentEvent.objects.values_list("source", "event")) == {("import", "opt_out")}
