@@ -6,6 +6,7 @@ from django.db.models import Count, Q
 from django.http import HttpResponse
 
 from messaging_site.errors import DomainError
+from messaging_site.readonly_admin import ReadOnlyAdmin
 
 from . import services
 from .models import Campaign, ConsentEvent, InboundSms, OptOut, SmsMessage
@@ -186,7 +187,7 @@ def _cell(text: str) -> str:
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(admin.ModelAdmin):
+class ConsentEventAdmin(ReadOnlyAdmin):
     """The consent log (SPEC section 14): read only; select and export."""
 
     list_display = ["created_at", "number", "event", "source", "actor", "inbound"]
@@ -196,27 +197,9 @@ class ConsentEventAdmin(admin.ModelAdmin):
     actions = [export_consent_csv]
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(InboundSms)
-class InboundSmsAdmin(admin.ModelAdmin):
+class InboundSmsAdmin(ReadOnlyAdmin):
     list_display = ["received_at", "sender", "keyword", "body", "backend"]
     list_filter = ["keyword", "backend", "received_at"]
     search_fields = ["sender", "body"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -156,12 +156,8 @@ def attempt(*, message_id: int) -> str | None:
         return None
     message = SmsMessage.objects.get(pk=message_id)
 
-    # Nothing goes to an opted-out number but the reply that confirms its keyword.
-    if message.kind != SmsMessage.Kind.REPLY and selectors.opted_out([message.to]):
-        _finish(message_id, token, status=Status.SKIPPED, last_error="opted out")
-        _log(message, "skipped", 0.0)
-        _complete_campaign(message.campaign_id)
-        return "skipped"
+    if _opted_out(message):
+        return _skip(message, token)
 
     # Everything slow (imports, the backend's setup) happens before the reservation;
     # the backend connects before `ready()`, the moment the slot is really taken.
@@ -175,12 +171,9 @@ def attempt(*, message_id: int) -> str | None:
     )
     slot = get_limiter().wait(message.segments)
     # The wait may be seconds: a STOP that came meanwhile still stops this text.
-    if message.kind != SmsMessage.Kind.REPLY and selectors.opted_out([message.to]):
+    if _opted_out(message):
         slot.release()
-        _finish(message_id, token, status=Status.SKIPPED, last_error="opted out")
-        _log(message, "skipped", 0.0)
-        _complete_campaign(message.campaign_id)
-        return "skipped"
+        return _skip(message, token)
     if not _renew(message_id, token):
         # The sweep took it back while we waited (the lease ran out): someone else may be
         # sending it now. Send nothing and give the slot back.
@@ -199,6 +192,18 @@ def attempt(*, message_id: int) -> str | None:
     _log(message, outcome, latency, changes.get("last_error", ""), slot=slot)
     _complete_campaign(message.campaign_id)
     return outcome
+
+
+def _opted_out(message: SmsMessage) -> bool:
+    """Nothing goes to an opted-out number but the reply that confirms its keyword."""
+    return message.kind != SmsMessage.Kind.REPLY and bool(selectors.opted_out([message.to]))
+
+
+def _skip(message: SmsMessage, token: uuid.UUID) -> str:
+    _finish(message.pk, token, status=Status.SKIPPED, last_error="opted out")
+    _log(message, "skipped", 0.0)
+    _complete_campaign(message.campaign_id)
+    return "skipped"
 
 
 def _record(message_id: int, token: uuid.UUID, changes: dict) -> bool:

@@ -147,19 +147,27 @@ class OptOutViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class InboundHttpView(GenericAPIView):
-    """The HTTP backend's inbound callback (SPEC section 14), for any provider that speaks
-    it; the provider, not a user, calls it."""
+class ProviderCallbackView(GenericAPIView):
+    """What an SMS provider calls (SPEC section 14): no user, no throttle, its own token."""
 
     authentication_classes: list = []
     permission_classes = [CallbackToken]
     throttle_classes: list = []
+
+
+CALLBACK_REFUSED = OpenApiResponse(description="No, or not this service's, callback token.")
+
+
+class InboundHttpView(ProviderCallbackView):
+    """The HTTP backend's inbound callback (SPEC section 14), for any provider that speaks
+    it; the provider, not a user, calls it."""
+
     serializer_class = InboundHttpSerializer
 
     @extend_schema(
         responses={
             200: InboundReceivedSerializer,
-            403: OpenApiResponse(description="No, or not this service's, callback token."),
+            403: CALLBACK_REFUSED,
         }
     )
     def post(self, request):
@@ -176,18 +184,15 @@ class InboundHttpView(GenericAPIView):
         return Response(InboundReceivedSerializer(received).data)
 
 
-class DeliveryReportHttpView(GenericAPIView):
+class DeliveryReportHttpView(ProviderCallbackView):
     """The HTTP backend's delivery-report callback (SPEC section 14)."""
 
-    authentication_classes: list = []
-    permission_classes = [CallbackToken]
-    throttle_classes: list = []
     serializer_class = DeliveryReportSerializer
 
     @extend_schema(
         responses={
             200: DeliveryAppliedSerializer,
-            403: OpenApiResponse(description="No, or not this service's, callback token."),
+            403: CALLBACK_REFUSED,
         }
     )
     def post(self, request):

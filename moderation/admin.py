@@ -1,10 +1,12 @@
 from django.contrib import admin
 
+from messaging_site.readonly_admin import ReadOnlyAdmin
+
 from .models import AuditEntry
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(admin.ModelAdmin):
+class AuditEntryAdmin(ReadOnlyAdmin):
     """Read-only: entries are written by the acts they record, and never changed."""
 
     list_display = [
@@ -22,12 +24,3 @@ class AuditEntryAdmin(admin.ModelAdmin):
     search_fields = ["actor__username", "target_user__username", "detail"]
     list_select_related = ["actor", "target_user"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
