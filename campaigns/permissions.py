@@ -32,3 +32,17 @@ class CallbackToken(BasePermission):
             and scheme.lower() == "bearer"
             and hmac.compare_digest(token.strip().encode(), expected.encode())
         )
+
+
+class KannelSecret(BasePermission):
+    """`?secret=$KANNEL_SECRET` in the URL Kannel calls, compared in constant time; with
+    no secret configured, nobody."""
+
+    message = "A Kannel callback needs this deployment's KANNEL_SECRET as `secret`."
+
+    def has_permission(self, request, view) -> bool:
+        if not hasattr(view, request.method.lower()):
+            return True
+        expected = settings.KANNEL_SECRET
+        given = request.query_params.get("secret", "")
+        return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())

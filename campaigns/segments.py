@@ -100,6 +100,11 @@ def _cost(char: str, encoding: Encoding) -> int:
     return 2 if ord(char) > 0xFFFF else 1
 
 
+def encoding_of(text: str) -> Encoding:
+    """GSM-7 when every character has a GSM 03.38 septet, else UCS-2."""
+    return GSM_7 if all(char in _GSM for char in text) else UCS_2
+
+
 def analyze(text: str) -> SegmentInfo:
     """Encoding, segment count and the exact split of a non-empty SMS body."""
     if not text:

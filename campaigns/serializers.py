@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from messaging_site.fields import TextField
 
+from .backends.kannel import report_status as kannel_status
 from .models import Campaign, InboundSms, OptOut, SmsMessage
 
 
@@ -149,6 +150,32 @@ class DeliveryReportSerializer(serializers.Serializer):
     parts = serializers.IntegerField(
         required=False, allow_null=True, help_text="how many parts the provider made"
     )
+
+
+class KannelInboundSerializer(serializers.Serializer):
+    """Kannel's sms-service get-url, `from=%p&to=%P&text=%a`."""
+
+    to = TextField(max_length=32, required=False, allow_blank=True, help_text="%P")
+    text = TextField(max_length=2000, required=False, allow_blank=True, trim_whitespace=False)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["from"] = TextField(max_length=32, help_text="the sender's number (%p)")
+        return fields
+
+
+class KannelDeliveryReportSerializer(serializers.Serializer):
+    """A send's dlr-url as Kannel fills it in (campaigns.backends.kannel)."""
+
+    reference = TextField(max_length=100)
+    type = serializers.IntegerField(help_text="Kannel's report type (%d): 1, 2, 4, 8 or 16")
+    answer = TextField(
+        max_length=500, required=False, allow_blank=True, help_text="the SMS centre's words (%A)"
+    )
+
+    def validate(self, attrs):
+        attrs["status"] = kannel_status(attrs["type"], attrs.get("answer", ""))
+        return attrs
 
 
 class DeliveryAppliedSerializer(serializers.Serializer):

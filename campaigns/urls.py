@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import callbacks, views
 
 router = SimpleRouter()
 router.register("campaigns", views.CampaignViewSet, basename="campaign")
@@ -10,7 +10,9 @@ router.register("sms/opt-outs", views.OptOutViewSet, basename="optout")
 urlpatterns = [
     path("sms/segments/", views.SegmentsView.as_view(), name="sms-segments"),
     path("sms/send/", views.SendView.as_view(), name="sms-send"),
-    path("sms/inbound/http/", views.InboundHttpView.as_view(), name="sms-inbound-http"),
-    path("sms/dlr/http/", views.DeliveryReportHttpView.as_view(), name="sms-dlr-http"),
+    path("sms/inbound/http/", callbacks.InboundHttpView.as_view(), name="sms-inbound-http"),
+    path("sms/dlr/http/", callbacks.DeliveryReportHttpView.as_view(), name="sms-dlr-http"),
+    path("sms/inbound/kannel/", callbacks.InboundKannelView.as_view(), name="sms-inbound-kannel"),
+    path("sms/dlr/kannel/", callbacks.DeliveryReportKannelView.as_view(), name="sms-dlr-kannel"),
     *router.urls,
 ]

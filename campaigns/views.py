@@ -1,22 +1,18 @@
 """REST for SMS and campaigns (the OpenAPI schema, /api/schema/), for holders of
 campaigns.send_sms."""
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
-from . import delivery, inbound, selectors, services
-from .permissions import CallbackToken, CanSendSms
+from . import selectors, services
+from .permissions import CanSendSms
 from .serializers import (
     CampaignDetailSerializer,
     CampaignInputSerializer,
     CampaignSerializer,
-    DeliveryAppliedSerializer,
-    DeliveryReportSerializer,
-    InboundHttpSerializer,
-    InboundReceivedSerializer,
     OptOutInputSerializer,
     OptOutSerializer,
     SegmentsInputSerializer,
@@ -145,66 +141,3 @@ class OptOutViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def destroy(self, request, number):
         services.optout_remove(number=number, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-class ProviderCallbackView(GenericAPIView):
-    """What an SMS provider calls (SPEC section 14): no user, no throttle, its own token."""
-
-    authentication_classes: list = []
-    permission_classes = [CallbackToken]
-    throttle_classes: list = []
-
-
-CALLBACK_REFUSED = OpenApiResponse(description="No, or not this service's, callback token.")
-
-
-class InboundHttpView(ProviderCallbackView):
-    """The HTTP backend's inbound callback (SPEC section 14), for any provider that speaks
-    it; the provider, not a user, calls it."""
-
-    serializer_class = InboundHttpSerializer
-
-    @extend_schema(
-        responses={
-            200: InboundReceivedSerializer,
-            403: CALLBACK_REFUSED,
-        }
-    )
-    def post(self, request):
-        """A text someone sent: stored; STOP, START or HELP (and their synonyms) acted on,
-        with one reply each. `Authorization: Bearer $SMS_CALLBACK_TOKEN`, else 403."""
-        data = InboundHttpSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        received = inbound.receive(
-            backend="http",
-            sender=data.validated_data["from"],
-            to=data.validated_data.get("to", ""),
-            body=data.validated_data["body"],
-        )
-        return Response(InboundReceivedSerializer(received).data)
-
-
-class DeliveryReportHttpView(ProviderCallbackView):
-    """The HTTP backend's delivery-report callback (SPEC section 14)."""
-
-    serializer_class = DeliveryReportSerializer
-
-    @extend_schema(
-        responses={
-            200: DeliveryAppliedSerializer,
-            403: CALLBACK_REFUSED,
-        }
-    )
-    def post(self, request):
-        """What became of a text: `reference` is the one the send gave the provider. A
-        replayed or late report changes nothing twice; an unknown reference answers 200
-        (`known` false) and is logged. `Authorization: Bearer $SMS_CALLBACK_TOKEN`."""
-        data = DeliveryReportSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        sms = delivery.report(backend="http", **data.validated_data)
-        return Response(
-            {
-                "known": sms is not None,
-                "delivery_status": sms.delivery_status if sms is not None else None,
-            }
-        )

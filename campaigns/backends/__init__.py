@@ -16,6 +16,18 @@ __all__ = [
 
 
 _backends: dict[tuple, BaseBackend] = {}
+# What a backend reads when it is made: another value makes another backend.
+SETTINGS = (
+    "SMS_BACKEND",
+    "SMS_HTTP_URL",
+    "SMS_HTTP_TOKEN",
+    "SMS_HTTP_TIMEOUT",
+    "SMS_CALLBACK_BASE_URL",
+    "KANNEL_SENDSMS_URL",
+    "KANNEL_SECRET",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_API_URL",
+)
 
 
 def get_backend() -> BaseBackend:
@@ -24,7 +36,7 @@ def get_backend() -> BaseBackend:
     Building one can be slow (an HTTP backend creates its opener and TLS context); that
     must happen before a message's grant from the limiter, never between grant and send.
     """
-    key = (settings.SMS_BACKEND, settings.SMS_HTTP_URL, settings.SMS_HTTP_TOKEN)
+    key = tuple(getattr(settings, name) for name in SETTINGS)
     if key not in _backends:
         _backends[key] = import_string(settings.SMS_BACKEND)()
     return _backends[key]

@@ -323,7 +323,7 @@ def test_the_backend_connects_before_the_slot_and_writes_inside_it(manager, sink
 
     class Watch:
         def ready(self):
-            connection = backend.local.connection
+            connection = backend.wire.local.connection
             if not isinstance(connection.sock, CountingSocket):
                 connection.sock = CountingSocket(connection.sock)
             events.append(("ready", time.time(), len(writes)))

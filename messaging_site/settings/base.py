@@ -415,9 +415,25 @@ for _name in ("SMS_STOP_TEXT", "SMS_START_TEXT", "SMS_HELP_TEXT"):
 # What the HTTP backend's callbacks (inbound texts, delivery reports) must bring as
 # `Authorization: Bearer ...`; empty: those callbacks refuse everything.
 SMS_CALLBACK_TOKEN = env.str("SMS_CALLBACK_TOKEN", default="")
+# Where a gateway reaches this service, for the callbacks a send asks for (Kannel's
+# dlr-url, Twilio's StatusCallback): e.g. https://chat.example.com.
+SMS_CALLBACK_BASE_URL = env.str("SMS_CALLBACK_BASE_URL", default="")
 SMS_HTTP_URL = env.str("SMS_HTTP_URL", default="")
 SMS_HTTP_TOKEN = env.str("SMS_HTTP_TOKEN", default="")
 SMS_HTTP_TIMEOUT = env.float("SMS_HTTP_TIMEOUT", default=10.0)
+# Kannel (campaigns.backends.kannel): its smsbox's sendsms URL and sendsms-user, and the
+# secret its dlr-url and sms-service get-url carry back (letters, digits, - _ . ~).
+KANNEL_SENDSMS_URL = env.str("KANNEL_SENDSMS_URL", default="http://127.0.0.1:13013/cgi-bin/sendsms")
+KANNEL_USERNAME = env.str("KANNEL_USERNAME", default="")
+KANNEL_PASSWORD = env.str("KANNEL_PASSWORD", default="")
+KANNEL_SECRET = env.str("KANNEL_SECRET", default="")
+# Twilio (campaigns.backends.twilio): the account, and the sender: a number of the
+# account's, or a messaging service. TWILIO_API_URL is for tests against a local stand-in.
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM = env.str("TWILIO_FROM", default="")
+TWILIO_MESSAGING_SERVICE_SID = env.str("TWILIO_MESSAGING_SERVICE_SID", default="")
+TWILIO_API_URL = env.str("TWILIO_API_URL", default="https://api.twilio.com")
 # Numbers without a leading + are read as this region's (ISO 3166 code); empty: + required.
 SMS_DEFAULT_REGION = env.str("SMS_DEFAULT_REGION", default="") or None
 SMS_RETRY_BASE_SECONDS = env.float("SMS_RETRY_BASE_SECONDS", default=1.0)
