@@ -7,10 +7,12 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import FormParser
 from rest_framework.response import Response
+from twilio.twiml.messaging_response import MessagingResponse  # type: ignore[import-untyped]
 
 from . import delivery, inbound
-from .permissions import CallbackToken, KannelSecret
+from .permissions import CallbackToken, KannelSecret, TwilioSignature
 from .serializers import (
     DeliveryAppliedSerializer,
     DeliveryReportSerializer,
@@ -18,6 +20,9 @@ from .serializers import (
     InboundReceivedSerializer,
     KannelDeliveryReportSerializer,
     KannelInboundSerializer,
+    TwilioDeliveryReportSerializer,
+    TwilioInboundSerializer,
+    TwilioReferenceSerializer,
 )
 
 
@@ -92,9 +97,6 @@ class KannelView(ProviderCallbackView):
 
     permission_classes = [KannelSecret]
 
-    def post(self, request):
-        return self.get(request)
-
 
 class InboundKannelView(KannelView):
     """Kannel's sms-service `get-url`: `?secret=$KANNEL_SECRET&from=%p&to=%P&text=%a`."""
@@ -117,6 +119,8 @@ class InboundKannelView(KannelView):
             body=data.validated_data.get("text", ""),
         )
         return _kannel_ok()
+
+    post = get
 
 
 class DeliveryReportKannelView(KannelView):
@@ -141,3 +145,78 @@ class DeliveryReportKannelView(KannelView):
                 backend="kannel", reference=data.validated_data["reference"], status=status
             )
         return _kannel_ok()
+
+    post = get
+
+
+def _twiml_ok() -> HttpResponse:
+    # An empty TwiML answer: Twilio texts the sender whatever <Message> an inbound
+    # webhook's answer holds. Our own replies go through the limiter (campaigns.inbound).
+    return HttpResponse(str(MessagingResponse()), content_type="application/xml")
+
+
+# The schema's parsers are JSON only (SPECTACULAR_SETTINGS): Twilio's form is named here.
+FORM = "application/x-www-form-urlencoded"
+SIGNATURE_REFUSED = OpenApiResponse(description="No, or not this account's, X-Twilio-Signature.")
+TWIML_OK = {
+    (200, "application/xml"): OpenApiResponse(
+        OpenApiTypes.STR, description="An empty TwiML `<Response/>`: Twilio sends no reply."
+    ),
+    403: SIGNATURE_REFUSED,
+}
+
+
+class TwilioView(ProviderCallbackView):
+    """Twilio posts its webhooks form-encoded and signs that form (permissions
+    .TwilioSignature): no other body is read."""
+
+    permission_classes = [TwilioSignature]
+    parser_classes = [FormParser]
+
+
+class InboundTwilioView(TwilioView):
+    """Twilio's inbound message webhook ("A message comes in" on the number or messaging
+    service): `$SMS_CALLBACK_BASE_URL/api/sms/inbound/twilio/`, HTTP POST."""
+
+    serializer_class = TwilioInboundSerializer
+
+    @extend_schema(request={FORM: TwilioInboundSerializer}, responses=TWIML_OK)
+    def post(self, request):
+        """A text someone sent, as Twilio passes it on: STOP, START or HELP (and their
+        synonyms) acted on, with one reply each through the limiter, not in the TwiML."""
+        data = TwilioInboundSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        inbound.receive(
+            backend="twilio",
+            sender=data.validated_data["From"],
+            to=data.validated_data.get("To", ""),
+            body=data.validated_data.get("Body", ""),
+        )
+        return _twiml_ok()
+
+
+class DeliveryReportTwilioView(TwilioView):
+    """A send's StatusCallback (campaigns.backends.twilio): `?reference=...` in the URL,
+    Twilio's `MessageStatus` in the form."""
+
+    serializer_class = TwilioDeliveryReportSerializer
+
+    @extend_schema(
+        parameters=[TwilioReferenceSerializer],
+        request={FORM: TwilioDeliveryReportSerializer},
+        responses=TWIML_OK,
+    )
+    def post(self, request):
+        """`delivered` is delivered; `undelivered` and `failed` undelivered. Other statuses
+        (queued, sending, sent...) are not final and change nothing. Replays change nothing
+        twice; an unknown reference answers 200 and is logged."""
+        query = TwilioReferenceSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = TwilioDeliveryReportSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        status = data.validated_data["status"]
+        if status is not None:
+            delivery.report(
+                backend="twilio", reference=query.validated_data["reference"], status=status
+            )
+        return _twiml_ok()

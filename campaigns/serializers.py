@@ -5,6 +5,7 @@ from rest_framework import serializers
 from messaging_site.fields import TextField
 
 from .backends.kannel import report_status as kannel_status
+from .backends.twilio import report_status as twilio_status
 from .models import Campaign, InboundSms, OptOut, SmsMessage
 
 
@@ -181,3 +182,33 @@ class KannelDeliveryReportSerializer(serializers.Serializer):
 class DeliveryAppliedSerializer(serializers.Serializer):
     known = serializers.BooleanField(help_text="whether the reference names one of our texts")
     delivery_status = TextField(allow_null=True)
+
+
+class TwilioInboundSerializer(serializers.Serializer):
+    """The fields this service reads of Twilio's inbound message webhook (form-encoded;
+    Twilio posts more, which are signed and otherwise ignored)."""
+
+    From = TextField(max_length=32, help_text="the sender's number, E.164")
+    To = TextField(max_length=32, required=False, allow_blank=True, help_text="our number")
+    Body = TextField(max_length=2000, required=False, allow_blank=True, trim_whitespace=False)
+
+
+class TwilioReferenceSerializer(serializers.Serializer):
+    """The query of the StatusCallback URL a send gave Twilio (campaigns.backends.twilio)."""
+
+    reference = TextField(max_length=100)
+
+
+class TwilioDeliveryReportSerializer(serializers.Serializer):
+    """The fields this service reads of Twilio's StatusCallback (form-encoded)."""
+
+    MessageStatus = TextField(
+        max_length=20,
+        help_text="delivered; undelivered or failed; others (queued, sent...) are not final",
+    )
+    MessageSid = TextField(max_length=64, required=False, allow_blank=True)
+    ErrorCode = TextField(max_length=10, required=False, allow_blank=True)
+
+    def validate(self, attrs):
+        attrs["status"] = twilio_status(attrs["MessageStatus"])
+        return attrs

@@ -14,5 +14,7 @@ urlpatterns = [
     path("sms/dlr/http/", callbacks.DeliveryReportHttpView.as_view(), name="sms-dlr-http"),
     path("sms/inbound/kannel/", callbacks.InboundKannelView.as_view(), name="sms-inbound-kannel"),
     path("sms/dlr/kannel/", callbacks.DeliveryReportKannelView.as_view(), name="sms-dlr-kannel"),
+    path("sms/inbound/twilio/", callbacks.InboundTwilioView.as_view(), name="sms-inbound-twilio"),
+    path("sms/dlr/twilio/", callbacks.DeliveryReportTwilioView.as_view(), name="sms-dlr-twilio"),
     *router.urls,
 ]

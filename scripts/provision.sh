@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What the test suite needs from the machine, installed and started where it is missing:
 # Debian's chromium (browser tests), haproxy and dnsmasq (tests/test_proxy.py), make,
-# libmagic (upload types),
+# libmagic (upload types), Kannel and its fakesmsc (tests of the SMS gateway),
 # PostgreSQL and Redis (every test), with PostgreSQL trusting local TCP connections and
 # both answering on their default ports. `make test` and `.ci/run` both run this; on a
 # machine that already has everything it only checks, in well under a second.
@@ -43,6 +43,10 @@ missing=()
 command -v haproxy >/dev/null || missing+=(haproxy)
 command -v dnsmasq >/dev/null || missing+=(dnsmasq-base)
 command -v make >/dev/null || missing+=(make)
+# A real SMS gateway (campaigns/tests/test_kannel.py): bearerbox and smsbox, and fakesmsc
+# as its SMS centre.
+{ [ -x /usr/sbin/bearerbox ] && [ -x /usr/sbin/smsbox ]; } || missing+=(kannel)
+[ -x /usr/lib/kannel/test/fakesmsc ] || missing+=(kannel-extras)
 # python-magic reads upload types through libmagic (chat/uploads.py).
 ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1' || missing+=(libmagic1)
 # A server that answers is enough, wherever it comes from; otherwise Debian's.

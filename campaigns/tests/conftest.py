@@ -114,13 +114,14 @@ def sink(settings):
 @pytest.fixture
 def start_workers():
     """Start real Celery worker processes (two pool processes each) on this test run's
-    queue, sending to `sink`; `beat=True` adds the control worker, as deployed: one process
+    queue, sending to `sink` (or through the backend the `backend` settings name);
+    `beat=True` adds the control worker, as deployed: one process
     on the control queue, with beat in it (sms_tick every second: sweeps, dispatch,
     campaign progress). Stopped after the test."""
     processes = []
     schedules = tempfile.TemporaryDirectory()
 
-    def start(sink, *, count=2, limit=45, guard_ms=40, beat=False):
+    def start(sink=None, *, count=2, limit=45, guard_ms=40, beat=False, backend=None):
         from django.conf import settings
 
         env = {
@@ -128,8 +129,10 @@ def start_workers():
             "DJANGO_SETTINGS_MODULE": "messaging_site.settings.test",
             "DATABASE_URL": _database_url(connection.settings_dict),
             "DATABASE_POOL": "off",
-            "SMS_BACKEND": "campaigns.backends.http.HttpBackend",
-            "SMS_HTTP_URL": sink.url,
+            **(
+                backend
+                or {"SMS_BACKEND": "campaigns.backends.http.HttpBackend", "SMS_HTTP_URL": sink.url}
+            ),
             "SMS_SEGMENTS_PER_SECOND": str(limit),
             "SMS_RATE_GUARD_MS": str(guard_ms),
         }

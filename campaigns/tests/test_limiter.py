@@ -1,5 +1,6 @@
 """The global limiter, on the real Redis: the window rule as grants are handed out."""
 
+import itertools
 import random
 import threading
 import time
@@ -16,11 +17,12 @@ from campaigns.limiter import SegmentLimiter
 def limiter():
     client = redis.Redis.from_url(settings.REDIS_URL)
     prefix = f"{settings.REDIS_KEY_PREFIX}:limiter-test:{uuid.uuid4().hex}"
-    yield lambda per_second=45, guard_ms=0, blind_after_loss=False: SegmentLimiter(
+    yield lambda per_second=45, guard_ms=0, blind_after_loss=False, spread=0.0: SegmentLimiter(
         client,
         prefix=prefix,
         per_second=per_second,
         guard_ms=guard_ms,
+        spread=spread,
         blind_after_loss=blind_after_loss,
     )
     client.delete(*(f"{prefix}:{name}" for name in ["log", "seq", "known", "blind"]))
@@ -220,3 +222,24 @@ def test_after_the_log_is_lost_nothing_goes_for_a_window(limiter):
     assert shared.reserve(1).delay < 0.05
     shared.client.delete(*shared.keys)  # lost: every key gone
     assert shared.reserve(1).delay >= 0.95
+
+
+def test_spreading_keeps_each_place_its_segments_spacing_after_the_one_before(limiter):
+    limit = limiter(per_second=45, spread=0.9)
+    spacing_us = int(0.9 * 1_000_000 / 45)
+    sizes = [3, 1, 1, 2, 1, 3] * 10  # 110 segments: past one window
+    placed = sorted((limit.reserve(size).at_us, size) for size in sizes)
+    for (before, size), (after, _) in itertools.pairwise(placed):
+        assert after - before >= size * spacing_us
+    # The window rule still caps every second.
+    for start, _ in placed:
+        assert sum(size for at, size in placed if start <= at < start + 1_000_000) <= 45
+    assert placed[-1][0] - placed[0][0] > 2_000_000
+
+
+def test_spreading_holds_at_ready_for_whoever_goes_first(limiter):
+    limit = limiter(per_second=45, spread=0.9)
+    first, second = limit.reserve(2), limit.reserve(1)
+    second.ready()  # goes first, now
+    delay_us, _ = limit.place_now(first.member)
+    assert delay_us >= 0.9 * 1_000_000 / 45 - 2_000  # one segment's spacing, from now
