@@ -9,17 +9,33 @@ from django.db.models import Q
 class Campaign(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft"
+        # Launched with a `send_at` still ahead: the tick starts it then (campaigns.services).
+        SCHEDULED = "scheduled"
         RUNNING = "running"
         COMPLETED = "completed"
         CANCELLED = "cancelled"
 
     name = models.CharField(max_length=100)
+    # As written, `{{placeholders}}` and all (campaigns.personal).
     message = models.TextField()
-    # What is sent: `message`, or its smart-encoded form when that saves segments.
+    # What is sent: `message`, or its smart-encoded form when that saves segments; for a
+    # personal message, its template (each record holds its own text).
     body = models.TextField()
     smart_encoding = models.BooleanField(default=False)
+    # The campaign's texts' encoding: UCS-2 if any of them needs it. Per text in the records.
     encoding = models.CharField(max_length=10)
+    # The most any of its texts takes; their sum is `segments_total` (campaigns.selectors).
     segments_per_message = models.PositiveSmallIntegerField()
+    # SPEC section 14: when to start (1 minute to 35 days ahead at create; NULL: at launch),
+    # the hours, in each recipient's local time, when nothing is sent (both or neither),
+    # and how long after the start a text may still go out.
+    send_at = models.DateTimeField(null=True, blank=True)
+    quiet_start = models.TimeField(null=True, blank=True)
+    quiet_end = models.TimeField(null=True, blank=True)
+    valid_for_seconds = models.PositiveIntegerField(default=86_400, db_default=86_400)
+    # When sending began: the launch, or `send_at` for a scheduled campaign. Texts not
+    # handed over by `started_at + valid_for_seconds` expire.
+    started_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -30,9 +46,25 @@ class Campaign(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["status"], name="campaigns_campaign_status")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quiet_start__isnull=True, quiet_end__isnull=True)
+                | Q(quiet_start__isnull=False, quiet_end__isnull=False),
+                name="campaigns_quiet_hours_both_or_neither",
+            ),
+        ]
 
     def __str__(self):
         return self.name
+
+    @property
+    def quiet_hours(self) -> dict[str, str] | None:
+        if self.quiet_start is None or self.quiet_end is None:
+            return None
+        return {
+            "start": self.quiet_start.strftime("%H:%M"),
+            "end": self.quiet_end.strftime("%H:%M"),
+        }
 
 
 class SmsMessage(models.Model):
@@ -44,6 +76,8 @@ class SmsMessage(models.Model):
         DEAD = "dead"
         SKIPPED = "skipped"
         CANCELLED = "cancelled"
+        # Not handed to the provider within its campaign's validity: never sent late.
+        EXPIRED = "expired"
 
     class Kind(models.TextChoices):
         MESSAGE = "message"
@@ -60,6 +94,11 @@ class SmsMessage(models.Model):
     to = models.CharField(max_length=20, help_text="E.164")
     body = models.TextField()
     segments = models.PositiveSmallIntegerField()
+    # "GSM-7" or "UCS-2" ("" for records older than the field).
+    encoding = models.CharField(max_length=10, blank=True, default="", db_default="")
+    # The recipient's time zones (IANA names, comma-separated), for a campaign with quiet
+    # hours (campaigns.quiet); "" otherwise.
+    time_zones = models.CharField(max_length=200, blank=True, default="", db_default="")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
     # NULL: due now. Set after a transient error: no task exists until it passes.

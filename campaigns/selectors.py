@@ -1,16 +1,17 @@
 """Campaign and SMS reads, and who may see them: every holder of `campaigns.send_sms`
 sees every campaign (a team's shared tool); nobody else sees any."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import User
 from messaging_site.errors import Forbidden, NotFound
 
+from . import quiet
 from .models import Campaign, OptOut, SmsMessage
 
 PERMISSION = "campaigns.send_sms"
@@ -82,9 +83,10 @@ def campaign_progress(*, campaign: Campaign) -> dict:
 
 
 def campaigns_progress(*, campaigns: list[Campaign]) -> dict[int, dict]:
-    """campaign_progress for several campaigns, in one query."""
+    """campaign_progress for several campaigns, in two queries."""
+    ids = [c.pk for c in campaigns]
     rows = (
-        SmsMessage.objects.filter(campaign__in=[c.pk for c in campaigns])
+        SmsMessage.objects.filter(campaign__in=ids)
         .values("campaign", "status", "delivery_status")
         .annotate(count=Count("id"), segments=Sum("segments"))
         .order_by()
@@ -102,20 +104,57 @@ def campaigns_progress(*, campaigns: list[Campaign]) -> dict[int, dict]:
         if row["delivery_status"]:
             counted = DELIVERY_COUNTS[row["delivery_status"]]
             counts[row["campaign"]][counted] += row["count"]
+    waiting = _waiting(
+        [c.pk for c in campaigns if c.status == Campaign.Status.RUNNING and segments[c.pk]]
+    )
+    now = timezone.now()
     progress = {}
     for campaign in campaigns:
         mine = segments[campaign.pk]
-        to_send = mine[Status.QUEUED] + mine[Status.SENDING]
-        running = campaign.status == Campaign.Status.RUNNING
+        eta = None
+        if campaign.status == Campaign.Status.RUNNING:
+            eta = finish_after(waiting.get(campaign.pk, []), now)
+        elif campaign.status == Campaign.Status.SCHEDULED and campaign.send_at is not None:
+            eta = finish_after([(campaign.send_at, mine[Status.QUEUED])], now)
         progress[campaign.pk] = {
             "counts": counts[campaign.pk],
-            "segments_total": sum(mine.values()) - mine[Status.SKIPPED] - mine[Status.CANCELLED],
+            "segments_total": sum(mine.values())
+            - mine[Status.SKIPPED]
+            - mine[Status.CANCELLED]
+            - mine[Status.EXPIRED],
             "segments_sent": mine[Status.SENT],
-            "eta_seconds": (
-                round(to_send / settings.SMS_SEGMENTS_PER_SECOND, 1) if running else None
-            ),
+            "eta_seconds": eta,
         }
     return progress
+
+
+def _waiting(campaign_ids: list[int]) -> dict[int, list[tuple]]:
+    """Per running campaign, its segments still to send by when they are due (NULL: now;
+    later: a backoff, or the end of quiet hours)."""
+    if not campaign_ids:
+        return {}
+    rows = (
+        SmsMessage.objects.filter(
+            campaign__in=campaign_ids, status__in=[Status.QUEUED, Status.SENDING]
+        )
+        .values_list("campaign", "next_attempt_at")
+        .annotate(segments=Sum("segments"))
+        .order_by()
+    )
+    waiting: dict[int, list[tuple]] = {}
+    for campaign_id, due, total in rows:
+        waiting.setdefault(campaign_id, []).append((due, total))
+    return waiting
+
+
+def finish_after(waiting: list[tuple[datetime | None, int]], now: datetime) -> float:
+    """Seconds until the last of these segments has gone at the configured rate, each
+    group no earlier than it is due (None: now): the ETA, counting deferrals."""
+    rate = settings.SMS_SEGMENTS_PER_SECOND
+    finish = now
+    for due, total in sorted(waiting, key=lambda group: group[0] or now):
+        finish = max(finish, due or now) + timedelta(seconds=total / rate)
+    return round(max(0.0, (finish - now).total_seconds()), 1)
 
 
 def campaigns_in_progress() -> list[Campaign]:
@@ -127,3 +166,73 @@ def campaigns_in_progress() -> list[Campaign]:
             Q(status=Campaign.Status.RUNNING) | Q(finished_at__gte=recent)
         ).order_by("pk")
     )
+
+
+PREVIEW_SHOWN = 100
+
+
+def campaign_preview(*, campaign: Campaign) -> dict:
+    """What launching the campaign would do (SPEC section 14, preview): totals over every
+    recipient and the first PREVIEW_SHOWN with their texts. Read at the moment it would
+    start (its `send_at`, or now), with the opt-out list as it is now. Precondition: the
+    caller may see the campaign."""
+    at = timezone.now()
+    if campaign.status in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED) and campaign.send_at:
+        at = max(at, campaign.send_at)
+    deadline = at + timedelta(seconds=campaign.valid_for_seconds)
+    records = campaign_messages(campaign=campaign).annotate(
+        opted_out=Exists(OptOut.objects.filter(number=OuterRef("to")))
+    )
+    groups = (
+        records.values_list("status", "opted_out", "time_zones", "encoding")
+        .annotate(count=Count("id"), segments=Sum("segments"))
+        .order_by()
+    )
+    outcome_of_zones: dict[str, tuple[str, datetime | None]] = {}
+
+    def outcome(status: str, opted: bool, zones: str) -> tuple[str, datetime | None]:
+        if status == Status.SKIPPED or (opted and status == Status.QUEUED):
+            return "skipped", None
+        if status != Status.QUEUED:
+            return status, None  # a record of a running campaign already past the queue
+        if zones not in outcome_of_zones:
+            until = None
+            if campaign.quiet_start is not None and campaign.quiet_end is not None:
+                until = quiet.deferred_until(zones, campaign.quiet_start, campaign.quiet_end, at)
+            verdict = "send" if until is None else "deferred"
+            if until is not None and until >= deadline:
+                verdict = "expired"
+            outcome_of_zones[zones] = (verdict, until)
+        return outcome_of_zones[zones]
+
+    totals = {"recipients": 0, "segments": 0, "skipped": 0, "deferred": 0, "expired": 0}
+    encodings: dict[str, int] = {}
+    waiting: list[tuple[datetime | None, int]] = []
+    for status, opted, zones, encoding, count, segments in groups:
+        totals["recipients"] += count
+        verdict, until = outcome(status, opted, zones)
+        if verdict in ("skipped", "expired"):
+            totals[verdict] += count
+            continue
+        if verdict not in ("send", "deferred"):
+            continue
+        totals["deferred"] += count if verdict == "deferred" else 0
+        totals["segments"] += segments or 0
+        key = encoding or "unknown"
+        encodings[key] = encodings.get(key, 0) + count
+        waiting.append((until or at, segments or 0))
+    eta = finish_after(waiting, timezone.now()) if waiting else 0.0
+    shown = []
+    for record in records.order_by("pk")[:PREVIEW_SHOWN]:
+        verdict, until = outcome(record.status, record.opted_out, record.time_zones)
+        shown.append(
+            {
+                "to": record.to,
+                "body": record.body,
+                "encoding": record.encoding,
+                "segments": record.segments,
+                "outcome": verdict,
+                "deferred_until": until if verdict == "deferred" else None,
+            }
+        )
+    return {**totals, "encodings": encodings, "eta_seconds": eta, "starts_at": at, "texts": shown}

@@ -29,16 +29,16 @@ import logging
 import random
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 
 from messaging_site.db import id_batches
 
-from . import queue, selectors
+from . import queue, quiet, selectors
 from .backends import BaseBackend, OutboundSms, PermanentError, TransientError, get_backend
 from .limiter import Slot, get_limiter
 from .models import Campaign, SmsMessage
@@ -122,6 +122,53 @@ def dispatch_due(*, limit: int | None = None) -> list[int]:
     return ids
 
 
+def validity_deadline(campaign: Campaign) -> datetime | None:
+    """After this a campaign's texts not yet handed over expire (SPEC section 14)."""
+    if campaign.started_at is None:
+        return None
+    return campaign.started_at + timedelta(seconds=campaign.valid_for_seconds)
+
+
+def defer_quiet_hours(campaign: Campaign, *, at: datetime) -> None:
+    """As a campaign starts: its queued records inside quiet hours at `at` wait for the end
+    of the quiet period (as retries do, by `next_attempt_at`), or expire at once when the
+    campaign's validity ends first. Records are grouped by their zones: a few UPDATEs,
+    whatever the campaign's size. `attempt` checks again as each record is sent."""
+    if campaign.quiet_start is None or campaign.quiet_end is None:
+        return
+    deadline = validity_deadline(campaign)
+    waiting = SmsMessage.objects.filter(
+        campaign=campaign, status=Status.QUEUED, next_attempt_at__isnull=True
+    )
+    later: dict[str, datetime] = {}
+    expired: list[str] = []
+    for zones in waiting.values_list("time_zones", flat=True).distinct().order_by():
+        until = quiet.deferred_until(zones, campaign.quiet_start, campaign.quiet_end, at)
+        if until is None:
+            continue
+        if deadline is not None and until >= deadline:
+            expired.append(zones)
+        else:
+            later[zones] = until
+    now = timezone.now()
+    if later:
+        waiting.filter(time_zones__in=list(later)).update(
+            next_attempt_at=Case(
+                *(When(time_zones=zones, then=Value(until)) for zones, until in later.items()),
+                output_field=DateTimeField(),
+            ),
+            updated_at=now,
+        )
+    if expired:
+        waiting.filter(time_zones__in=expired).update(
+            status=Status.EXPIRED, last_error=QUIET_PAST_VALIDITY, updated_at=now
+        )
+
+
+QUIET_PAST_VALIDITY = "quiet hours last past the campaign's validity"
+EXPIRED_ERROR = "not handed over within the campaign's validity"
+
+
 def _finish(message_id: int, token: uuid.UUID, **changes: object) -> bool:
     """Record an outcome, only if our claim still stands."""
     changes.setdefault("lease_expires_at", None)
@@ -154,8 +201,25 @@ def attempt(*, message_id: int) -> str | None:
     )
     if not claimed:
         return None
-    message = SmsMessage.objects.get(pk=message_id)
+    message = SmsMessage.objects.select_related("campaign").get(pk=message_id)
+    deadline = validity_deadline(message.campaign) if message.campaign else None
 
+    if deadline is not None and now >= deadline:
+        return _expire(message, token, EXPIRED_ERROR)
+    until = _quiet_until(message, now)
+    if until is not None:
+        if deadline is not None and until >= deadline:
+            return _expire(message, token, QUIET_PAST_VALIDITY)
+        # Not an attempt: back to the queue, due when the recipient's morning comes.
+        _finish(
+            message.pk,
+            token,
+            status=Status.QUEUED,
+            next_attempt_at=until,
+            attempts=F("attempts") - 1,
+        )
+        _log(message, "deferred", 0.0)
+        return "deferred"
     if _opted_out(message):
         return _skip(message, token)
 
@@ -170,10 +234,14 @@ def attempt(*, message_id: int) -> str | None:
         reference=str(message.pk),
     )
     slot = get_limiter().wait(message.segments)
-    # The wait may be seconds: a STOP that came meanwhile still stops this text.
+    # The wait may be seconds: a STOP that came meanwhile still stops this text, and a
+    # text whose validity ran out meanwhile does not go out late.
     if _opted_out(message):
         slot.release()
         return _skip(message, token)
+    if deadline is not None and timezone.now() >= deadline:
+        slot.release()
+        return _expire(message, token, EXPIRED_ERROR)
     if not _renew(message_id, token):
         # The sweep took it back while we waited (the lease ran out): someone else may be
         # sending it now. Send nothing and give the slot back.
@@ -197,6 +265,20 @@ def attempt(*, message_id: int) -> str | None:
 def _opted_out(message: SmsMessage) -> bool:
     """Nothing goes to an opted-out number but the reply that confirms its keyword."""
     return message.kind != SmsMessage.Kind.REPLY and bool(selectors.opted_out([message.to]))
+
+
+def _quiet_until(message: SmsMessage, now: datetime) -> datetime | None:
+    campaign = message.campaign
+    if campaign is None or campaign.quiet_start is None or campaign.quiet_end is None:
+        return None
+    return quiet.deferred_until(message.time_zones, campaign.quiet_start, campaign.quiet_end, now)
+
+
+def _expire(message: SmsMessage, token: uuid.UUID, reason: str) -> str:
+    _finish(message.pk, token, status=Status.EXPIRED, last_error=reason)
+    _log(message, "expired", 0.0)
+    _complete_campaign(message.campaign_id)
+    return "expired"
 
 
 def _skip(message: SmsMessage, token: uuid.UUID) -> str:
@@ -320,8 +402,14 @@ def sweep() -> dict[str, int]:
     forgotten = SmsMessage.objects.filter(status=Status.QUEUED, dispatched_at__lt=stale).update(
         dispatched_at=None
     )
-    for campaign_id in Campaign.objects.filter(status=Campaign.Status.RUNNING).values_list(
-        "pk", flat=True
-    ):
-        _complete_campaign(campaign_id)
-    return {"dead": dead, "requeued": requeued, "redispatch": forgotten}
+    expired = 0
+    for campaign in Campaign.objects.filter(status=Campaign.Status.RUNNING):
+        deadline = validity_deadline(campaign)
+        if deadline is not None and now >= deadline:
+            # Whatever is still queued (waiting for the limiter, a backoff, the morning)
+            # will not go out late. A record being sent finishes.
+            expired += SmsMessage.objects.filter(campaign=campaign, status=Status.QUEUED).update(
+                status=Status.EXPIRED, last_error=EXPIRED_ERROR, dispatched_at=None, updated_at=now
+            )
+        _complete_campaign(campaign.pk)
+    return {"dead": dead, "requeued": requeued, "redispatch": forgotten, "expired": expired}

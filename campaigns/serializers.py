@@ -1,5 +1,6 @@
 """Shapes only; numbers, bodies and states are checked in campaigns.services."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from messaging_site.fields import TextField
@@ -44,15 +45,58 @@ class SendSerializer(serializers.Serializer):
     messages = QueuedSerializer(many=True)
 
 
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "description": "a phone number"},
+            {
+                "type": "object",
+                "properties": {"to": {"type": "string"}},
+                "required": ["to"],
+                "additionalProperties": {"type": ["string", "number"]},
+                "description": "a phone number and the fields its {{placeholders}} take",
+            },
+        ]
+    }
+)
+class RecipientField(serializers.Field):
+    """A number, or `{"to", ...fields}`: the shape only; campaigns.services checks both."""
+
+    default_error_messages = {"shape": "A phone number, or an object with `to`."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) or (isinstance(data, dict) and "to" in data):
+            return data
+        self.fail("shape")
+
+    def to_representation(self, value):
+        return value
+
+
+class QuietHoursSerializer(serializers.Serializer):
+    start = TextField(max_length=5, help_text="HH:MM, the recipient's local time")
+    end = TextField(max_length=5, help_text="HH:MM; before `start` for a night")
+
+
 class CampaignInputSerializer(serializers.Serializer):
     name = TextField(max_length=100)
-    message = TextField(trim_whitespace=False)
-    recipients = serializers.ListField(child=TextField(allow_blank=True), allow_empty=False)
+    message = TextField(
+        trim_whitespace=False, help_text="`{{name}}` placeholders take each recipient's fields"
+    )
+    recipients = serializers.ListField(child=RecipientField(), allow_empty=False)
     smart_encoding = serializers.BooleanField(default=False)
+    send_at = serializers.DateTimeField(
+        required=False, allow_null=True, help_text="1 minute to 35 days ahead"
+    )
+    quiet_hours = QuietHoursSerializer(required=False, allow_null=True)
+    valid_for_seconds = serializers.IntegerField(
+        required=False, default=86_400, help_text="60 to 3,024,000 (35 days)"
+    )
 
 
 class CampaignSerializer(serializers.ModelSerializer):
     created_by = TextField(source="created_by.username", default=None)
+    quiet_hours = QuietHoursSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = Campaign
@@ -65,9 +109,13 @@ class CampaignSerializer(serializers.ModelSerializer):
             "encoding",
             "segments_per_message",
             "status",
+            "send_at",
+            "quiet_hours",
+            "valid_for_seconds",
             "created_by",
             "created_at",
             "launched_at",
+            "started_at",
             "finished_at",
         ]
 
@@ -212,3 +260,29 @@ class TwilioDeliveryReportSerializer(serializers.Serializer):
     def validate(self, attrs):
         attrs["status"] = twilio_status(attrs["MessageStatus"])
         return attrs
+
+
+class PreviewTextSerializer(serializers.Serializer):
+    to = TextField()
+    body = TextField(help_text="the text as it would be sent, placeholders filled")
+    encoding = TextField()
+    segments = serializers.IntegerField()
+    outcome = TextField(
+        help_text="send, deferred (quiet hours), skipped (opted out), expired (deferred past "
+        "the validity); for a running campaign, a text's status once past the queue"
+    )
+    deferred_until = serializers.DateTimeField(allow_null=True)
+
+
+class CampaignPreviewSerializer(serializers.Serializer):
+    recipients = serializers.IntegerField()
+    segments = serializers.IntegerField(help_text="of the texts that would be sent")
+    encodings = serializers.DictField(
+        child=serializers.IntegerField(), help_text="texts that would be sent, per encoding"
+    )
+    skipped = serializers.IntegerField(help_text="opted out")
+    deferred = serializers.IntegerField(help_text="by quiet hours")
+    expired = serializers.IntegerField(help_text="deferred past the campaign's validity")
+    eta_seconds = serializers.FloatField()
+    starts_at = serializers.DateTimeField(help_text="the moment the preview is read for")
+    texts = PreviewTextSerializer(many=True, help_text="the first 100 recipients")

@@ -8,13 +8,14 @@ the entry points, with `selectors.can_send_sms`, before any of these is called.
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import phonenumbers
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from accounts.models import User
@@ -22,27 +23,46 @@ from messaging_site import text as text_rules
 from messaging_site.db import id_batches
 from messaging_site.errors import Conflict, Invalid, NotFound
 
-from . import queue, selectors
+from . import personal, queue, quiet, selectors, sending
 from .models import Campaign, ConsentEvent, IdempotentRequest, InboundSms, OptOut, SmsMessage
 from .segments import SegmentInfo, analyze_for_sending
 
 MAX_BODY_LENGTH = 1600
 MAX_NAME_LENGTH = 100
 BATCH_SIZE = 5000
+# SPEC section 14: a campaign's start, at least a minute and at most 35 days ahead; how
+# long its texts stay worth sending.
+SEND_AT_MIN = timedelta(minutes=1)
+SEND_AT_MAX = timedelta(days=35)
+VALID_FOR_DEFAULT = 86_400
+VALID_FOR_MIN, VALID_FOR_MAX = 60, 35 * 86_400
+# A recipient's own fields (personal texts): how many, and how long each.
+MAX_FIELDS = 50
+MAX_FIELD_LENGTH = 500
+# Recipients an error names before it says "and N more".
+NAMED = 20
 Status = SmsMessage.Status
 
 
-def normalize_number(value: object) -> str | None:
-    """The E.164 form of a phone number, or None when it is not a valid one."""
+def parse_number(value: object) -> phonenumbers.PhoneNumber | None:
+    """A valid phone number, or None."""
     if not isinstance(value, str) or not value.strip():
         return None
     try:
         number = phonenumbers.parse(value.strip(), settings.SMS_DEFAULT_REGION)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_valid_number(number):
-        return None
+    return number if phonenumbers.is_valid_number(number) else None
+
+
+def e164(number: phonenumbers.PhoneNumber) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_number(value: object) -> str | None:
+    """The E.164 form of a phone number, or None when it is not a valid one."""
+    number = parse_number(value)
+    return None if number is None else e164(number)
 
 
 # SPEC section 14, pasted numbers: entries are split at new lines, commas and semicolons
@@ -58,19 +78,7 @@ def split_pasted(text: str) -> list[str]:
 
 def normalize_numbers(values: object, *, field: str) -> list[str]:
     """Valid, normalised, duplicates dropped (first kept), or Invalid naming every bad entry."""
-    if not isinstance(values, list | tuple) or not values:
-        raise Invalid(fields={field: ["Give at least one phone number."]})
-    numbers: dict[str, None] = {}
-    bad: list[str] = []
-    for value in values:
-        number = normalize_number(value)
-        if number is None:
-            bad.append(f"{value!r} is not a valid phone number.")
-        else:
-            numbers.setdefault(number, None)
-    if bad:
-        raise Invalid(fields={field: bad})
-    return list(numbers)
+    return [recipient.to for recipient in normalize_recipients(values, field=field)]
 
 
 def prepare_body(message: object, *, smart_encoding: bool = False) -> tuple[str, SegmentInfo]:
@@ -85,34 +93,40 @@ def prepare_body(message: object, *, smart_encoding: bool = False) -> tuple[str,
     return analyze_for_sending(message, smart_encoding=smart_encoding)
 
 
+@dataclass(frozen=True)
+class Text:
+    """One text as it will be sent."""
+
+    body: str
+    segments: int
+    encoding: str
+
+
 def _records(
     numbers: list[str],
     *,
-    body: str,
-    segments: int,
+    texts: list[Text],
     actor: User,
     campaign: Campaign | None = None,
+    zones: list[str] | None = None,
 ) -> list[SmsMessage]:
-    """Unsaved records for these numbers: `queued`, or `skipped` when opted out."""
+    """Unsaved records for these numbers (texts[i] for numbers[i], or texts[0] for all):
+    `queued`, or `skipped` when opted out."""
     opted_out = selectors.opted_out(numbers)
     return [
         SmsMessage(
             campaign=campaign,
             to=number,
-            body=body,
-            segments=segments,
+            body=(text := texts[i] if len(texts) > 1 else texts[0]).body,
+            segments=text.segments,
+            encoding=text.encoding,
+            time_zones=zones[i] if zones else "",
             created_by=actor,
             status=Status.SKIPPED if number in opted_out else Status.QUEUED,
             last_error="opted out" if number in opted_out else "",
         )
-        for number in numbers
+        for i, number in enumerate(numbers)
     ]
-
-
-def _batches(items: Iterable, size: int) -> Iterator[list]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch
 
 
 # --- direct sends ---------------------------------------------------------------------
@@ -127,9 +141,8 @@ def sms_send(*, actor: User, message: str, to: list[str], smart_encoding: bool =
     body, info = prepare_body(message, smart_encoding=smart_encoding)
     numbers = normalize_numbers(to, field="to")
     with transaction.atomic():
-        rows = SmsMessage.objects.bulk_create(
-            _records(numbers, body=body, segments=info.segments, actor=actor)
-        )
+        text = Text(body, info.segments, info.encoding)
+        rows = SmsMessage.objects.bulk_create(_records(numbers, texts=[text], actor=actor))
         queue.dispatch_on_commit()
     return {
         "encoding": info.encoding,
@@ -185,55 +198,253 @@ def idempotent(
 # --- campaigns ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Recipient:
+    number: phonenumbers.PhoneNumber
+    to: str
+    fields: dict[str, str]
+
+
+def _named(numbers: list[str]) -> str:
+    shown = ", ".join(numbers[:NAMED])
+    return shown + (f" and {len(numbers) - NAMED} more" if len(numbers) > NAMED else "")
+
+
+def _fields_of(item: dict) -> dict[str, str] | str:
+    """A REST recipient's fields by `personal.field_name`, or what is wrong with them."""
+    if len(item) > MAX_FIELDS + 1:
+        return f"at most {MAX_FIELDS} fields"
+    fields = {}
+    for key, value in item.items():
+        if key == "to":
+            continue
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            return f"{key!r} must be text or a number"
+        text = str(value).strip()
+        if len(text) > MAX_FIELD_LENGTH:
+            return f"{key!r} is over {MAX_FIELD_LENGTH} characters"
+        fields[personal.field_name(str(key))] = text
+    return fields
+
+
+def normalize_recipients(values: object, *, field: str) -> list[Recipient]:
+    """Numbers, or objects `{"to", ...fields}` (SPEC section 14), valid and normalised,
+    a number given twice taken once (its first fields kept); Invalid naming every bad
+    entry."""
+    if not isinstance(values, list | tuple) or not values:
+        raise Invalid(fields={field: ["Give at least one phone number."]})
+    recipients: dict[str, Recipient] = {}
+    bad: list[str] = []
+    for value in values:
+        fields: dict[str, str] | str = {}
+        entry = value
+        if isinstance(value, dict):
+            entry = value.get("to")
+            fields = _fields_of(value)
+        number = parse_number(entry)
+        if number is None:
+            bad.append(f"{entry!r} is not a valid phone number.")
+        elif isinstance(fields, str):
+            bad.append(f"{entry!r}: {fields}.")
+        else:
+            to = e164(number)
+            if to not in recipients:
+                recipients[to] = Recipient(number, to, fields)
+    if bad:
+        raise Invalid(fields={field: bad})
+    return list(recipients.values())
+
+
+def _personal_texts(
+    template: str, recipients: list[Recipient], *, smart_encoding: bool
+) -> list[Text]:
+    """Each recipient's text, or Invalid naming the recipients a placeholder has no value
+    for, or whose text is too long or holds what no text may."""
+    missing: dict[str, list[str]] = {}
+    too_long: list[str] = []
+    refused: dict[str, list[str]] = {}
+    texts: list[Text] = []
+    # Many recipients share a text (a first name, a city): measured once each.
+    measured: dict[str, Text] = {}
+    for recipient in recipients:
+        rendered, lacking = personal.render(template, recipient.fields)
+        for name in lacking:
+            missing.setdefault(name, []).append(recipient.to)
+        if lacking:
+            continue
+        text = measured.get(rendered)
+        if text is None:
+            if len(rendered) > MAX_BODY_LENGTH:
+                too_long.append(recipient.to)
+                continue
+            problem = text_rules.character_problem(rendered)
+            if problem is not None:
+                refused.setdefault(problem, []).append(recipient.to)
+                continue
+            body, info = analyze_for_sending(rendered, smart_encoding=smart_encoding)
+            text = measured[rendered] = Text(body, info.segments, info.encoding)
+        texts.append(text)
+    errors = [
+        f"No value for {{{{{name}}}}} for {_named(numbers)}." for name, numbers in missing.items()
+    ]
+    if too_long:
+        errors.append(f"Over {MAX_BODY_LENGTH} characters once filled in for {_named(too_long)}.")
+    errors += [f"{problem} (for {_named(numbers)})" for problem, numbers in refused.items()]
+    if errors:
+        raise Invalid(fields={"recipients": errors})
+    return texts
+
+
+@dataclass(frozen=True)
+class Schedule:
+    send_at: datetime | None
+    quiet: tuple | None
+    valid_for_seconds: int
+
+
+def _schedule(send_at: object, quiet_hours: object, valid_for_seconds: object) -> Schedule:
+    errors: dict[str, list[str]] = {}
+    now = timezone.now()
+    if send_at is not None and (
+        not isinstance(send_at, datetime)
+        or timezone.is_naive(send_at)
+        or not now + SEND_AT_MIN <= send_at <= now + SEND_AT_MAX
+    ):
+        errors["send_at"] = ["At least 1 minute and at most 35 days ahead, with its time zone."]
+    quiet_times = None
+    if quiet_hours is not None:
+        try:
+            quiet_times = quiet.parse_hours(quiet_hours)
+        except ValueError as error:
+            errors["quiet_hours"] = [str(error)]
+    if (
+        isinstance(valid_for_seconds, bool)
+        or not isinstance(valid_for_seconds, int)
+        or not VALID_FOR_MIN <= valid_for_seconds <= VALID_FOR_MAX
+    ):
+        errors["valid_for_seconds"] = [
+            f"A whole number of seconds from {VALID_FOR_MIN} to {VALID_FOR_MAX:,} (35 days)."
+        ]
+    if errors:
+        raise Invalid(fields=errors)
+    return Schedule(send_at, quiet_times, valid_for_seconds)  # type: ignore[arg-type]
+
+
 def campaign_create(
-    *, actor: User, name: str, message: str, recipients: list[str], smart_encoding: bool = False
+    *,
+    actor: User,
+    name: str,
+    message: str,
+    recipients: list,
+    smart_encoding: bool = False,
+    send_at: datetime | None = None,
+    quiet_hours: dict | None = None,
+    valid_for_seconds: int = VALID_FOR_DEFAULT,
 ) -> Campaign:
     """A draft campaign with one queued record per distinct recipient (opted-out ones
-    `skipped`), inserted in batches. Invalid (name, message, any bad number): nothing
-    written."""
+    `skipped`), inserted in batches. `recipients` are numbers or `{"to", ...fields}`;
+    `{{placeholders}}` in `message` are filled per recipient from their fields. Invalid
+    (name, message, schedule, any bad number, any recipient a placeholder has no value
+    for): nothing written."""
     name = text_rules.clean(
         name, field="name", max_length=MAX_NAME_LENGTH, blank="A name is required."
     )
     body, info = prepare_body(message, smart_encoding=smart_encoding)
-    numbers = normalize_numbers(recipients, field="recipients")
+    schedule = _schedule(send_at, quiet_hours, valid_for_seconds)
+    people = normalize_recipients(recipients, field="recipients")
+    if personal.placeholders(message):
+        texts = _personal_texts(message, people, smart_encoding=smart_encoding)
+    else:
+        texts = [Text(body, info.segments, info.encoding)]
+    # Only quiet hours need a number's zones (20 us each).
+    zones = [quiet.zones_of(person.number) for person in people] if schedule.quiet else None
+    numbers = [person.to for person in people]
+    quiet_start, quiet_end = schedule.quiet or (None, None)
     with transaction.atomic():
         campaign = Campaign.objects.create(
             name=name,
             message=message,
             body=body,
             smart_encoding=smart_encoding,
-            encoding=info.encoding,
-            segments_per_message=info.segments,
+            encoding="UCS-2" if any(t.encoding == "UCS-2" for t in texts) else "GSM-7",
+            segments_per_message=max(text.segments for text in texts),
+            send_at=schedule.send_at,
+            quiet_start=quiet_start,
+            quiet_end=quiet_end,
+            valid_for_seconds=schedule.valid_for_seconds,
             created_by=actor,
         )
-        for batch in _batches(numbers, BATCH_SIZE):
+        for start in range(0, len(numbers), BATCH_SIZE):
+            end = start + BATCH_SIZE
             SmsMessage.objects.bulk_create(
-                _records(batch, body=body, segments=info.segments, actor=actor, campaign=campaign)
+                _records(
+                    numbers[start:end],
+                    texts=texts[start:end] if len(texts) > 1 else texts,
+                    zones=zones[start:end] if zones else None,
+                    actor=actor,
+                    campaign=campaign,
+                )
             )
     return campaign
 
 
 def campaign_launch(*, campaign: Campaign) -> Campaign:
-    """Start sending a draft (Conflict otherwise); returns the campaign as it now is.
-    Records are claimed in batches by the dispatcher, so launch itself is one UPDATE
-    whatever the size."""
+    """Start sending a draft (Conflict otherwise), or schedule it when its `send_at` is
+    still ahead (the tick starts it then: `start_due_campaigns`); returns the campaign
+    as it now is. Records are claimed in batches by the dispatcher, so launch itself is
+    a few UPDATEs whatever the size. A `send_at` that has passed by the launch starts it
+    at once."""
+    now = timezone.now()
+    later = Q(send_at__gt=now)
     with transaction.atomic():
         launched = Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.DRAFT).update(
-            status=Campaign.Status.RUNNING, launched_at=timezone.now()
+            status=Case(
+                When(later, then=Value(Campaign.Status.SCHEDULED)),
+                default=Value(Campaign.Status.RUNNING),
+            ),
+            launched_at=now,
+            started_at=Case(When(later, then=None), default=Value(now)),
         )
         if not launched:
             raise Conflict("Only a draft campaign can be launched.")
-        queue.dispatch_on_commit()
-    return Campaign.objects.select_related("created_by").get(pk=campaign.pk)
+        current = Campaign.objects.select_related("created_by").get(pk=campaign.pk)
+        if current.status == Campaign.Status.RUNNING:
+            sending.defer_quiet_hours(current, at=now)
+            queue.dispatch_on_commit()
+    return current
+
+
+def start_due_campaigns() -> list[int]:
+    """Start the scheduled campaigns whose `send_at` has come (the tick, every second);
+    their validity counts from `send_at`. Returns their ids."""
+    now = timezone.now()
+    started = []
+    for campaign in Campaign.objects.filter(status=Campaign.Status.SCHEDULED, send_at__lte=now):
+        with transaction.atomic():
+            moved = Campaign.objects.filter(
+                pk=campaign.pk, status=Campaign.Status.SCHEDULED
+            ).update(status=Campaign.Status.RUNNING, started_at=campaign.send_at)
+            if not moved:
+                continue  # cancelled, or started by another tick
+            campaign.started_at = campaign.send_at
+            sending.defer_quiet_hours(campaign, at=now)
+            queue.dispatch_on_commit()
+        started.append(campaign.pk)
+    return started
 
 
 def campaign_cancel(*, campaign: Campaign) -> Campaign:
-    """Stop a draft or running campaign: its queued records become `cancelled`. A record
-    already with the provider finishes. Finished campaigns: Conflict. Returns the
-    campaign as it now is."""
+    """Stop a draft, scheduled or running campaign: its queued records become
+    `cancelled`. A record already with the provider finishes. Finished campaigns:
+    Conflict. Returns the campaign as it now is."""
     with transaction.atomic():
         cancelled = Campaign.objects.filter(
-            pk=campaign.pk, status__in=[Campaign.Status.DRAFT, Campaign.Status.RUNNING]
+            pk=campaign.pk,
+            status__in=[
+                Campaign.Status.DRAFT,
+                Campaign.Status.SCHEDULED,
+                Campaign.Status.RUNNING,
+            ],
         ).update(status=Campaign.Status.CANCELLED, finished_at=timezone.now())
         if not cancelled:
             raise Conflict("This campaign has already finished.")

@@ -3,7 +3,7 @@ are campaigns.queue's, which is how the rest of the app enqueues them."""
 
 from celery import shared_task
 
-from . import events, queue, sending
+from . import events, queue, sending, services
 
 
 @shared_task(name=queue.SEND_SMS, ignore_result=True)
@@ -23,5 +23,6 @@ def sms_tick() -> None:
     """Every second (beat): recover what lost workers left, start what became due, and
     tell watchers how their campaigns are doing."""
     sending.sweep()
+    services.start_due_campaigns()
     sending.dispatch_due()
     events.publish_progress()

@@ -12,6 +12,7 @@ from .permissions import CanSendSms
 from .serializers import (
     CampaignDetailSerializer,
     CampaignInputSerializer,
+    CampaignPreviewSerializer,
     CampaignSerializer,
     OptOutInputSerializer,
     OptOutSerializer,
@@ -96,8 +97,18 @@ class CampaignViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(request=None, responses={202: CampaignDetailSerializer})
     @action(detail=True, methods=["post"])
     def launch(self, request, pk):
+        """Start sending; with a `send_at` still ahead, `scheduled` until then."""
         campaign = services.campaign_launch(campaign=self._campaign(pk))
         return self._detail(campaign, status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses=CampaignPreviewSerializer)
+    @action(detail=True, methods=["post"])
+    def preview(self, request, pk):
+        """What launching would do: totals (recipients, segments, encodings, skipped as
+        opted out, deferred by quiet hours, the ETA) and the first 100 recipients with
+        their texts. Sends nothing, changes nothing."""
+        preview = selectors.campaign_preview(campaign=self._campaign(pk))
+        return Response(CampaignPreviewSerializer(preview).data)
 
     @extend_schema(request=None, responses=CampaignDetailSerializer)
     @action(detail=True, methods=["post"])

@@ -25,8 +25,13 @@ application = FreezeAfterWarmUp(
             "http": BodySizeLimitMiddleware(
                 ASGIHandler(),
                 settings.MAX_REQUEST_BODY_BYTES,
-                # The one exception (SPEC section 13): a file and its multipart wrapping.
-                larger={reverse("upload-list"): settings.UPLOAD_MAX_BYTES + MULTIPART_ALLOWANCE},
+                # The exceptions: a file and its multipart wrapping (SPEC section 13), and a
+                # campaign's recipients, over REST or as the web form's CSV.
+                larger={
+                    reverse("upload-list"): settings.UPLOAD_MAX_BYTES + MULTIPART_ALLOWANCE,
+                    reverse("campaign-list"): settings.CAMPAIGN_MAX_BYTES + MULTIPART_ALLOWANCE,
+                    reverse("web:campaign_new"): settings.CAMPAIGN_MAX_BYTES + MULTIPART_ALLOWANCE,
+                },
             ),
             "websocket": websocket_stack(URLRouter(websocket_urlpatterns)),
         }

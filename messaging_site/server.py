@@ -34,9 +34,9 @@ LINGER_SECONDS = 5
 
 
 def _largest_body() -> int:
-    """The most any request may bring: the upload path's limit (messaging_site/asgi.py
-    holds every other path to 1 MiB)."""
-    return settings.UPLOAD_MAX_BYTES + MULTIPART_ALLOWANCE
+    """The most any request may bring: the largest of the paths' limits in
+    messaging_site/asgi.py (uploads, a campaign's recipients; 1 MiB elsewhere)."""
+    return max(settings.UPLOAD_MAX_BYTES, settings.CAMPAIGN_MAX_BYTES) + MULTIPART_ALLOWANCE
 
 
 class SiteRequest(WebRequest):

@@ -4,14 +4,18 @@ gets 403. Thin, like web/views.py: the rules live in campaigns.services."""
 import csv
 import functools
 import io
+import itertools
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from campaigns import selectors, services
@@ -54,34 +58,102 @@ class CampaignForm(forms.Form):
         "dashes and brackets inside a number are fine: +1 (415) 555-0143.",
     )
     recipients_file = forms.FileField(
-        required=False, label="…or a CSV file of numbers", help_text="Up to 1 MiB."
+        required=False,
+        label="…or a CSV file",
+        help_text="A column of numbers, headed phone, number, mobile or to (else the first), "
+        "and a column for each {{placeholder}}, headed with its name. "
+        f"Up to {settings.CAMPAIGN_MAX_BYTES // (1024 * 1024)} MiB.",
+    )
+    send_at = forms.DateTimeField(
+        required=False,
+        label="Send at",
+        help_text="Leave empty to send at launch. Your time zone: ",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+    )
+    # Filled in by the page's script from the browser (Intl): how to read `send_at`.
+    time_zone = forms.CharField(required=False, widget=forms.HiddenInput)
+    quiet_start = forms.TimeField(
+        required=False,
+        label="Quiet from",
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
+    quiet_end = forms.TimeField(
+        required=False,
+        label="until",
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+    )
+    valid_for_hours = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=services.VALID_FOR_MAX // 3600,
+        initial=services.VALID_FOR_DEFAULT // 3600,
+        label="Valid for (hours)",
+        help_text="A text not sent this long after the start is dropped, never sent late.",
     )
 
-    def numbers(self) -> list[str]:
-        """Every number given, pasted then uploaded, in order."""
-        pasted = services.split_pasted(self.cleaned_data["recipients"])
+    def recipients_given(self) -> list:
+        """Every recipient given, pasted then uploaded, in order: numbers, or (from a CSV
+        with a header) `{"to", ...columns}`."""
+        pasted: list = services.split_pasted(self.cleaned_data["recipients"])
         upload = self.cleaned_data.get("recipients_file")
-        return pasted + (_csv_numbers(upload) if upload else [])
+        return pasted + (_csv_recipients(upload) if upload else [])
+
+    def schedule(self) -> dict:
+        """The campaign_create arguments for when to send (checked there)."""
+        send_at = self.cleaned_data.get("send_at")
+        if send_at is not None and timezone.is_naive(send_at):
+            try:
+                zone = ZoneInfo(self.cleaned_data.get("time_zone") or "UTC")
+            except (ZoneInfoNotFoundError, ValueError):
+                zone = ZoneInfo("UTC")
+            send_at = send_at.replace(tzinfo=zone)
+        start, end = self.cleaned_data.get("quiet_start"), self.cleaned_data.get("quiet_end")
+        quiet_hours = None
+        if start or end:
+            quiet_hours = {
+                "start": start.strftime("%H:%M") if start else "",
+                "end": end.strftime("%H:%M") if end else "",
+            }
+        return {
+            "send_at": send_at,
+            "quiet_hours": quiet_hours,
+            "valid_for_seconds": (
+                self.cleaned_data.get("valid_for_hours") or services.VALID_FOR_DEFAULT // 3600
+            )
+            * 3600,
+        }
 
 
 PHONE_HEADERS = {"phone", "phone number", "number", "mobile", "msisdn", "to", "recipient"}
 
 
-def _csv_numbers(upload) -> list[str]:
-    """One column of a CSV file: the one headed like a phone number, else the first. A
-    first row without a digit in that column is a header."""
+def _csv_recipients(upload) -> list:
+    """A CSV file's recipients: the column headed like a phone number (else the first),
+    and, under a header row, every other column as a field named by its heading. A first
+    row without a digit in that column is a header. A cell holding several numbers
+    (`+1 415 555 0101; +1 415 555 0102`) gives each the row's fields."""
     try:
         text = upload.read().decode("utf-8-sig")
     except UnicodeDecodeError:
         raise Invalid(fields={"recipients_file": ["Not a UTF-8 text file."]}) from None
-    rows = [row for row in csv.reader(io.StringIO(text)) if any(cell.strip() for cell in row)]
-    column = 0
-    if rows and not any(ch.isdigit() for ch in "".join(rows[0])):
-        header = [cell.strip().lower() for cell in rows.pop(0)]
-        column = next((i for i, name in enumerate(header) if name in PHONE_HEADERS), 0)
-    return [
-        entry for row in rows if len(row) > column for entry in services.split_pasted(row[column])
-    ]
+    rows = csv.reader(io.StringIO(text))
+    first = next(rows, None)
+    column, header = 0, None
+    if first is not None and not any(ch.isdigit() for ch in "".join(first)):
+        header = [cell.strip() for cell in first]
+        lowered = [name.lower() for name in header]
+        column = next((i for i, name in enumerate(lowered) if name in PHONE_HEADERS), 0)
+    elif first is not None:
+        rows = itertools.chain([first], rows)
+    fields = [(i, name) for i, name in enumerate(header or []) if i != column and name]
+    recipients: list = []
+    for row in rows:
+        if len(row) <= column:
+            continue
+        values = {name: row[i] for i, name in fields if i < len(row)}
+        for entry in services.split_pasted(row[column]):
+            recipients.append({"to": entry, **values} if values else entry)
+    return recipients
 
 
 def _progress_percent(progress: dict) -> int:
@@ -109,8 +181,9 @@ def campaign_new(request):
                 actor=request.user,
                 name=form.cleaned_data["name"],
                 message=form.cleaned_data["message"],
-                recipients=form.numbers(),
+                recipients=form.recipients_given(),
                 smart_encoding=form.cleaned_data["smart_encoding"],
+                **form.schedule(),
             )
         except Invalid as error:
             _apply_errors(form, error)
@@ -135,6 +208,12 @@ def campaign_detail(request, campaign_id: int):
     campaign = _campaign(request, campaign_id)
     progress = selectors.campaign_progress(campaign=campaign)
     problems = selectors.campaign_problems(campaign=campaign)[:PROBLEMS_SHOWN]
+    # Before launch, what launching would do (SPEC section 14, preview).
+    preview = (
+        selectors.campaign_preview(campaign=campaign)
+        if campaign.status in (Campaign.Status.DRAFT, Campaign.Status.SCHEDULED)
+        else None
+    )
     return render(
         request,
         "web/campaigns/detail.html",
@@ -144,22 +223,23 @@ def campaign_detail(request, campaign_id: int):
             "percent": _progress_percent(progress),
             "recipients": sum(progress["counts"][status] for status in SmsMessage.Status.values),
             "problems": problems,
+            "preview": preview,
             "nav": "campaigns",
             "page_data": _me(request, campaignId=campaign.pk),
         },
     )
 
 
-def _act(request, campaign_id: int, act, done: str, tag: str = ""):
-    """`tag`: what the page's script knows the flash by (the launch's goes once the
-    campaign finishes)."""
+def _act(request, campaign_id: int, act, done, tag: str = ""):
+    """`done`: the flash, or a function of what `act` returned that makes it. `tag`: what
+    the page's script knows the flash by (the launch's goes once the campaign finishes)."""
     campaign = _campaign(request, campaign_id)
     try:
-        act(campaign)
+        result = act(campaign)
     except DomainError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, done, extra_tags=tag)
+        messages.success(request, done(result) if callable(done) else done, extra_tags=tag)
     return HttpResponseRedirect(reverse("web:campaign", args=[campaign.pk]))
 
 
@@ -170,7 +250,11 @@ def campaign_launch(request, campaign_id: int):
         request,
         campaign_id,
         lambda campaign: services.campaign_launch(campaign=campaign),
-        "Launched: sending has started.",
+        lambda launched: (
+            "Scheduled: sending starts at the time set."
+            if launched.status == Campaign.Status.SCHEDULED
+            else "Launched: sending has started."
+        ),
         tag="launch",
     )
 

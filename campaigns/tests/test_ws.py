@@ -47,6 +47,7 @@ async def test_watch_answers_with_progress_now(manager, campaign):
             "dead": 0,
             "skipped": 0,
             "cancelled": 0,
+            "expired": 0,
             "delivered": 0,
             "undelivered": 0,
         },

@@ -387,6 +387,9 @@ UPLOAD_UNATTACHED_SECONDS = env.int("UPLOAD_UNATTACHED_SECONDS", default=86_400)
 UPLOAD_PENDING_MAX_BYTES = env.int("UPLOAD_PENDING_MAX_BYTES", default=512 * 1024 * 1024)
 
 # --- SMS ----------------------------------------------------------------------------------
+# The most a campaign's create may bring (its recipients as JSON, or the web form's CSV):
+# 16 MiB holds 200,000 recipients with a few fields each.
+CAMPAIGN_MAX_BYTES = env.int("CAMPAIGN_MAX_BYTES", default=16 * 1024 * 1024)
 SMS_BACKEND = env.str("SMS_BACKEND", default="campaigns.backends.console.ConsoleBackend")
 SMS_SEGMENTS_PER_SECOND = env.int("SMS_SEGMENTS_PER_SECOND", default=45)
 # See campaigns/limiter.py: the band within which every request reaches the provider after

@@ -5,7 +5,13 @@
   const Live = window.Live;
   const campaignId = Live.data.campaignId;
   const byId = (id) => document.getElementById(id);
-  const LABELS = { draft: "Draft", running: "Running", completed: "Completed", cancelled: "Cancelled" };
+  const LABELS = {
+    draft: "Draft",
+    scheduled: "Scheduled",
+    running: "Running",
+    completed: "Completed",
+    cancelled: "Cancelled",
+  };
   let problems = null;
 
   function duration(seconds) {
@@ -45,7 +51,10 @@
       document.querySelectorAll(".flash li.launch").forEach((item) => item.remove());
     }
     byId("launch-form").hidden = frame.status !== "draft";
-    byId("cancel-form").hidden = frame.status !== "draft" && frame.status !== "running";
+    byId("cancel-form").hidden = !["draft", "scheduled", "running"].includes(frame.status);
+    // The preview is what launching would do: once sending, the counts say what it does.
+    const preview = byId("preview");
+    if (preview && frame.status !== "draft" && frame.status !== "scheduled") preview.hidden = true;
     const failing = frame.counts.failed + frame.counts.dead;
     if (problems === null) problems = failing;
     byId("problems-stale").hidden = failing <= problems;
@@ -59,4 +68,13 @@
   });
   const eta = byId("eta").dataset.seconds;
   showEta(eta === "" ? null : Number(eta));
+  // Times in the reader's own zone (the server renders UTC).
+  const local = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  document.querySelectorAll("time[data-local]").forEach((node) => {
+    const moment = new Date(node.getAttribute("datetime"));
+    if (!Number.isNaN(moment.getTime())) node.textContent = local.format(moment);
+  });
+  document.querySelectorAll(".eta[data-seconds]").forEach((node) => {
+    node.textContent = duration(Number(node.dataset.seconds));
+  });
 })();

@@ -4,6 +4,10 @@
 
 (function () {
   const form = document.getElementById("campaign-form");
+  // `send_at` is read in the browser's zone: the server is told which one.
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  form.elements.time_zone.value = zone;
+  document.getElementById("browser-zone").textContent = zone;
   const message = form.elements.message;
   const smart = form.elements.smart_encoding;
   const token = form.elements.csrfmiddlewaretoken.value;
