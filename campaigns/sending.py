@@ -4,17 +4,20 @@ The record's row is the truth; a Celery task only says "look at record N". Every
 a conditional UPDATE, so a task that runs twice, late, or after the sweep took its record
 back changes nothing:
 
-    queued --claim--> sending --> sent | failed | dead | skipped
+    queued --claim--> sending --> sent | failed | dead | skipped | expired
        ^                 |
        +-- transient ----+   (next_attempt_at = now + backoff; no task until then)
+       +-- quiet hours --+   (next_attempt_at = the recipient's morning; not an attempt)
        +-- lease expired (sweep)
+    queued --> expired       (the campaign's validity ran out: sweep)
 
 - `dispatch_due` puts tasks on the broker for due records that have none (marked by
   `dispatched_at`), at most SMS_MAX_IN_FLIGHT at a time, taking rows with
   `FOR UPDATE SKIP LOCKED` so two dispatchers never pick the same record. Retries go
   first, at a higher broker priority. A mark older than SMS_REDISPATCH_SECONDS is taken
   for a task lost with the broker: it neither counts in flight nor stops a new task.
-- `attempt` claims (queued -> sending with a lease), checks the opt-out list again,
+- `attempt` claims (queued -> sending with a lease), expires a text past its campaign's
+  validity, defers one inside its recipient's quiet hours, checks the opt-out list again,
   reserves a place in the global limiter and sleeps until it, renews the lease to cover
   the provider call (or gives the place back if the sweep took the record meanwhile),
   calls the provider with the record id as `reference` (the backend takes the place
@@ -381,15 +384,15 @@ def _complete_campaign(campaign_id: int | None) -> None:
 def sweep() -> dict[str, int]:
     """Take back what a lost worker or a lost task left behind."""
     now = timezone.now()
-    expired = SmsMessage.objects.filter(status=Status.SENDING, lease_expires_at__lt=now)
-    dead = expired.filter(attempts__gte=settings.SMS_MAX_ATTEMPTS).update(
+    lapsed = SmsMessage.objects.filter(status=Status.SENDING, lease_expires_at__lt=now)
+    dead = lapsed.filter(attempts__gte=settings.SMS_MAX_ATTEMPTS).update(
         status=Status.DEAD,
         lease_token=None,
         lease_expires_at=None,
         last_error="worker lost during the last attempt",
         updated_at=now,
     )
-    requeued = expired.update(
+    requeued = lapsed.update(
         status=Status.QUEUED,
         lease_token=None,
         lease_expires_at=None,

@@ -5,6 +5,7 @@ import csv
 import functools
 import io
 import itertools
+from collections.abc import Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import forms
@@ -136,15 +137,16 @@ def _csv_recipients(upload) -> list:
         text = upload.read().decode("utf-8-sig")
     except UnicodeDecodeError:
         raise Invalid(fields={"recipients_file": ["Not a UTF-8 text file."]}) from None
-    rows = csv.reader(io.StringIO(text))
-    first = next(rows, None)
+    reader = csv.reader(io.StringIO(text))
+    first = next(reader, None)
+    rows: Iterable[list[str]] = reader
     column, header = 0, None
     if first is not None and not any(ch.isdigit() for ch in "".join(first)):
         header = [cell.strip() for cell in first]
         lowered = [name.lower() for name in header]
         column = next((i for i, name in enumerate(lowered) if name in PHONE_HEADERS), 0)
     elif first is not None:
-        rows = itertools.chain([first], rows)
+        rows = itertools.chain([first], reader)
     fields = [(i, name) for i, name in enumerate(header or []) if i != column and name]
     recipients: list = []
     for row in rows:
