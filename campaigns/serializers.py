@@ -53,7 +53,7 @@ class SendSerializer(serializers.Serializer):
                 "type": "object",
                 "properties": {"to": {"type": "string"}},
                 "required": ["to"],
-                "additionalProperties": {"type": ["string", "number"]},
+                "additionalProperties": {"oneOf": [{"type": "string"}, {"type": "number"}]},
                 "description": "a phone number and the fields its {{placeholders}} take",
             },
         ]

@@ -102,12 +102,15 @@ class CampaignForm(forms.Form):
     def schedule(self) -> dict:
         """The campaign_create arguments for when to send (checked there)."""
         send_at = self.cleaned_data.get("send_at")
-        if send_at is not None and timezone.is_naive(send_at):
+        if send_at is not None:
+            # The form read the browser's wall-clock time in the server's zone: it is the
+            # browser's zone's.
             try:
                 zone = ZoneInfo(self.cleaned_data.get("time_zone") or "UTC")
             except (ZoneInfoNotFoundError, ValueError):
                 zone = ZoneInfo("UTC")
-            send_at = send_at.replace(tzinfo=zone)
+            wall_clock = timezone.make_naive(send_at) if timezone.is_aware(send_at) else send_at
+            send_at = wall_clock.replace(tzinfo=zone)
         start, end = self.cleaned_data.get("quiet_start"), self.cleaned_data.get("quiet_end")
         quiet_hours = None
         if start or end:

@@ -1,17 +1,22 @@
 """The campaign pages: only for holders of campaigns.send_sms; forms write through the
 campaign services, and bad recipients are listed by value with nothing saved."""
 
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from campaigns import services
 from campaigns.models import Campaign, SmsMessage
 from campaigns.tests.conftest import ensure_managers_group
 
 pytestmark = pytest.mark.django_db
+ANN, BO = "+14155550101", "+14155550102"
 
 
 @pytest.fixture
@@ -153,3 +158,61 @@ def test_campaign_list_query_count_does_not_grow(browser_for, manager):
     with CaptureQueriesContext(connection) as many:
         client.get("/campaigns/")
     assert len(many) == len(few)
+
+
+def test_a_csv_s_columns_fill_the_placeholders(browser_for, manager):
+    upload = SimpleUploadedFile(
+        "people.csv",
+        b"Mobile,First name,City\n+1 415 555 0101,Ann,Oslo\n+14155550102,Bo,Rome\n",
+        "text/csv",
+    )
+    response = browser_for(manager).post(
+        "/campaigns/new/",
+        {"name": "Spring", "message": "Hi {{first_name}} in {{City}}!", "recipients_file": upload},
+    )
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    assert dict(SmsMessage.objects.values_list("to", "body")) == {
+        ANN: "Hi Ann in Oslo!",
+        BO: "Hi Bo in Rome!",
+    }
+    page = browser_for(manager).get(response["Location"]).content.decode()
+    assert 'id="preview"' in page
+    assert "Hi Ann in Oslo!" in page
+
+
+def test_a_csv_missing_values_shows_who_and_saves_nothing(browser_for, manager):
+    upload = SimpleUploadedFile("people.csv", b"phone,name\n+14155550101,Ann\n+14155550102,\n")
+    response = browser_for(manager).post(
+        "/campaigns/new/",
+        {"name": "Spring", "message": "Hi {{name}}", "recipients_file": upload},
+    )
+    assert response.status_code == 200
+    assert f"No value for {{{{name}}}} for {BO}." in response.content.decode()
+    assert not Campaign.objects.exists()
+
+
+def test_the_web_form_schedules_in_the_browser_s_zone(browser_for, manager):
+    tokyo = ZoneInfo("Asia/Tokyo")
+    local = (timezone.now() + timedelta(hours=3)).astimezone(tokyo).replace(second=0, microsecond=0)
+    response = browser_for(manager).post(
+        "/campaigns/new/",
+        {
+            "name": "Later",
+            "message": "Hi",
+            "recipients": ANN,
+            "send_at": local.strftime("%Y-%m-%dT%H:%M"),
+            "time_zone": "Asia/Tokyo",
+            "quiet_start": "21:00",
+            "quiet_end": "08:00",
+            "valid_for_hours": "6",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    campaign = Campaign.objects.get()
+    assert campaign.send_at == local
+    assert campaign.quiet_hours == {"start": "21:00", "end": "08:00"}
+    assert campaign.valid_for_seconds == 6 * 3600
+    launch = browser_for(manager).post(f"/campaigns/{campaign.pk}/launch/", follow=True)
+    assert "Scheduled" in launch.content.decode()
+    campaign.refresh_from_db()
+    assert campaign.status == "scheduled"
