@@ -34,6 +34,7 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/send_formatting.py
 	$(BIN)/python bench/seed_messages.py
 	$(BIN)/python bench/read_paths.py --against $(READ_BASELINE) --rounds 3 --only $(READ_PATHS)
+	$(BIN)/python bench/campaign_csv.py --recipients 100000
 
 # Fault scenarios (Redis and PostgreSQL restarts, worker SIGKILLs, 503s, socket outages)
 # against processes it starts on ports of its own; table in docs/RELIABILITY.md.

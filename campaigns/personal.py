@@ -8,13 +8,17 @@ at its ends trimmed; an empty one is no value.
 """
 
 import re
+from functools import lru_cache
 
 __all__ = ["field_name", "placeholders", "render"]
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 
 
+@lru_cache(maxsize=1024)
 def field_name(heading: str) -> str:
+    # Cached: every recipient of a campaign has the same few headings, and the cache
+    # hands each of their dicts the same key strings.
     return re.sub(r"\s+", "_", heading.strip()).casefold()
 
 

@@ -8,7 +8,7 @@ the entry points, with `selectors.can_send_sms`, before any of these is called.
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from messaging_site import text as text_rules
-from messaging_site.db import id_batches
+from messaging_site.db import copy_rows, id_batches
 from messaging_site.errors import Conflict, Invalid, NotFound
 
 from . import personal, queue, quiet, selectors, sending
@@ -93,13 +93,34 @@ def prepare_body(message: object, *, smart_encoding: bool = False) -> tuple[str,
     return analyze_for_sending(message, smart_encoding=smart_encoding)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Text:
     """One text as it will be sent."""
 
     body: str
     segments: int
     encoding: str
+
+
+RECORD_FIELDS = (
+    "campaign",
+    "kind",
+    "to",
+    "body",
+    "segments",
+    "encoding",
+    "time_zones",
+    "created_by",
+    "status",
+    "attempts",
+    "last_error",
+    "provider_id",
+    "queued_at",
+    "updated_at",
+)
+
+
+ATTNAMES = {field.name: field.attname for field in SmsMessage._meta.concrete_fields}
 
 
 def _records(
@@ -109,24 +130,35 @@ def _records(
     actor: User,
     campaign: Campaign | None = None,
     zones: list[str] | None = None,
-) -> list[SmsMessage]:
-    """Unsaved records for these numbers (texts[i] for numbers[i], or texts[0] for all):
-    `queued`, or `skipped` when opted out."""
+) -> Iterator[tuple]:
+    """Rows of RECORD_FIELDS for these numbers (texts[i] for numbers[i], or texts[0] for
+    all): `queued`, or `skipped` when opted out. The opt-out list is read now, not as the
+    rows are taken: they are taken while a COPY holds the connection."""
     opted_out = selectors.opted_out(numbers)
-    return [
-        SmsMessage(
-            campaign=campaign,
-            to=number,
-            body=(text := texts[i] if len(texts) > 1 else texts[0]).body,
-            segments=text.segments,
-            encoding=text.encoding,
-            time_zones=zones[i] if zones else "",
-            created_by=actor,
-            status=Status.SKIPPED if number in opted_out else Status.QUEUED,
-            last_error="opted out" if number in opted_out else "",
+    now = timezone.now()
+    campaign_id = campaign.pk if campaign else None
+
+    def row(i: int, number: str) -> tuple:
+        text = texts[i] if len(texts) > 1 else texts[0]
+        skipped = number in opted_out
+        return (
+            campaign_id,
+            SmsMessage.Kind.MESSAGE,
+            number,
+            text.body,
+            text.segments,
+            text.encoding,
+            zones[i] if zones else "",
+            actor.pk,
+            Status.SKIPPED if skipped else Status.QUEUED,
+            0,
+            "opted out" if skipped else "",
+            "",
+            now,
+            now,
         )
-        for i, number in enumerate(numbers)
-    ]
+
+    return (row(i, number) for i, number in enumerate(numbers))
 
 
 # --- direct sends ---------------------------------------------------------------------
@@ -142,7 +174,13 @@ def sms_send(*, actor: User, message: str, to: list[str], smart_encoding: bool =
     numbers = normalize_numbers(to, field="to")
     with transaction.atomic():
         text = Text(body, info.segments, info.encoding)
-        rows = SmsMessage.objects.bulk_create(_records(numbers, texts=[text], actor=actor))
+        # bulk_create, not COPY: the answer names each record's id.
+        rows = SmsMessage.objects.bulk_create(
+            SmsMessage(
+                **{ATTNAMES[name]: value for name, value in zip(RECORD_FIELDS, row, strict=True)}
+            )
+            for row in _records(numbers, texts=[text], actor=actor)
+        )
         queue.dispatch_on_commit()
     return {
         "encoding": info.encoding,
@@ -198,11 +236,12 @@ def idempotent(
 # --- campaigns ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Recipient:
-    number: phonenumbers.PhoneNumber
     to: str
     fields: dict[str, str]
+    # The number's time zones (campaigns.quiet), when asked for: 20 us each.
+    zones: str = ""
 
 
 def _named(numbers: list[str]) -> str:
@@ -227,11 +266,13 @@ def _fields_of(item: dict) -> dict[str, str] | str:
     return fields
 
 
-def normalize_recipients(values: object, *, field: str) -> list[Recipient]:
-    """Numbers, or objects `{"to", ...fields}` (SPEC section 14), valid and normalised,
-    a number given twice taken once (its first fields kept); Invalid naming every bad
-    entry."""
-    if not isinstance(values, list | tuple) or not values:
+def normalize_recipients(
+    values: object, *, field: str, with_zones: bool = False
+) -> list[Recipient]:
+    """Numbers, or objects `{"to", ...fields}` (SPEC section 14), from any iterable (a
+    CSV's rows as they are read), valid and normalised, a number given twice taken once
+    (its first fields kept); Invalid naming every bad entry."""
+    if isinstance(values, str | bytes | dict) or not isinstance(values, Iterable):
         raise Invalid(fields={field: ["Give at least one phone number."]})
     recipients: dict[str, Recipient] = {}
     bad: list[str] = []
@@ -249,9 +290,12 @@ def normalize_recipients(values: object, *, field: str) -> list[Recipient]:
         else:
             to = e164(number)
             if to not in recipients:
-                recipients[to] = Recipient(number, to, fields)
+                zones = quiet.zones_of(number) if with_zones else ""
+                recipients[to] = Recipient(to, fields, zones)
     if bad:
         raise Invalid(fields={field: bad})
+    if not recipients:
+        raise Invalid(fields={field: ["Give at least one phone number."]})
     return list(recipients.values())
 
 
@@ -335,7 +379,7 @@ def campaign_create(
     actor: User,
     name: str,
     message: str,
-    recipients: list,
+    recipients: Iterable,
     smart_encoding: bool = False,
     send_at: datetime | None = None,
     quiet_hours: dict | None = None,
@@ -351,13 +395,14 @@ def campaign_create(
     )
     body, info = prepare_body(message, smart_encoding=smart_encoding)
     schedule = _schedule(send_at, quiet_hours, valid_for_seconds)
-    people = normalize_recipients(recipients, field="recipients")
+    people = normalize_recipients(
+        recipients, field="recipients", with_zones=schedule.quiet is not None
+    )
     if personal.placeholders(message):
         texts = _personal_texts(message, people, smart_encoding=smart_encoding)
     else:
         texts = [Text(body, info.segments, info.encoding)]
-    # Only quiet hours need a number's zones (20 us each).
-    zones = [quiet.zones_of(person.number) for person in people] if schedule.quiet else None
+    zones = [person.zones for person in people] if schedule.quiet else None
     numbers = [person.to for person in people]
     quiet_start, quiet_end = schedule.quiet or (None, None)
     with transaction.atomic():
@@ -376,14 +421,16 @@ def campaign_create(
         )
         for start in range(0, len(numbers), BATCH_SIZE):
             end = start + BATCH_SIZE
-            SmsMessage.objects.bulk_create(
+            copy_rows(
+                SmsMessage,
+                RECORD_FIELDS,
                 _records(
                     numbers[start:end],
                     texts=texts[start:end] if len(texts) > 1 else texts,
                     zones=zones[start:end] if zones else None,
                     actor=actor,
                     campaign=campaign,
-                )
+                ),
             )
     return campaign
 

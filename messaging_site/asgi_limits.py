@@ -1,12 +1,14 @@
 """Request body limit for every HTTP request, enforced before Django reads the body.
 
-Django's ASGI handler spools the whole body before any middleware runs, and DRF's JSON
-parser ignores DATA_UPLOAD_MAX_MEMORY_SIZE, so the limit has to sit in front of Django:
-a declared Content-Length over the limit is refused at once, and a body without one
-(chunked) is counted as it arrives and refused as soon as it passes the limit.
+Django's ASGI handler spools the whole body before any middleware runs, and Django's
+own check (DATA_UPLOAD_MAX_MEMORY_SIZE) comes only once it is spooled, so the limit has
+to sit in front of Django: a declared Content-Length over the limit is refused at once,
+and a body without one (chunked) is counted as it arrives and refused as soon as it
+passes the limit.
 
-A path may have a larger limit of its own (the upload endpoint: SPEC section 13); its view
-checks the file's own size, since a multipart body is a little larger than its file.
+A path may have a larger limit of its own (the upload endpoint, SPEC section 13; a
+campaign's recipients); the upload view checks the file's own size, since a multipart
+body is a little larger than its file.
 """
 
 import json

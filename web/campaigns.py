@@ -5,7 +5,7 @@ import csv
 import functools
 import io
 import itertools
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django import forms
@@ -92,12 +92,13 @@ class CampaignForm(forms.Form):
         help_text="A text not sent this long after the start is dropped, never sent late.",
     )
 
-    def recipients_given(self) -> list:
+    def recipients_given(self) -> Iterator:
         """Every recipient given, pasted then uploaded, in order: numbers, or (from a CSV
-        with a header) `{"to", ...columns}`."""
-        pasted: list = services.split_pasted(self.cleaned_data["recipients"])
+        with a header) `{"to", ...columns}`. An iterator: a file's rows are read as the
+        campaign service takes them, never all held at once."""
+        pasted = services.split_pasted(self.cleaned_data["recipients"])
         upload = self.cleaned_data.get("recipients_file")
-        return pasted + (_csv_recipients(upload) if upload else [])
+        return itertools.chain(pasted, _csv_recipients(upload) if upload else ())
 
     def schedule(self) -> dict:
         """The campaign_create arguments for when to send (checked there)."""
@@ -131,7 +132,7 @@ class CampaignForm(forms.Form):
 PHONE_HEADERS = {"phone", "phone number", "number", "mobile", "msisdn", "to", "recipient"}
 
 
-def _csv_recipients(upload) -> list:
+def _csv_recipients(upload) -> Iterator:
     """A CSV file's recipients: the column headed like a phone number (else the first),
     and, under a header row, every other column as a field named by its heading. A first
     row without a digit in that column is a header. A cell holding several numbers
@@ -151,14 +152,16 @@ def _csv_recipients(upload) -> list:
     elif first is not None:
         rows = itertools.chain([first], reader)
     fields = [(i, name) for i, name in enumerate(header or []) if i != column and name]
-    recipients: list = []
+    return _csv_rows(rows, column, fields)
+
+
+def _csv_rows(rows: Iterable[list[str]], column: int, fields: list[tuple[int, str]]) -> Iterator:
     for row in rows:
         if len(row) <= column:
             continue
         values = {name: row[i] for i, name in fields if i < len(row)}
         for entry in services.split_pasted(row[column]):
-            recipients.append({"to": entry, **values} if values else entry)
-    return recipients
+            yield {"to": entry, **values} if values else entry
 
 
 def _progress_percent(progress: dict) -> int:

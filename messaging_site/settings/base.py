@@ -189,10 +189,12 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
 
 # --- Limits -----------------------------------------------------------------------------
-# DRF's JSON parser reads the stream itself and never looks at this; the ASGI
-# BodySizeLimit middleware enforces it for every request before Django reads the body.
+# The ASGI BodySizeLimit middleware (messaging_site/asgi.py) holds every request to this
+# before Django reads its body, a few paths to larger limits of their own (uploads, a
+# campaign's recipients). Django's own check (which DRF's JSON and form parsers meet
+# through `request.body`) is set to the largest of them, so that it refuses nothing the
+# middleware let through.
 MAX_REQUEST_BODY_BYTES = 1024 * 1024
-DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 
 # --- REST framework -------------------------------------------------------------------
 THROTTLES_ENABLED = env.str("THROTTLES", default="on").lower() not in {"off", "0", "false", "no"}
@@ -390,6 +392,7 @@ UPLOAD_PENDING_MAX_BYTES = env.int("UPLOAD_PENDING_MAX_BYTES", default=512 * 102
 # The most a campaign's create may bring (its recipients as JSON, or the web form's CSV):
 # 16 MiB holds 200,000 recipients with a few fields each.
 CAMPAIGN_MAX_BYTES = env.int("CAMPAIGN_MAX_BYTES", default=16 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(MAX_REQUEST_BODY_BYTES, CAMPAIGN_MAX_BYTES)
 SMS_BACKEND = env.str("SMS_BACKEND", default="campaigns.backends.console.ConsoleBackend")
 SMS_SEGMENTS_PER_SECOND = env.int("SMS_SEGMENTS_PER_SECOND", default=45)
 # See campaigns/limiter.py: the band within which every request reaches the provider after
