@@ -137,8 +137,29 @@ class SmsMessage(models.Model):
             models.UniqueConstraint(fields=["campaign", "to"], name="campaigns_sms_campaign_to"),
         ]
         indexes = [
-            # The dispatcher's scan: due queued records in id order.
-            models.Index(fields=["id"], condition=Q(status="queued"), name="campaigns_sms_queued"),
+            # The dispatcher's scans (campaigns.sending.dispatch_due), each on the few rows
+            # it wants however long the queue: first attempts in id order; retries and
+            # texts deferred to the morning by when they are due; tasks on the broker (in
+            # flight, or lost with it).
+            models.Index(
+                fields=["id"],
+                condition=Q(
+                    status="queued", dispatched_at__isnull=True, next_attempt_at__isnull=True
+                ),
+                name="campaigns_sms_due_first",
+            ),
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                condition=Q(
+                    status="queued", dispatched_at__isnull=True, next_attempt_at__isnull=False
+                ),
+                name="campaigns_sms_due_later",
+            ),
+            models.Index(
+                fields=["dispatched_at"],
+                condition=Q(status="queued", dispatched_at__isnull=False),
+                name="campaigns_sms_dispatched",
+            ),
             # The sweep's scan of expired leases.
             models.Index(
                 fields=["lease_expires_at"],

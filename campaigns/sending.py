@@ -81,9 +81,12 @@ def dispatch_due(*, limit: int | None = None) -> list[int]:
     stale = now - timedelta(seconds=settings.SMS_REDISPATCH_SECONDS)
     # A dispatch older than SMS_REDISPATCH_SECONDS is presumed lost with the broker (Redis
     # restarted empty, say): it no longer holds a place in flight, and is sent again.
-    in_flight = SmsMessage.objects.filter(
-        Q(status=Status.SENDING) | Q(status=Status.QUEUED, dispatched_at__gte=stale)
-    ).count()
+    # Each clause on its own partial index (campaigns.models): a query that read every
+    # queued row cost ~30 ms a dispatch for a 100,000-text campaign, once per text sent.
+    in_flight = (
+        SmsMessage.objects.filter(status=Status.SENDING).count()
+        + SmsMessage.objects.filter(status=Status.QUEUED, dispatched_at__gte=stale).count()
+    )
     room = (limit or settings.SMS_MAX_IN_FLIGHT) - in_flight
     if room <= 0:
         return []
@@ -91,36 +94,43 @@ def dispatch_due(*, limit: int | None = None) -> list[int]:
         due = (
             SmsMessage.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(status=Status.QUEUED)
-            .filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=stale))
             .filter(_live_campaign())
         )
+        waiting = due.filter(dispatched_at__isnull=True)
         # A keyword's reply is the answer someone waits for: ahead of a campaign's backlog.
         replies = list(
-            due.filter(kind=SmsMessage.Kind.REPLY, next_attempt_at__isnull=True)
+            waiting.filter(kind=SmsMessage.Kind.REPLY, next_attempt_at__isnull=True)
             .order_by("id")
             .values_list("id", flat=True)[:room]
         )
         retries = list(
-            due.filter(next_attempt_at__lte=now)
+            waiting.filter(next_attempt_at__lte=now)
             .order_by("next_attempt_at", "id")
             .values_list("id", flat=True)[: room - len(replies)]
         )
-        taken = len(replies) + len(retries)
+        # Tasks presumed lost with the broker go again, as urgently as retries.
+        lost = list(
+            due.filter(dispatched_at__lt=stale)
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+            .order_by("dispatched_at", "id")
+            .values_list("id", flat=True)[: room - len(replies) - len(retries)]
+        )
+        urgent = replies + retries + lost
         first = (
             list(
-                due.filter(next_attempt_at__isnull=True)
+                waiting.filter(next_attempt_at__isnull=True)
                 .exclude(id__in=replies)
                 .order_by("id")
-                .values_list("id", flat=True)[: room - taken]
+                .values_list("id", flat=True)[: room - len(urgent)]
             )
-            if taken < room
+            if len(urgent) < room
             else []
         )
-        ids = replies + retries + first
+        ids = urgent + first
         if ids:
             for batch in id_batches(ids):  # SMS_MAX_IN_FLIGHT may be large
                 SmsMessage.objects.filter(id__in=batch).update(dispatched_at=now)
-            queue.send_on_commit(replies + retries, urgent=True)
+            queue.send_on_commit(urgent, urgent=True)
             queue.send_on_commit(first)
     return ids
 

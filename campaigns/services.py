@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 import phonenumbers
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
@@ -432,7 +432,20 @@ def campaign_create(
                     campaign=campaign,
                 ),
             )
+        if len(numbers) >= ANALYZE_AFTER:
+            transaction.on_commit(_analyze_records)
     return campaign
+
+
+# A campaign this big changes the table's statistics enough that the planner, until
+# autovacuum gets to it, would read every queued row for the dispatcher's LIMIT 60
+# (campaigns.sending.dispatch_due: 50 ms a dispatch for 100,000, 0.1 ms once analysed).
+ANALYZE_AFTER = 10_000
+
+
+def _analyze_records() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {connection.ops.quote_name(SmsMessage._meta.db_table)}")
 
 
 def campaign_launch(*, campaign: Campaign) -> Campaign:

@@ -97,11 +97,16 @@ _db = DATABASES["default"]
 # Daphne runs the ORM on threads inside one long-lived process: a pool there beats opening
 # a connection per request. Celery's Django fixup closes connections around every prefork
 # task (celery#10554), which fights a pool, so workers run with DATABASE_POOL=off (set by
-# `make run` and docker-compose).
-_db["CONN_MAX_AGE"] = 0
+# `make run` and docker-compose) and keep one persistent connection per process instead,
+# checked before each task reuses it (the fixup's close_old_connections): a new
+# connection per task (a PostgreSQL backend forked for each text) held a campaign through
+# Kannel to 67% of the limit on two cores (bench/sms_kannel.py).
+_pooled = env.bool("DATABASE_POOL", default=True)
+_db["CONN_MAX_AGE"] = 0 if _pooled else env.int("DATABASE_CONN_MAX_AGE", default=600)
+_db["CONN_HEALTH_CHECKS"] = True
 # Merged, not replaced: a URL's query (`?host=/socket/dir`) arrives as options.
 _db.setdefault("OPTIONS", {}).update(DATABASE_OPTIONS)
-if env.bool("DATABASE_POOL", default=True):
+if _pooled:
     _db["OPTIONS"]["pool"] = {
         "min_size": env.int("DATABASE_POOL_MIN", default=2),
         "max_size": DATABASE_POOL_MAX,
