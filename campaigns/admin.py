@@ -42,14 +42,20 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = ["status", "encoding", "created_at"]
     search_fields = ["name", "message"]
     list_select_related = ["created_by"]
+    # When and how it sends is set at create, through campaigns.services, which checks it.
     readonly_fields = [
         "body",
         "encoding",
         "segments_per_message",
         "status",
+        "send_at",
+        "quiet_start",
+        "quiet_end",
+        "valid_for_seconds",
         "created_by",
         "created_at",
         "launched_at",
+        "started_at",
         "finished_at",
     ]
     actions = [cancel_campaigns]

@@ -15,8 +15,13 @@ from messaging_site import db
 pytestmark = pytest.mark.django_db
 
 PUBLIC_API = {"/api/auth/register/", "/api/auth/token/", "/api/schema/", "/api/docs/"}
-# Called by SMS providers, not users: their own bearer token or 403 (SPEC section 14).
-CALLBACKS = {"/api/sms/inbound/http/", "/api/sms/dlr/http/"}
+# Called by SMS providers, not users: their own token, secret or signature, or 403 (SPEC
+# section 14).
+CALLBACKS = {
+    f"/api/sms/{kind}/{backend}/"
+    for kind in ("inbound", "dlr")
+    for backend in ("http", "kannel", "twilio")
+}
 
 
 @pytest.fixture
