@@ -3,9 +3,11 @@ real Daphne, with real Celery workers and beat sending to an HTTP provider on lo
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from campaigns.models import SmsMessage
@@ -105,3 +107,44 @@ def test_without_the_permission_there_is_no_campaign_ui(people, alice):
     response = person.page.goto(person.url("/campaigns/"))
     assert response.status == 403
     person.errors.clear()  # the browser logs the 403 itself
+
+
+def test_a_personal_scheduled_campaign_from_a_csv_previews_before_launch(people, manager, tmp_path):
+    """A marketer's whole path: a CSV with a name column, a {{placeholder}}, a send time
+    in their own zone and quiet hours; the draft shows each text as it will go out; the
+    launch schedules it."""
+    csv = tmp_path / "people.csv"
+    csv.write_text("Phone,First name\n+1 (415) 555-0101,Ann\n+1 415 555 0102,Борис\n")
+    person = people(manager)
+    person.open("/campaigns/new/")
+    person.page.fill("#id_name", "Spring")
+    type_message(person.page, "Hi {{first_name}}, spring sale today!")
+    person.page.set_input_files("#id_recipients_file", str(csv))
+    person.page.fill("#id_send_at", "2099-01-01T09:30")  # refused: over 35 days ahead
+    person.page.click("button.primary")
+    expect(person.page.locator(".field.invalid .error")).to_contain_text("35 days")
+    assert not SmsMessage.objects.exists()
+
+    zone = person.page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")
+    assert person.page.locator("#browser-zone").inner_text() == zone
+    later = (timezone.now() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    person.page.fill("#id_send_at", later)
+    person.page.set_input_files("#id_recipients_file", str(csv))
+    person.page.fill("#id_quiet_start", "21:00")
+    person.page.fill("#id_quiet_end", "08:00")
+    person.page.click("button.primary")
+    expect(person.page.locator("#preview")).to_be_visible()
+    rows = person.page.locator("#preview-texts tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("Hi Ann, spring sale today!")
+    expect(rows.nth(1)).to_contain_text("Hi Борис, spring sale today!")
+    expect(rows.nth(1)).to_contain_text("UCS-2")
+    expect(person.page.locator("#schedule")).to_contain_text("quiet 21:00\u201308:00")
+    expect(person.page.locator("#schedule .moment")).to_contain_text(",")  # date and time
+    if os.environ.get("SCREENSHOTS"):
+        person.page.screenshot(path=str(DOCS / "screenshot-campaign-preview.png"), full_page=True)
+    person.page.click("#launch-form button")
+    expect(person.page.locator("#campaign-status")).to_have_text("Scheduled")
+    expect(person.page.locator(".flash")).to_contain_text("Scheduled")
+    expect(person.page.locator("#cancel-form")).to_be_visible()
+    assert person.errors == []

@@ -46,8 +46,8 @@
     });
     byId("draft-counts").hidden = frame.status !== "draft";
     byId("live-counts").hidden = frame.status === "draft";
-    // "Launched: sending has started" is news only while it is sending.
-    if (frame.status !== "running" && frame.status !== "draft") {
+    // "Launched: sending has started" (or "Scheduled") is news only until it finishes.
+    if (!["draft", "scheduled", "running"].includes(frame.status)) {
       document.querySelectorAll(".flash li.launch").forEach((item) => item.remove());
     }
     byId("launch-form").hidden = frame.status !== "draft";
@@ -68,10 +68,11 @@
   });
   const eta = byId("eta").dataset.seconds;
   showEta(eta === "" ? null : Number(eta));
-  // Times in the reader's own zone (the server renders UTC).
+  // Moments in full, in the reader's own zone (the server renders UTC). Not <time>: the
+  // chat's relative dates would shorten them to a day.
   const local = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-  document.querySelectorAll("time[data-local]").forEach((node) => {
-    const moment = new Date(node.getAttribute("datetime"));
+  document.querySelectorAll(".moment[data-datetime]").forEach((node) => {
+    const moment = new Date(node.dataset.datetime);
     if (!Number.isNaN(moment.getTime())) node.textContent = local.format(moment);
   });
   document.querySelectorAll(".eta[data-seconds]").forEach((node) => {
