@@ -47,12 +47,7 @@ class InboundHttpView(ProviderCallbackView):
         with one reply each. `Authorization: Bearer $SMS_CALLBACK_TOKEN`, else 403."""
         data = InboundHttpSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        received = inbound.receive(
-            backend="http",
-            sender=data.validated_data["from"],
-            to=data.validated_data.get("to", ""),
-            body=data.validated_data["body"],
-        )
+        received = inbound.receive(backend="http", **data.validated_data)
         return Response(InboundReceivedSerializer(received).data)
 
 
@@ -112,12 +107,7 @@ class InboundKannelView(KannelView):
         (and their synonyms) acted on, with one reply each through the limiter."""
         data = KannelInboundSerializer(data=request.query_params)
         data.is_valid(raise_exception=True)
-        inbound.receive(
-            backend="kannel",
-            sender=data.validated_data["from"],
-            to=data.validated_data.get("to", ""),
-            body=data.validated_data.get("text", ""),
-        )
+        inbound.receive(backend="kannel", **data.validated_data)
         return _kannel_ok()
 
     post = get
@@ -186,12 +176,7 @@ class InboundTwilioView(TwilioView):
         synonyms) acted on, with one reply each through the limiter, not in the TwiML."""
         data = TwilioInboundSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        inbound.receive(
-            backend="twilio",
-            sender=data.validated_data["From"],
-            to=data.validated_data.get("To", ""),
-            body=data.validated_data.get("Body", ""),
-        )
+        inbound.receive(backend="twilio", **data.validated_data)
         return _twiml_ok()
 
 

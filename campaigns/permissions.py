@@ -16,43 +16,46 @@ class CanSendSms(IsAuthenticated):
         return super().has_permission(request, view) and can_send_sms(request.user)
 
 
-class CallbackToken(BasePermission):
-    """`Authorization: Bearer $SMS_CALLBACK_TOKEN`, compared in constant time; with no
-    token configured, nobody."""
-
-    message = "A callback needs `Authorization: Bearer` with this service's SMS_CALLBACK_TOKEN."
+class ProviderProof(BasePermission):
+    """What an SMS provider's callback must bring (SPEC section 14), `proven` by each
+    backend's own means; with nothing configured to check it against, nobody passes."""
 
     def has_permission(self, request, view) -> bool:
         if not hasattr(view, request.method.lower()):
             return True  # a method the view does not take: its 405, not a 403
-        expected = settings.SMS_CALLBACK_TOKEN
-        given = request.headers.get("Authorization", "")
-        scheme, _, token = given.partition(" ")
-        return (
-            bool(expected)
-            and scheme.lower() == "bearer"
-            and hmac.compare_digest(token.strip().encode(), expected.encode())
-        )
+        return self.proven(request)
+
+    def proven(self, request) -> bool:
+        raise NotImplementedError
 
 
-class KannelSecret(BasePermission):
-    """`?secret=$KANNEL_SECRET` in the URL Kannel calls, compared in constant time; with
-    no secret configured, nobody."""
+def _same(given: str, expected: str) -> bool:
+    """In constant time, and never for an empty secret."""
+    return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+class CallbackToken(ProviderProof):
+    """`Authorization: Bearer $SMS_CALLBACK_TOKEN` (the HTTP backend)."""
+
+    message = "A callback needs `Authorization: Bearer` with this service's SMS_CALLBACK_TOKEN."
+
+    def proven(self, request) -> bool:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and _same(token.strip(), settings.SMS_CALLBACK_TOKEN)
+
+
+class KannelSecret(ProviderProof):
+    """`?secret=$KANNEL_SECRET` in the URL Kannel calls."""
 
     message = "A Kannel callback needs this deployment's KANNEL_SECRET as `secret`."
 
-    def has_permission(self, request, view) -> bool:
-        if not hasattr(view, request.method.lower()):
-            return True
-        expected = settings.KANNEL_SECRET
-        given = request.query_params.get("secret", "")
-        return bool(expected) and hmac.compare_digest(given.encode(), expected.encode())
+    def proven(self, request) -> bool:
+        return _same(request.query_params.get("secret", ""), settings.KANNEL_SECRET)
 
 
-class TwilioSignature(BasePermission):
+class TwilioSignature(ProviderProof):
     """`X-Twilio-Signature`: Twilio's HMAC, with the account's TWILIO_AUTH_TOKEN, of the URL
-    it called and the form it posted, checked with the twilio package's RequestValidator;
-    with no token configured, nobody.
+    it called and the form it posted, checked with the twilio package's RequestValidator.
 
     Behind a proxy this service sees another URL than the one Twilio called and signed:
     that one is SMS_CALLBACK_BASE_URL with the path and query, which is what the backend
@@ -63,9 +66,7 @@ class TwilioSignature(BasePermission):
 
     message = "A Twilio webhook needs a valid X-Twilio-Signature for this account."
 
-    def has_permission(self, request, view) -> bool:
-        if not hasattr(view, request.method.lower()):
-            return True
+    def proven(self, request) -> bool:
         token = settings.TWILIO_AUTH_TOKEN
         signature = request.headers.get("X-Twilio-Signature", "")
         if not token or not signature:

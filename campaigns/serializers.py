@@ -171,7 +171,8 @@ class OptOutInputSerializer(serializers.Serializer):
 
 
 class InboundHttpSerializer(serializers.Serializer):
-    """What the HTTP backend's provider posts for a text it received."""
+    """What the HTTP backend's provider posts for a text it received. Every backend's
+    inbound serializer gives `sender`, `to` and `body`: campaigns.inbound.receive's."""
 
     to = TextField(max_length=32, required=False, allow_blank=True)
     body = TextField(max_length=2000, allow_blank=True, trim_whitespace=False)
@@ -179,7 +180,7 @@ class InboundHttpSerializer(serializers.Serializer):
     def get_fields(self):
         # `from` is a Python keyword: declared here rather than as an attribute.
         fields = super().get_fields()
-        fields["from"] = TextField(max_length=32, help_text="the sender's number")
+        fields["from"] = TextField(max_length=32, source="sender", help_text="the sender's number")
         return fields
 
 
@@ -205,11 +206,15 @@ class KannelInboundSerializer(serializers.Serializer):
     """Kannel's sms-service get-url, `from=%p&to=%P&text=%a`."""
 
     to = TextField(max_length=32, required=False, allow_blank=True, help_text="%P")
-    text = TextField(max_length=2000, required=False, allow_blank=True, trim_whitespace=False)
+    text = TextField(
+        max_length=2000, required=False, allow_blank=True, trim_whitespace=False, source="body"
+    )
 
     def get_fields(self):
         fields = super().get_fields()
-        fields["from"] = TextField(max_length=32, help_text="the sender's number (%p)")
+        fields["from"] = TextField(
+            max_length=32, source="sender", help_text="the sender's number (%p)"
+        )
         return fields
 
 
@@ -236,9 +241,13 @@ class TwilioInboundSerializer(serializers.Serializer):
     """The fields this service reads of Twilio's inbound message webhook (form-encoded;
     Twilio posts more, which are signed and otherwise ignored)."""
 
-    From = TextField(max_length=32, help_text="the sender's number, E.164")
-    To = TextField(max_length=32, required=False, allow_blank=True, help_text="our number")
-    Body = TextField(max_length=2000, required=False, allow_blank=True, trim_whitespace=False)
+    From = TextField(max_length=32, source="sender", help_text="the sender's number, E.164")
+    To = TextField(
+        max_length=32, required=False, allow_blank=True, source="to", help_text="our number"
+    )
+    Body = TextField(
+        max_length=2000, required=False, allow_blank=True, trim_whitespace=False, source="body"
+    )
 
 
 class TwilioReferenceSerializer(serializers.Serializer):

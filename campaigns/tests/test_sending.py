@@ -2,7 +2,6 @@
 
 import json
 import threading
-import time
 from datetime import timedelta
 
 import pytest
@@ -13,6 +12,7 @@ from campaigns import sending, services
 from campaigns.backends.http import parse_retry_after
 from campaigns.models import Campaign, OptOut, SmsMessage
 from campaigns.tasks import send_sms
+from campaigns.tests.pacing import WatchedPace
 from messaging_site import db
 
 pytestmark = pytest.mark.django_db
@@ -308,37 +308,16 @@ def test_the_backend_connects_before_the_slot_and_writes_inside_it(manager, sink
     from campaigns.backends import OutboundSms, get_backend
 
     backend = get_backend()
-    events, writes = [], []
-
-    class CountingSocket:
-        def __init__(self, sock):
-            self.sock = sock
-
-        def sendall(self, data):
-            writes.append(bytes(data))
-            return self.sock.sendall(data)
-
-        def __getattr__(self, name):
-            return getattr(self.sock, name)
-
-    class Watch:
-        def ready(self):
-            connection = backend.wire.local.connection
-            if not isinstance(connection.sock, CountingSocket):
-                connection.sock = CountingSocket(connection.sock)
-            events.append(("ready", time.time(), len(writes)))
-
-        def left(self):
-            events.append(("left", time.time(), len(writes)))
+    pace = WatchedPace(backend.wire)
 
     sms = OutboundSms(to=NUMBER, sender="x", body="hi", segments=1, reference="r1")
-    backend.send(sms, Watch())
-    backend.send(sms, Watch())  # kept alive: no new connection
+    backend.send(sms, pace)
+    backend.send(sms, pace)  # kept alive: no new connection
     (arrived, payload), (again, _) = sink.arrivals
-    (ready, at, before), (left, left_at, after), (_, second_at, _), _ = events
+    (ready, at, before), (left, left_at, after), (_, second_at, _), _ = pace.events
     assert (ready, left) == ("ready", "left")
     assert before == 0
-    request = b"".join(writes[:after])  # http.client writes the head, then the body
+    request = b"".join(pace.writes[:after])  # http.client writes the head, then the body
     assert request.startswith(b"POST /sms HTTP/1.1\r\n")
     assert request.endswith(json.dumps(payload).encode())
     assert at <= arrived

@@ -5,7 +5,6 @@ act only on a request Twilio signed."""
 
 import base64
 import threading
-import time
 from email.utils import format_datetime
 from urllib.parse import urlencode, urlsplit
 
@@ -19,6 +18,7 @@ from campaigns import selectors, sending, services
 from campaigns.backends import OutboundSms, PermanentError, TransientError
 from campaigns.backends.twilio import TwilioBackend
 from campaigns.models import ConsentEvent, DeliveryReport, InboundSms, OptOut, SmsMessage
+from campaigns.tests.pacing import WatchedPace
 from campaigns.tests.twilio_api import TwilioApi, twilio_error
 
 SID = "AC" + "0123456789abcdef" * 2
@@ -172,36 +172,14 @@ def test_an_accepted_answer_that_cannot_be_read_still_counts_as_sent(backend, tw
 def test_the_pace_brackets_the_write_of_the_request(backend, twilio):
     """Connecting and building the request (the Client's whole work) happen before
     `ready()`; every byte is written between `ready()` and `left()`, none after."""
-    events, writes = [], []
-
-    class CountingSocket:
-        def __init__(self, sock):
-            self.sock = sock
-
-        def sendall(self, data):
-            writes.append(bytes(data))
-            return self.sock.sendall(data)
-
-        def __getattr__(self, name):
-            return getattr(self.sock, name)
-
-    class Pace:
-        def ready(self):
-            connection = backend.wire.local.connection
-            if not isinstance(connection.sock, CountingSocket):
-                connection.sock = CountingSocket(connection.sock)
-            events.append(("ready", time.time(), len(writes)))
-
-        def left(self):
-            events.append(("left", time.time(), len(writes)))
-
-    backend.send(text("first"), Pace())
-    written = len(writes)
-    backend.send(text("second"), Pace())
+    pace = WatchedPace(backend.wire)
+    backend.send(text("first"), pace)
+    written = len(pace.writes)
+    backend.send(text("second"), pace)
     first, second = twilio.arrivals
-    (ready, at, before), (left, left_at, after), (_, second_at, between), _ = events
+    (ready, at, before), (left, left_at, after), (_, second_at, between), _ = pace.events
     assert (ready, left, before, after, between) == ("ready", "left", 0, written, written)
-    request = b"".join(writes[:after])
+    request = b"".join(pace.writes[:after])
     assert request.startswith(
         f"POST /2010-04-01/Accounts/{SID}/Messages.json HTTP/1.1\r\n".encode()
     )
