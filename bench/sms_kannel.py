@@ -58,6 +58,7 @@ def main():
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--concurrency", type=int, default=2, help="pool size per worker")
     parser.add_argument("--logs", help="keep the workers', web's and Kannel's logs here")
+    parser.add_argument("--stamps", help="write each part's arrival time here, one a line")
     args = parser.parse_args()
     if not available():
         raise SystemExit("Debian's kannel and kannel-extras are needed (scripts/provision.sh).")
@@ -169,6 +170,7 @@ def run(args, kannel: Kannel) -> None:
         f"guard {settings.SMS_RATE_GUARD_MS} ms, spread {settings.SMS_RATE_SPREAD}"
     )
     started = time.monotonic()
+    cpu_before = cpu_by_command()
     services.campaign_launch(campaign=campaign)
     stopped = False
     deadline = started + total / limit * 1.5 + 120
@@ -184,6 +186,8 @@ def run(args, kannel: Kannel) -> None:
         time.sleep(1)
     else:
         print("  did not finish in time")
+    cpu_after = cpu_by_command()
+    elapsed = time.monotonic() - started
     # The last delivery reports: Kannel calls them as each text reaches the SMS centre.
     time.sleep(5)
 
@@ -222,6 +226,8 @@ def run(args, kannel: Kannel) -> None:
     ]
     expected_rows = sum(sent_records.values())
     stop_texts = [p for p in per_receiver.get(stopper, []) if b"spring sale" in p.data]
+    if args.stamps:
+        Path(args.stamps).write_text("".join(f"{t:.6f}\n" for t in every))
     print(f"  statuses: {dict(statuses)}")
     print(
         f"  at the SMS centre: {len(campaign_parts):,} parts of campaign texts, "
@@ -242,6 +248,35 @@ def run(args, kannel: Kannel) -> None:
         f"its record {SmsMessage.objects.get(campaign=campaign, to=stopper).status}, "
         f"campaign texts it got {len(stop_texts)}"
     )
+    used = {
+        command: cpu_after[command] - cpu_before.get(command, 0.0)
+        for command in cpu_after
+        if cpu_after[command] - cpu_before.get(command, 0.0) > 0.01 * elapsed
+    }
+    print(
+        f"  CPU over the {elapsed:.0f} s run, cores: {sum(used.values()) / elapsed:.2f} in all; "
+        + ", ".join(
+            f"{command} {seconds / elapsed:.2f}"
+            for command, seconds in sorted(used.items(), key=lambda item: -item[1])
+        )
+    )
+
+
+def cpu_by_command() -> dict[str, float]:
+    """CPU seconds used so far by the machine's processes, summed by command name (what
+    exits between two readings is not counted)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = defaultdict(float)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            raw = stat.read_text()
+        except OSError:
+            continue
+        command = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        # utime and stime are fields 14 and 15 of stat(5); fields[0] here is field 3.
+        totals[command] += (int(fields[11]) + int(fields[12])) / tick
+    return totals
 
 
 if __name__ == "__main__":

@@ -407,7 +407,7 @@ SMS_SEGMENTS_PER_SECOND = env.int("SMS_SEGMENTS_PER_SECOND", default=45)
 SMS_RATE_GUARD_MS = env.float("SMS_RATE_GUARD_MS", default=10.0)
 # campaigns/limiter.py, "Spreading": the share of the even spacing (1/limit s per segment)
 # kept between one departure and the next; 0 lets a backlog leave in bursts.
-SMS_RATE_SPREAD = env.float("SMS_RATE_SPREAD", default=0.9)
+SMS_RATE_SPREAD = env.float("SMS_RATE_SPREAD", default=0.6)
 SMS_FROM = env.str("SMS_FROM", default="Messaging")
 # The one reply to each inbound keyword (campaigns.inbound).
 SMS_STOP_TEXT = env.str(
