@@ -13,7 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
+
+from messaging_site.tests.scraping import TOKEN as METRICS_TOKEN
 
 ROOT = Path(__file__).resolve().parent
 PASSWORD = "a-long-enough-passphrase-42"
@@ -285,3 +288,17 @@ def people(chromium, daphne_server):
         person.context.close()
     for person in made:
         assert person.errors == [], (person.user.username, person.errors)
+
+
+@pytest.fixture
+def scrape(settings):
+    """A function that GETs /metrics with the token and returns its text."""
+    settings.METRICS_TOKEN = METRICS_TOKEN
+
+    def read() -> str:
+        response = Client().get("/metrics", headers={"authorization": f"Bearer {METRICS_TOKEN}"})
+        assert response.status_code == 200
+        assert response["Content-Type"].startswith("text/plain; version=")
+        return response.content.decode()
+
+    return read

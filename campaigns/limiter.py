@@ -268,6 +268,11 @@ class Slot:
     _asked_clock: float = field(default=0.0, repr=False)
     _departed: bool = field(default=False, repr=False)
 
+    @property
+    def departed(self) -> bool:
+        """The request was written: its segments count against the limit for good."""
+        return self._departed
+
     def sleep(self) -> None:
         """Wait until shortly before the reserved time (`ready()` waits the rest)."""
         delay = self.delay - WAKE_EARLY_S

@@ -39,6 +39,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 
+from messaging_site import metrics
 from messaging_site.db import id_batches
 
 from . import queue, quiet, selectors
@@ -363,6 +364,13 @@ def _log(
     *,
     slot: Slot | None = None,
 ) -> None:
+    metrics.SMS_OUTCOMES.labels(outcome).inc()
+    if slot is not None:
+        metrics.SMS_LIMITER_WAIT.observe(slot.waited)
+        if slot.departed:
+            metrics.SMS_SEGMENTS.labels(settings.SMS_BACKEND.rsplit(".", 1)[-1]).inc(
+                message.segments
+            )
     logger.info(
         "sms=%s campaign=%s attempt=%s segments=%s outcome=%s latency_ms=%.1f "
         "limiter_wait_ms=%.1f limiter_asked=%s write_ms=%.2f%s",
@@ -425,4 +433,7 @@ def sweep() -> dict[str, int]:
                 status=Status.EXPIRED, last_error=EXPIRED_ERROR, dispatched_at=None, updated_at=now
             )
         _complete_campaign(campaign.pk)
+    metrics.SMS_OUTCOMES.labels("dead").inc(dead)
+    metrics.SMS_OUTCOMES.labels("lost").inc(requeued)
+    metrics.SMS_OUTCOMES.labels("expired").inc(expired)
     return {"dead": dead, "requeued": requeued, "redispatch": forgotten, "expired": expired}

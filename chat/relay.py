@@ -21,6 +21,7 @@ from datetime import datetime
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from messaging_site import metrics
 from messaging_site.consumers import Consumer, Frame
 from messaging_site.db import db_call
 
@@ -263,6 +264,7 @@ async def _relay_message(socket: Consumer, chat: ChatState, event: Frame) -> Non
             return
         follow.cutoff = None
     if seq > follow.cursor + 1:
+        metrics.GAP_FILLS.inc()
         await _fill(socket, conversation_id, follow, seq - 1)
     if seq == follow.cursor + 1:
         text = event["text"]

@@ -28,7 +28,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import layer_watch
+from . import layer_watch, metrics
 from .converters import MAX_ID
 from .errors import DomainError, Invalid
 from .realtime import user_group
@@ -187,6 +187,8 @@ class Consumer(AsyncWebsocketConsumer):
         self.groups_joined: set[str] = set()
         self.refresher: asyncio.Task | None = None
         self._states: dict[type, SocketState] = {}
+        self.counted = False  # in the open sockets' gauge
+        self.frames_out = 0
 
     def state(self, kind: type[State]) -> State:
         """This socket's state of one app (a class listed in the routes' `states`)."""
@@ -212,11 +214,16 @@ class Consumer(AsyncWebsocketConsumer):
             await self._leave_all()
             raise
         await self.accept()
+        metrics.OPEN_SOCKETS.inc()
+        self.counted = True
         layer_watch.watch().sockets.add(self)
         if settings.CHANNEL_LAYER == "core":  # pub/sub subscriptions never expire
             self.refresher = asyncio.create_task(self.refresh_groups())
 
     async def disconnect(self, code):
+        if self.counted:
+            metrics.OPEN_SOCKETS.dec()
+            self.counted = False
         self._unwatch()
         if self.refresher is not None:
             self.refresher.cancel()
@@ -312,41 +319,21 @@ class Consumer(AsyncWebsocketConsumer):
             # does not know: the socket carries on, and its seq cursors fill any gap.
             logger.warning("no relay for channel-layer event %r; dropped", message["type"])
             return
+        sent = self.frames_out
         await relay(self, message)
+        committed = message.get("committed_at")
+        if committed is not None and self.frames_out > sent:
+            metrics.COMMIT_TO_FRAME.observe(time.time() - committed)
 
     async def receive(self, text_data=None, bytes_data=None):
-        if text_data is None:
-            await self.send_error("invalid", "Frames must be JSON text.")
+        frame = await self._read(text_data)
+        if frame is None:
+            metrics.frames_received.inc("invalid")
             return
-        # A character is at most 4 bytes in UTF-8: short frames need no encoding to check.
-        if len(text_data) > MAX_FRAME_BYTES or (
-            len(text_data) * 4 > MAX_FRAME_BYTES and len(text_data.encode()) > MAX_FRAME_BYTES
-        ):
-            await self.send_error("too_large", "Frames are limited to 64 KiB.")
-            return
-        try:
-            frame = json.loads(text_data, parse_constant=_refuse_constant)
-        except RecursionError:
-            await self.send_error(
-                "invalid", f"Frames may nest at most {MAX_FRAME_DEPTH} levels deep."
-            )
-            return
-        except ValueError:
-            await self.send_error("invalid", "Frames must be valid JSON.")
-            return
-        if not isinstance(frame, dict):
-            await self.send_error("invalid", "A frame must be a JSON object.")
-            return
-        request_id = _request_id(frame)
-        problem = frame_problem(frame)
-        if problem is not None:
-            await self.send_error("invalid", problem, request_id)
-            return
-        name = frame.get("action")
-        if not isinstance(name, str):
-            await self.send_error("invalid", "`action` must be a string.", request_id)
-            return
+        request_id, name = frame["requestId"], frame["action"]
         route = self.routes.actions.get(name)
+        # Only the table's own names become labels: a client cannot make new series.
+        metrics.frames_received.inc(name if route is not None else "unknown")
         if route is None:
             await self.send_error("unknown_action", f"Unknown action {name[:64]!r}.", request_id)
             return
@@ -357,11 +344,46 @@ class Consumer(AsyncWebsocketConsumer):
                     "rate_limited", f"Too many messages; try again in {wait:.1f} s.", request_id
                 )
                 return
-        frame["requestId"] = request_id
         try:
             await route.handler(self, frame)
         except DomainError as error:
             await self.send_error(error.code, error.message, request_id)
+
+    async def _read(self, text_data: str | None) -> Frame | None:
+        """The frame, with an action and its requestId as echoed; or None, once the error
+        frame saying why it cannot be served is sent."""
+        if text_data is None:
+            await self.send_error("invalid", "Frames must be JSON text.")
+            return None
+        # A character is at most 4 bytes in UTF-8: short frames need no encoding to check.
+        if len(text_data) > MAX_FRAME_BYTES or (
+            len(text_data) * 4 > MAX_FRAME_BYTES and len(text_data.encode()) > MAX_FRAME_BYTES
+        ):
+            await self.send_error("too_large", "Frames are limited to 64 KiB.")
+            return None
+        try:
+            frame = json.loads(text_data, parse_constant=_refuse_constant)
+        except RecursionError:
+            await self.send_error(
+                "invalid", f"Frames may nest at most {MAX_FRAME_DEPTH} levels deep."
+            )
+            return None
+        except ValueError:
+            await self.send_error("invalid", "Frames must be valid JSON.")
+            return None
+        if not isinstance(frame, dict):
+            await self.send_error("invalid", "A frame must be a JSON object.")
+            return None
+        request_id = _request_id(frame)
+        problem = frame_problem(frame)
+        if problem is not None:
+            await self.send_error("invalid", problem, request_id)
+            return None
+        if not isinstance(frame.get("action"), str):
+            await self.send_error("invalid", "`action` must be a string.", request_id)
+            return None
+        frame["requestId"] = request_id
+        return frame
 
     async def send_error(self, code: str, message: str, request_id=None):
         if code == "conflict":
@@ -372,6 +394,12 @@ class Consumer(AsyncWebsocketConsumer):
 
     async def send_json(self, payload: dict):
         await self.send(text_data=json.dumps(payload, separators=(",", ":"), ensure_ascii=False))
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        if text_data is not None:
+            self.frames_out += 1
+            metrics.frames_sent.inc(metrics.frame_action(text_data))
+        await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
 
 
 async def close_session(socket: Consumer, event: Frame) -> None:

@@ -31,12 +31,15 @@ import collections
 import concurrent.futures
 import contextvars
 import logging
+import time
 import weakref
 from collections.abc import Iterable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+
+from . import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +91,7 @@ class _Publisher:
                 try:
                     await _send(batch)
                 except Exception as error:
+                    metrics.PUBLISH_FAILURES.inc()
                     if done is not None:
                         self.pending.popleft()
                         done.set_exception(error)
@@ -176,7 +180,18 @@ async def _send(batch: list) -> None:
 
 
 def _publish_and_wait(batch: list) -> None:
-    async_to_sync(_send)(batch)
+    try:
+        async_to_sync(_send)(batch)
+    except Exception:
+        metrics.PUBLISH_FAILURES.inc()
+        raise
+
+
+def _committed(batch: list) -> list:
+    """Each event stamped with the moment its change was known committed, which the
+    socket that passes it on measures against (messaging_site.metrics.COMMIT_TO_FRAME)."""
+    now = time.time()
+    return [(group, {**event, "committed_at": now}) for group, event in batch]
 
 
 def _publish(batch: list, *, wait: bool) -> None:
@@ -200,7 +215,7 @@ def publish_on_commit(events: Events, *, wait: bool = False) -> None:
     out: what the caller does next is published after them."""
     batch = list(events)
     if batch:
-        transaction.on_commit(lambda: _publish(batch, wait=wait))
+        transaction.on_commit(lambda: _publish(_committed(batch), wait=wait))
 
 
 def publish_now(events: Events) -> None:
@@ -208,7 +223,7 @@ def publish_now(events: Events) -> None:
     callers outside any transaction: what they announce is already committed."""
     batch = list(events)
     if batch:
-        _publish(batch, wait=True)
+        _publish(_committed(batch), wait=True)
 
 
 def publish_before_commit(events: Events) -> None:

@@ -3,8 +3,11 @@ from django.contrib.auth import views as auth_views
 from django.urls import URLPattern, URLResolver, include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from campaigns.metrics import SmsRecords
+
 from .converters import IdConverter
 from .health import healthz
+from .metrics import MetricsView
 from .renderers import api_login_view
 from .throttling import LoginThrottle, throttled
 
@@ -27,6 +30,8 @@ handler500 = "messaging_site.rest_errors.server_error"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Read when scraped: what the database knows (messaging_site.metrics).
+    path("metrics", MetricsView.as_view(scraped=(SmsRecords(),)), name="metrics"),
     # Every password check counts against the address's budget (messaging_site.throttling).
     path("admin/login/", throttled(LoginThrottle)(admin.site.login)),
     path("admin/", admin.site.urls),

@@ -22,7 +22,10 @@ from urllib.parse import quote, urlsplit
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from serve import start_web  # scripts/ is on sys.path when this file runs as a script
+from serve import (
+    fresh_metrics_dir,
+    start_web,
+)  # scripts/ is on sys.path when this file runs as a script
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = Path(os.environ.get("RUN_DIR") or ROOT / ".run").resolve()
@@ -210,6 +213,9 @@ def main() -> int:
         choose_backends(environ, embedded)
         manage(environ, "migrate", "--no-input", "-v", "0")
         manage(environ, "seed_demo")
+        # One directory for the series of every process started here: any Daphne
+        # process's /metrics answers for the workers too (messaging_site/metrics.py).
+        fresh_metrics_dir(environ, RUN_DIR / "metrics")
         worker_env = {**environ, "DATABASE_POOL": "off"}
         queue = environ.get("CELERY_QUEUE", "messaging")
         control_queue = environ.get("CELERY_CONTROL_QUEUE", f"{queue}-control")

@@ -13,10 +13,12 @@ Stops every Daphne on SIGINT / SIGTERM, and all of them when one exits.
 """
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +26,26 @@ ROOT = Path(__file__).resolve().parent.parent
 # Daphne with the product's one change to its server (messaging_site/server.py).
 DAPHNE = [sys.executable, "-m", "messaging_site.server"]
 BACKLOG = 4096
+
+
+def fresh_metrics_dir(env: dict, directory: Path | None = None) -> Path | None:
+    """The directory where this host's processes keep their Prometheus series
+    (messaging_site/metrics.py), emptied, in `env` for every process started with it.
+    An operator's PROMETHEUS_MULTIPROC_DIR is kept as it is, since other processes may
+    share it (docker-compose.yml empties its volume before starting any); otherwise
+    `directory`, or a new temporary one. Returns the directory to remove at exit, if any."""
+    if env.get("PROMETHEUS_MULTIPROC_DIR"):
+        Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
+        return None
+    if directory is None:
+        directory = Path(tempfile.mkdtemp(prefix="messaging-metrics-"))
+        created = directory
+    else:
+        shutil.rmtree(directory, ignore_errors=True)  # series of processes now gone
+        directory.mkdir(parents=True)
+        created = None
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    return created
 
 
 def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
@@ -114,7 +136,9 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    children = start_web(host, port, processes, dict(os.environ))
+    env = dict(os.environ)
+    scratch = fresh_metrics_dir(env)
+    children = start_web(host, port, processes, env)
     code = 0
     while not stopping:
         for child in children:
@@ -129,6 +153,8 @@ def main() -> int:
             child.wait(timeout=10)
         except subprocess.TimeoutExpired:
             child.kill()
+    if scratch is not None:
+        shutil.rmtree(scratch, ignore_errors=True)
     return code
 
 

@@ -4,6 +4,7 @@ Everything that differs between machines comes from the environment (12-factor),
 django-environ. `dev`, `test` and `production` only change defaults and add checks.
 """
 
+import ipaddress
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "messaging_site.metrics.RequestMetrics",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -202,6 +204,14 @@ LOGOUT_REDIRECT_URL = "/login/"
 MAX_REQUEST_BODY_BYTES = 1024 * 1024
 
 # --- REST framework -------------------------------------------------------------------
+# /metrics (messaging_site.metrics): a bearer of this token, or a client in one of these
+# networks ("10.0.0.0/8, 127.0.0.1"); neither set, it answers nobody.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = [
+    ipaddress.ip_network(network.strip(), strict=False)
+    for network in env.list("METRICS_ALLOWED_IPS", default=[])
+    if network.strip()
+]
 THROTTLES_ENABLED = env.str("THROTTLES", default="on").lower() not in {"off", "0", "false", "no"}
 
 REST_FRAMEWORK = {
