@@ -10,7 +10,8 @@ WORKDIR /app
 # libmagic: upload types are read from their bytes (chat/uploads.py).
 RUN apt-get update && apt-get install -y --no-install-recommends libmagic1 \
     && rm -rf /var/lib/apt/lists/*
-RUN useradd --create-home --uid 1000 app && mkdir -p /data/uploads && chown app /data/uploads
+RUN useradd --create-home --uid 1000 app && mkdir -p /data/uploads /data/metrics \
+    && chown app /data/uploads /data/metrics
 
 COPY pyproject.toml README.md ./
 COPY messaging_site ./messaging_site

@@ -47,6 +47,9 @@ command -v make >/dev/null || missing+=(make)
 # as its SMS centre.
 { [ -x /usr/sbin/bearerbox ] && [ -x /usr/sbin/smsbox ]; } || missing+=(kannel)
 [ -x /usr/lib/kannel/test/fakesmsc ] || missing+=(kannel-extras)
+# A real Prometheus scrapes /metrics and runs the Grafana dashboard's queries
+# (tests/test_prometheus.py).
+command -v prometheus >/dev/null || missing+=(prometheus)
 # python-magic reads upload types through libmagic (chat/uploads.py).
 ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1' || missing+=(libmagic1)
 # A server that answers is enough, wherever it comes from; otherwise Debian's.
