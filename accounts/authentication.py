@@ -3,6 +3,8 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 
+from messaging_site import logs
+
 from .tokens import user_for_token
 
 
@@ -16,4 +18,5 @@ class TokenAuthentication(authentication.TokenAuthentication):
         user, token = found
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        logs.bind(user_id=user.pk)  # the request's context (messaging_site.logs)
         return user, token

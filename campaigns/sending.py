@@ -39,7 +39,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Case, DateTimeField, F, Q, Value, When
 from django.utils import timezone
 
-from messaging_site import metrics
+from messaging_site import logs, metrics
 from messaging_site.db import id_batches
 
 from . import queue, quiet, selectors
@@ -196,7 +196,14 @@ def _finish(message_id: int, token: uuid.UUID, **changes: object) -> bool:
 
 def attempt(*, message_id: int) -> str | None:
     """One delivery attempt for a record; returns the outcome, or None if there was nothing
-    to do (already sent, not due, cancelled, claimed elsewhere)."""
+    to do (already sent, not due, cancelled, claimed elsewhere). Every line it logs names
+    the record and its campaign (messaging_site.logs)."""
+    # campaign_id is bound once the record is read; leaving the block unbinds both.
+    with logs.bound(sms_id=message_id, campaign_id=None):
+        return _attempt(message_id)
+
+
+def _attempt(message_id: int) -> str | None:
     now = timezone.now()
     token = uuid.uuid4()
     claimed = (
@@ -216,6 +223,8 @@ def attempt(*, message_id: int) -> str | None:
     if not claimed:
         return None
     message = SmsMessage.objects.select_related("campaign").get(pk=message_id)
+    if message.campaign_id is not None:
+        logs.bind(campaign_id=message.campaign_id)
     deadline = validity_deadline(message.campaign) if message.campaign else None
 
     if deadline is not None and now >= deadline:
@@ -384,6 +393,22 @@ def _log(
         slot.asked if slot else 0,
         slot.late_us / 1000 if slot else 0.0,
         f" error={error!r}" if error else "",
+        extra={
+            "attempt": message.attempts,
+            "segments": message.segments,
+            "outcome": outcome,
+            "latency_ms": round(latency * 1000, 1),
+            **(
+                {
+                    "limiter_wait_ms": round(slot.waited * 1000, 1),
+                    "limiter_asked": slot.asked,
+                    "write_ms": round(slot.late_us / 1000, 2),
+                }
+                if slot
+                else {}
+            ),
+            **({"error": error} if error else {}),
+        },
     )
 
 

@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,7 +29,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from . import layer_watch, metrics
+from . import layer_watch, logs, metrics
 from .converters import MAX_ID
 from .errors import DomainError, Invalid
 from .realtime import user_group
@@ -202,6 +203,8 @@ class Consumer(AsyncWebsocketConsumer):
             await self.accept()
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        # This socket's task keeps its own context: every line logged for it carries these.
+        logs.bind(connection_id=uuid.uuid4().hex[:16], user_id=self.user.pk)
         self.throttle = SendThrottle(settings.WS_SEND_RATE, settings.WS_SEND_BURST)
         try:
             async with _connect_slots():
@@ -344,10 +347,13 @@ class Consumer(AsyncWebsocketConsumer):
                     "rate_limited", f"Too many messages; try again in {wait:.1f} s.", request_id
                 )
                 return
-        try:
-            await route.handler(self, frame)
-        except DomainError as error:
-            await self.send_error(error.code, error.message, request_id)
+        conversation = frame.get("conversationId") or frame.get("roomId")
+        about = {"conversation_id": conversation} if isinstance(conversation, int) else {}
+        with logs.bound(**about):
+            try:
+                await route.handler(self, frame)
+            except DomainError as error:
+                await self.send_error(error.code, error.message, request_id)
 
     async def _read(self, text_data: str | None) -> Frame | None:
         """The frame, with an action and its requestId as echoed; or None, once the error

@@ -16,7 +16,9 @@ connection instead, which a client cannot tell from a network fault, so it recon
 sends the same bytes again (docs/PROTOCOL.md, "When the server fails").
 """
 
+import logging
 import sys
+from collections.abc import Callable
 
 from daphne.cli import CommandLineInterface
 from daphne.http_protocol import HTTPFactory, WebRequest
@@ -101,7 +103,41 @@ class SiteHTTPFactory(HTTPFactory):
         return protocol
 
 
+class AccessLog:
+    """Daphne's access log, with no query string: Daphne writes a request's whole URI, and
+    callbacks carry secrets there (Kannel's `dlr-url`, its inbound `get-url` the text
+    itself). With LOG_FORMAT=json each entry is a log record, as every other line is
+    (messaging_site/logs.py); otherwise Daphne's own NCSA-style line."""
+
+    def __init__(self, plain: Callable[[str, str, dict], None]):
+        self.plain = plain
+
+    def __call__(self, protocol: str, action: str, details: dict) -> None:
+        details = {**details, "path": details.get("path", "").split("?", 1)[0]}
+        if settings.LOG_FORMAT != "json":
+            self.plain(protocol, action, details)
+            return
+        access_logger.info(
+            "%s %s",
+            protocol,
+            action,
+            extra={
+                key: details[key]
+                for key in ("client", "method", "path", "status", "size")
+                if key in details
+            },
+        )
+
+
+access_logger = logging.getLogger("daphne.access")
+
+
 class SiteServer(Server):
+    def __init__(self, *args, action_logger=None, **kwargs):
+        super().__init__(
+            *args, action_logger=AccessLog(action_logger) if action_logger else None, **kwargs
+        )
+
     # Server.run makes its factory with `self.http_factory = HTTPFactory(self)` and
     # listens with it at once: the assignment is where ours can take its place.
     @property

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import environ
+import sentry_sdk
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -55,6 +56,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "messaging_site.logs.RequestContext",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -291,6 +293,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = 100
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The workers' lines go through LOGGING like every other process's (messaging_site/logs.py),
+# not through the formatter Celery would put on the root logger.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # An unacknowledged task comes back after this; no task may be scheduled further ahead
 # than this (countdown/eta), or it would be redelivered again and again.
@@ -361,15 +366,18 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
+# messaging_site/logs.py: `json` (one object per line, production's default) or `plain`.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+LOGGING_CONFIG = "messaging_site.logs.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {"lines": {"()": "messaging_site.logs.formatter", "style": LOG_FORMAT}},
     "filters": {"refusals": {"()": "messaging_site.logfilters.RefusalsWithoutTraceback"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": "lines",
             "filters": ["refusals"],
         }
     },
@@ -499,3 +507,24 @@ CELERY_TASK_ROUTES = {
     "chat.tasks.presence_sweep": {"queue": CELERY_CONTROL_QUEUE},
     "chat.tasks.uploads_sweep": {"queue": CELERY_CONTROL_QUEUE},
 }
+
+# --- Errors to Sentry, when SENTRY_DSN is set ---------------------------------------------
+# Nothing of a request's body or a user's data goes with an error (SPEC section 15: no
+# token, password or message body leaves the service in its logs).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+        max_request_body_size="never",
+        data_collection={
+            "user_info": False,
+            "cookies": {"mode": "off"},
+            "http_headers": {"request": {"mode": "off"}},  # Authorization: a token
+            "http_bodies": [],
+            "url_query_params": {"mode": "off"},  # /ws/?token=...
+            "stack_frame_variables": False,
+            "database_query_data": False,
+        },
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )

@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import ALLOWED_HOSTS, SECRET_KEY, WEBSOCKET_ALLOWED_ORIGINS, env
+from .base import ALLOWED_HOSTS, LOGGING, SECRET_KEY, WEBSOCKET_ALLOWED_ORIGINS, env
 
 DEBUG = env.bool("DEBUG", default=False)
 if DEBUG:
@@ -39,3 +39,7 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", defa
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
+
+# One JSON object per line (messaging_site/logs.py), for whatever collects them.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+LOGGING["formatters"] = {"lines": {"()": "messaging_site.logs.formatter", "style": LOG_FORMAT}}
