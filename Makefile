@@ -2,8 +2,9 @@
 PYTHON ?= python3.12
 VENV := .venv
 BIN := $(VENV)/bin
+SOCKETIO := bench/socketio
 
-.PHONY: run test lint format bench reliability check-python clean
+.PHONY: run test lint format bench bench-node reliability check-python clean
 
 run: $(VENV)/.installed
 	$(BIN)/python scripts/run.py
@@ -24,10 +25,10 @@ lint: $(VENV)/.installed-dev
 # (bench/rest_floor.py); what Markdown and mentions add to a send's CPU; the read paths on
 # the seeded 1M-message database (re-filled, about a minute), alternated with the code
 # before section 12 (READ_BASELINE). Figures go to docs/PERFORMANCE.md by hand. Needs
-# PostgreSQL and Redis on localhost.
+# PostgreSQL and Redis on localhost, and Node.js 20 for the fan-out's Socket.IO peer.
 READ_BASELINE = 94ee21f^
 READ_PATHS = history_random,history_hot,history_hot_deep,history_view,history_endpoint,history_endpoint_hot,inbox,conversations
-bench: $(VENV)/.installed-bench
+bench: $(VENV)/.installed-bench $(SOCKETIO)/node_modules
 	$(BIN)/python bench/ws_fanout.py --saturate 5,10,15,20,30,40,50,60
 	$(BIN)/python bench/ws_fanout.py --idle 10000
 	$(BIN)/python bench/rest_send.py --against drf --rounds 3
@@ -35,6 +36,14 @@ bench: $(VENV)/.installed-bench
 	$(BIN)/python bench/seed_messages.py
 	$(BIN)/python bench/read_paths.py --against $(READ_BASELINE) --rounds 3 --only $(READ_PATHS)
 	$(BIN)/python bench/campaign_csv.py --recipients 100000
+
+# The Socket.IO server's modules for bench/ws_fanout.py, exactly as locked; reinstalled only
+# when the lock file is newer than the last install.
+bench-node: $(SOCKETIO)/node_modules
+
+$(SOCKETIO)/node_modules: $(SOCKETIO)/package-lock.json
+	npm ci --prefix $(SOCKETIO)
+	touch $@
 
 # Fault scenarios (Redis and PostgreSQL restarts, worker SIGKILLs, 503s, socket outages)
 # against processes it starts on ports of its own; table in docs/RELIABILITY.md.

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
-"""WebSocket fan-out: our server against the bare Channels tutorial server, same harness,
-same run, same machine.
+"""WebSocket fan-out: our server against the bare Channels tutorial server and a bare
+Socket.IO server, same harness, same run, same machine.
 
     .venv/bin/python bench/ws_fanout.py                      # make bench
     .venv/bin/python bench/ws_fanout.py --saturate 20,40,60,80,100
@@ -22,11 +22,17 @@ latency. Phases, per server:
 message persisted with its seq, ordering and blocks enforced), on its own database
 `messaging_wsbench`, with the per-connection send throttle off (ten sockets send for
 whole rooms here, which a person never does). "bare" is `bench/bare_chat.py` under one
-stock Daphne process (`--bare-processes`). Server CPU is read from /proc for the Daphne
-processes (in cores: 1.0 is one core busy), memory is their resident set.
+stock Daphne process (`--bare-processes`). "socketio" is `bench/socketio/server.js`, the
+same room broadcast written with Socket.IO, in one Node.js process (`node` on PATH, its
+modules from `npm ci --prefix bench/socketio`, which `make bench` runs). Server CPU is read
+from /proc for the server processes (in cores: 1.0 is one core busy), memory is their
+resident set.
 
 The client is this process (asyncio, `websockets`): it shares the two cores with the
-servers, Redis and PostgreSQL, equally for both servers.
+servers, Redis and PostgreSQL, equally for every server. It speaks Socket.IO itself over
+the same raw WebSocket (Engine.IO v4, Socket.IO v5, the websocket transport from the start
+as socket.io-client does with `transports: ["websocket"]`), so every server costs the
+client the same.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import asyncio
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -51,6 +58,9 @@ DB_NAME = "messaging_wsbench"
 DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 PASSWORD_HASH = "pbkdf2_sha256$1000000$bench$" + "A" * 43 + "="
 TICKS = os.sysconf("SC_CLK_TCK")
+TARGETS = ("ours", "bare", "socketio")
+SOCKETIO = ROOT / "bench" / "socketio"
+SOCKETIO_EVENT = "chat message"
 
 
 # --- the product's data: users, tokens, rooms ----------------------------------------------
@@ -247,6 +257,38 @@ def start_bare(processes: int) -> Server:
     return Server("bare", port, children)
 
 
+def node_binary() -> str:
+    """Checked before any server starts, so a missing Node.js does not cost the other runs."""
+    node = shutil.which("node")
+    if node is None:
+        raise SystemExit("the socketio target needs Node.js 20 or later: no `node` on PATH")
+    if not (SOCKETIO / "node_modules" / "socket.io").is_dir():
+        raise SystemExit("the socketio target needs its modules: npm ci --prefix bench/socketio")
+    return node
+
+
+def start_socketio(node: str) -> Server:
+    port = free_port()
+    log = open(ROOT / ".bench-socketio.log", "w")  # noqa: SIM115
+    # node itself, not `npm start`: /proc must show the server's CPU and memory, not npm's.
+    children = [subprocess.Popen([node, "server.js"], env={**os.environ, "PORT": str(port)},
+                                 cwd=SOCKETIO, stdout=log, stderr=log)]  # fmt: skip
+    wait_for(port)
+    return Server("socketio", port, children)
+
+
+async def socketio_connect(ws) -> None:
+    """Engine.IO's open packet, then Socket.IO's CONNECT to the main namespace: the server
+    has run its `connection` handler (joined the room) once it answers `40{"sid":...}`."""
+    opened = await ws.recv()
+    if not opened.startswith("0{"):
+        raise ConnectionError(f"no Engine.IO open packet: {opened[:40]!r}")
+    await ws.send("40")
+    answer = await ws.recv()
+    if not answer.startswith("40{"):
+        raise ConnectionError(f"namespace refused: {answer[:80]!r}")
+
+
 # --- the client -------------------------------------------------------------------------------
 
 
@@ -280,11 +322,16 @@ class Harness:
     async def _open(self, url: str, receiving: bool):
         import websockets
 
+        ws = None
         try:
             ws = await websockets.connect(url, open_timeout=60, ping_interval=None,
                                           max_size=2**20, close_timeout=10)  # fmt: skip
+            if self.server.name == "socketio":
+                await asyncio.wait_for(socketio_connect(ws), 60)
         except Exception as error:
             self.stats.error(f"connect {type(error).__name__}")
+            if ws is not None:
+                await ws.close()
             return None
         self.sockets.append(ws)
         self.readers.append(asyncio.create_task(self._read(ws, receiving)))
@@ -292,11 +339,21 @@ class Harness:
 
     async def _read(self, ws, receiving: bool) -> None:
         stats = self.stats
+        socketio = self.server.name == "socketio"
         try:
             async for raw in ws:
+                if socketio:
+                    # Engine.IO v4: the server pings every pingInterval and drops a socket
+                    # whose pong has not come within pingTimeout, senders included.
+                    if raw == "2":
+                        await ws.send("3")
+                        continue
+                    if not raw.startswith("42"):  # not an event: 41 is the server's DISCONNECT
+                        stats.error(f"packet {raw[:2]}")
+                        continue
                 if not receiving:
                     continue
-                frame = json.loads(raw)
+                frame = json.loads(raw[2:])[1] if socketio else json.loads(raw)
                 text = frame.get("message")
                 if text is None:
                     if frame.get("action") == "error":
@@ -330,6 +387,8 @@ class Harness:
         if self.server.name == "ours":
             return json.dumps({"action": "sendMessage", "conversationId": int(room_key),
                                "message": stamp, "clientId": uuid.uuid4().hex})  # fmt: skip
+        if self.server.name == "socketio":
+            return "42" + json.dumps([SOCKETIO_EVENT, {"message": stamp}])
         return json.dumps({"message": stamp})
 
     async def run(self, rate: float, seconds: float, warmup: float = 2.0) -> dict:
@@ -397,13 +456,21 @@ class Harness:
         }
 
 
-def room_urls(server: Server, rooms: int, room_size: int, layout=None):
+def room_url(server: Server, room: str) -> str:
+    """Where a bare server puts a socket in `room` (ours takes rooms from the database)."""
     base = f"ws://127.0.0.1:{server.port}"
-    if server.name == "bare":
+    if server.name == "socketio":
+        return f"{base}/socket.io/?EIO=4&transport=websocket&room={room}"
+    return f"{base}/ws/chat/{room}/"
+
+
+def room_urls(server: Server, rooms: int, room_size: int, layout=None):
+    if server.name != "ours":
         return [
-            (str(r), f"{base}/ws/chat/room{r}/", [f"{base}/ws/chat/room{r}/"] * room_size)
+            (str(r), room_url(server, f"room{r}"), [room_url(server, f"room{r}")] * room_size)
             for r in range(rooms)
         ]
+    base = f"ws://127.0.0.1:{server.port}"
     return [
         (str(room_id), f"{base}/ws/?token={keys[0]}", [f"{base}/ws/?token={k}" for k in keys[1:]])
         for room_id, keys in layout
@@ -437,12 +504,12 @@ async def measure(server: Server, args, layout) -> dict:
 
 async def measure_idle(server: Server, args, layout) -> dict:
     """`--idle` sockets held open with no traffic: errors and memory per socket."""
-    base = f"ws://127.0.0.1:{server.port}"
-    if server.name == "bare":
-        urls = [f"{base}/ws/chat/idle{n % 100}/" for n in range(args.idle)]
+    if server.name != "ours":
+        urls = [room_url(server, f"idle{n % 100}") for n in range(args.idle)]
     else:
         keys = [k for _, ks in layout for k in ks]
-        urls = [f"{base}/ws/?token={keys[n % len(keys)]}" for n in range(args.idle)]
+        urls = [f"ws://127.0.0.1:{server.port}/ws/?token={keys[n % len(keys)]}"
+                for n in range(args.idle)]  # fmt: skip
     harness = Harness(server, [])
     before = server.rss_mb()
     start = time.perf_counter()
@@ -472,9 +539,31 @@ async def measure_idle(server: Server, args, layout) -> dict:
     return result
 
 
+def summarize(results: list[dict], args) -> None:
+    by_name = {result["server"]: result for result in results}
+    if args.idle:
+        print("\nidle sockets: held, errors, memory each")
+        for name, result in by_name.items():
+            errors = sum(result["errors"].values())
+            print(f"  {name}: {result['idle_sockets']} of {args.idle}, {errors} errors, "
+                  f"{result['kb_per_socket']} KB")  # fmt: skip
+        return
+    ours = by_name.get("ours")
+    for peer in (by_name.get(name) for name in ("bare", "socketio")):
+        if ours is None or peer is None:
+            continue
+        print(f"\nours / {peer['server']}:")
+        for key in ("p50_ms", "p99_ms", "deliveries_per_s", "server_cpu_cores"):
+            a, b = ours["steady"][key], peer["steady"][key]
+            print(f"  steady {key}: {a} / {b}" + (f" = {a / b:.2f}" if b else ""))
+        if args.saturate:
+            a, b = ours["saturation_deliveries_per_s"], peer["saturation_deliveries_per_s"]
+            print(f"  saturation deliveries/s: {a} / {b}" + (f" = {a / b:.2f}" if b else ""))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--target", choices=["both", "ours", "bare"], default="both")
+    parser.add_argument("--target", choices=["all", *TARGETS], default="all")
     parser.add_argument("--clients", type=int, default=1000, help="receiving sockets")
     parser.add_argument("--room-size", type=int, default=100)
     parser.add_argument("--ramp", type=float, default=1000.0, help="connects per second")
@@ -492,20 +581,23 @@ def main() -> None:
 
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the servers inherit it too
+    names = TARGETS if args.target == "all" else (args.target,)
+    node = node_binary() if "socketio" in names else None
     rooms = args.clients // args.room_size
     results = []
     layout = None
-    if args.target in ("both", "ours"):
+    if "ours" in names:
         prepare(rooms, args.room_size)
         layout = ours_layout(rooms, args.room_size)
-    for name in ("ours", "bare"):
-        if args.target not in ("both", name):
-            continue
-        server = (
-            start_ours(args.web_processes) if name == "ours" else start_bare(args.bare_processes)
-        )
+    for name in names:
+        if name == "ours":
+            server = start_ours(args.web_processes)
+        elif name == "bare":
+            server = start_bare(args.bare_processes)
+        else:
+            server = start_socketio(node)
         spies = []
-        if args.profile:
+        if args.profile and name != "socketio":  # py-spy reads Python stacks only
             args.profile.mkdir(parents=True, exist_ok=True)
             spies = [
                 subprocess.Popen(
@@ -537,15 +629,7 @@ def main() -> None:
         print(json.dumps(result, indent=1), flush=True)
         results.append(result)
         time.sleep(2)
-    if len(results) == 2 and not args.idle:
-        ours, bare = results
-        print("\nours / bare:")
-        for key in ("p50_ms", "p99_ms", "deliveries_per_s", "server_cpu_cores"):
-            a, b = ours["steady"][key], bare["steady"][key]
-            print(f"  steady {key}: {a} / {b} = {a / b:.2f}" if b else f"  {key}: {a} / {b}")
-        if args.saturate:
-            a, b = ours["saturation_deliveries_per_s"], bare["saturation_deliveries_per_s"]
-            print(f"  saturation deliveries/s: {a} / {b}" + (f" = {a / b:.2f}" if b else ""))
+    summarize(results, args)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 
