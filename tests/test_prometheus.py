@@ -16,7 +16,7 @@ import pytest
 import websockets
 import yaml
 
-from conftest import ROOT, _daphne, _free_port, _stop
+from conftest import ROOT, _daphne, _free_port, _stop, _wait_for_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -86,6 +86,8 @@ def test_prometheus_scrapes_metrics_and_the_dashboards_queries_run(alice, tmp_pa
             stderr=subprocess.STDOUT,
         )
         try:
+            # Prometheus opens its port after loading its storage: seconds on a busy machine.
+            _wait_for_port(port, server, timeout=60)
             asyncio.run(_traffic(address, alice.auth_token.key, port))
         finally:
             _stop(server)
