@@ -157,7 +157,8 @@ def message_send(
     checks access itself (chat/sending.py), so the hot path loads nothing first. A retry
     with a `client_id` already used by this sender here returns the first message
     (created False), also when the two sends race: the second one waits for the row lock
-    and then finds the first. Raises Invalid (text, client_id); for a non-member, or a
+    and then finds the first; it is published again, for the members' sockets that a
+    server which died after storing it never told. Raises Invalid (text, client_id); for a non-member, or a
     missing conversation, what `selectors.refusal_for_non_member` says; Blocked for a
     direct conversation where either person blocks the other; Invalid when `reply_to` is
     not a message of this conversation, or when an attachment is not an upload of the
@@ -170,9 +171,10 @@ def message_send(
     message, conversation, created = _send(
         sender, conversation_id, clean, clean_id, parent_id, upload_ids
     )
-    if created:
-        # After the commit: at once, or when the caller's transaction commits.
-        events.message_created(message, conversation, origin=origin)
+    # After the commit: at once, or when the caller's transaction commits. A retry
+    # publishes the stored message again: the process that stored it may have died before
+    # publishing, and members' sockets drop a seq they have passed on already.
+    events.message_created(message, conversation, origin=origin)
     return message, created
 
 

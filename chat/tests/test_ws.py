@@ -477,3 +477,31 @@ async def test_a_message_with_attachments_reaches_everyone_with_them(alice, bob,
     await nothing(other)
     for socket in (sender, other):
         await socket.disconnect()
+
+
+async def test_a_retried_send_reaches_members_the_first_one_never_told(
+    alice, bob, group, monkeypatch
+):
+    """The server that stored a send died before it published it (nothing went out): the
+    sender's retry, with the same clientId, is answered with the stored message and
+    publishes it again, so the members' open sockets get it now rather than with the
+    next message. Sockets that had it already drop it by its seq."""
+    member = await connect(bob)
+    with monkeypatch.context() as patched:
+        patched.setattr("chat.events.publish_on_commit", lambda events, **kwargs: None)
+        first, created = await call(services.message_send)(
+            sender=alice, conversation_id=group.pk, text="stored, never told", client_id="r1"
+        )
+    assert created
+    await nothing(member)
+    again, created = await call(services.message_send)(
+        sender=alice, conversation_id=group.pk, text="stored, never told", client_id="r1"
+    )
+    assert (again.pk, created) == (first.pk, False)
+    await expect(member, action="message", conversationId=group.pk, seq=first.seq)
+    # Once more: the member has it, and gets nothing twice.
+    await call(services.message_send)(
+        sender=alice, conversation_id=group.pk, text="stored, never told", client_id="r1"
+    )
+    await nothing(member)
+    await member.disconnect()
