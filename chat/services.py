@@ -158,11 +158,13 @@ def message_send(
     with a `client_id` already used by this sender here returns the first message
     (created False), also when the two sends race: the second one waits for the row lock
     and then finds the first; it is published again, for the members' sockets that a
-    server which died after storing it never told. Raises Invalid (text, client_id); for a non-member, or a
-    missing conversation, what `selectors.refusal_for_non_member` says; Blocked for a
-    direct conversation where either person blocks the other; Invalid when `reply_to` is
-    not a message of this conversation, or when an attachment is not an upload of the
-    sender's that no message carries yet.
+    server which died after storing it never told.
+
+    Raises Invalid (text, client_id); for a non-member, or a missing conversation, what
+    `selectors.refusal_for_non_member` says; Blocked for a direct conversation where
+    either person blocks the other; Invalid when `reply_to` is not a message of this
+    conversation, or when an attachment is not an upload of the sender's that no message
+    carries yet.
     """
     upload_ids = uploads.clean_attachment_ids(attachments)
     clean = clean_text(text, required=not upload_ids)
