@@ -93,7 +93,28 @@ DATABASE_POOL_MAX = env.int("DATABASE_POOL_MAX", default=10)
 # once; `DATABASE_PREPARE_THRESHOLD=` (empty) turns preparing off.
 _threshold = env.str("DATABASE_PREPARE_THRESHOLD", default="5")
 PREPARE_THRESHOLD = int(_threshold) if _threshold else None
-DATABASE_OPTIONS = {"server_side_binding": True, "prepare_threshold": PREPARE_THRESHOLD}
+DATABASE_OPTIONS: dict[str, Any] = {
+    "server_side_binding": True,
+    "prepare_threshold": PREPARE_THRESHOLD,
+    # A dead server is noticed by the client in about a minute rather than never.
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+# A host that dies holding a transaction open (its link gone, no FIN) would keep its row
+# locks until PostgreSQL noticed: two hours with the kernel's keepalive defaults, and every
+# send to that conversation would wait (tests/test_two_hosts.py's review). Each session
+# asks the server to probe its client after 30 s of silence and to end a transaction idle
+# for a minute; the product never leaves one idle that long. Empty for a pooler that
+# refuses the `options` startup parameter (PgBouncer without `ignore_startup_parameters`).
+DATABASE_SESSION_OPTIONS = env.str(
+    "DATABASE_SESSION_OPTIONS",
+    default="-c idle_in_transaction_session_timeout=60s -c tcp_keepalives_idle=30 "
+    "-c tcp_keepalives_interval=10 -c tcp_keepalives_count=3",
+)
+if DATABASE_SESSION_OPTIONS:
+    DATABASE_OPTIONS["options"] = DATABASE_SESSION_OPTIONS
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/messaging"),
 }

@@ -37,3 +37,25 @@ def test_a_statement_takes_at_most_65535_parameters():
 
     with pytest.raises(OperationalError, match="number of parameters"):
         get_user_model().objects.filter(pk__in=range(1, 70_000)).count()
+
+
+@pytest.mark.django_db
+def test_sessions_end_a_dead_clients_idle_transaction_and_probe_it():
+    """settings.DATABASE_SESSION_OPTIONS reaches every session: a transaction left idle by
+    a host that died is ended after a minute, and its silent client probed after 30 s."""
+    with connection.cursor() as cursor:
+        shown = {}
+        for name in (
+            "idle_in_transaction_session_timeout",
+            "tcp_keepalives_idle",
+            "tcp_keepalives_interval",
+            "tcp_keepalives_count",
+        ):
+            cursor.execute(f"SHOW {name}")
+            shown[name] = cursor.fetchone()[0]
+    assert shown == {
+        "idle_in_transaction_session_timeout": "1min",
+        "tcp_keepalives_idle": "30",
+        "tcp_keepalives_interval": "10",
+        "tcp_keepalives_count": "3",
+    }
