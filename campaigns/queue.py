@@ -6,8 +6,10 @@ Tasks are named here and enqueued by name, so the modules that decide what to se
 run twice, late, or not at all: the database says what is due (campaigns/sending.py).
 """
 
+import redis
 from django.db import transaction
 
+from messaging_site import redis_client
 from messaging_site.celery import app
 
 SEND_SMS = "campaigns.tasks.send_sms"
@@ -20,6 +22,24 @@ TICK = "campaigns.tasks.sms_tick"
 # the queue.
 PRIORITY_URGENT = 0
 PRIORITY_BACKLOG = 6
+
+# Beat runs on more than one host, so that the tick (sweeps, due campaigns, progress) has
+# no single point of failure, and each beat enqueues one a second. The first tick to come
+# in a window takes the turn; the others in it have nothing to add.
+TICK_TURN_MS = 800
+
+
+def tick_turn() -> bool:
+    """Whether this tick runs: the first in its window does. When Redis cannot say, it
+    runs: a tick is safe twice, and missing one is not."""
+    try:
+        return bool(
+            redis_client.client(quick=True).set(
+                redis_client.key("sms", "tick"), "1", nx=True, px=TICK_TURN_MS
+            )
+        )
+    except redis.RedisError:
+        return True
 
 
 def dispatch_on_commit() -> None:

@@ -21,7 +21,10 @@ def sms_dispatch() -> None:
 @shared_task(name=queue.TICK, ignore_result=True)
 def sms_tick() -> None:
     """Every second (beat): recover what lost workers left, start what became due, and
-    tell watchers how their campaigns are doing."""
+    tell watchers how their campaigns are doing. Several beats (one per host) share
+    the work: one tick a second runs (queue.tick_turn)."""
+    if not queue.tick_turn():
+        return
     sending.sweep()
     services.start_due_campaigns()
     sending.dispatch_due()

@@ -1,9 +1,9 @@
 """Issue 21, "Two hosts": the product on two machines, and one of them dies.
 
 Two network namespaces stand for the machines (tests/hosts.py). Each runs the product's
-Daphne (scripts/serve.py, as Docker's web service runs it) and a Celery send worker; host b
-also runs the singletons, the control worker (the tick's queue) and beat, as
-docker-compose.yml runs one of each. Both share the one PostgreSQL and Redis, and
+Daphne (scripts/serve.py, as Docker's web service runs it), a Celery send worker, the
+control worker (the tick's queue) and beat: the tick has no single point of failure, one
+a second runs whichever beat sent it. Both share the one PostgreSQL and Redis, and
 deploy/proxy/haproxy.cfg is in front. Six people connect through the proxy, which spreads
 them over both hosts; they chat in a group of all six and in three direct conversations
 that each span the hosts, while a campaign of 300 one-segment texts goes out at 20
@@ -341,17 +341,20 @@ def cluster(django_db_setup, tmp_path):
                        "--hostname", f"send-{name}@%h"]  # fmt: skip
             host.spawn(command, tmp_path / f"{name}-worker.log", off)
             workers.append((tmp_path / f"{name}-worker.log", f"send-{name}"))
-        singletons = network.hosts[SURVIVOR]
-        control = [*celery, "worker", "--loglevel", "INFO", "--queues",
-                   settings.CELERY_CONTROL_QUEUE, "--concurrency", "1",
-                   "--hostname", f"control-{SURVIVOR}@%h"]  # fmt: skip
-        beat = [*celery, "beat", "--loglevel", "INFO",
-                "--schedule", str(tmp_path / "celerybeat-schedule")]  # fmt: skip
-        for process, command in (("control", control), ("beat", beat)):
-            singletons.spawn(command, tmp_path / f"{SURVIVOR}-{process}.log",
-                             {**env, "DATABASE_POOL": "off",
-                              "PGAPPNAME": f"{SURVIVOR}-{process}"})  # fmt: skip
-        workers.append((tmp_path / f"{SURVIVOR}-control.log", f"control-{SURVIVOR}"))
+        # The tick's worker and beat on every host, as on every machine of a deployment
+        # without a single point of failure: one tick a second runs, whoever sends it
+        # (campaigns.queue.tick_turn), and the host that dies has them too.
+        for name, host in network.hosts.items():
+            control = [*celery, "worker", "--loglevel", "INFO", "--queues",
+                       settings.CELERY_CONTROL_QUEUE, "--concurrency", "1",
+                       "--hostname", f"control-{name}@%h"]  # fmt: skip
+            beat = [*celery, "beat", "--loglevel", "INFO",
+                    "--schedule", str(tmp_path / f"{name}-celerybeat-schedule")]  # fmt: skip
+            for process, command in (("control", control), ("beat", beat)):
+                host.spawn(command, tmp_path / f"{name}-{process}.log",
+                           {**env, "DATABASE_POOL": "off",
+                            "PGAPPNAME": f"{name}-{process}"})  # fmt: skip
+            workers.append((tmp_path / f"{name}-control.log", f"control-{name}"))
         for log, hostname in workers:
             hosts.wait_for(partial(hosts.celery_ready, log, hostname), 90, f"{hostname} ({log})")
         for host in network.hosts.values():

@@ -2,18 +2,21 @@
 
 import json
 import threading
+import time
 from datetime import timedelta
 
 import pytest
+import redis
 from django.db import connection
 from django.utils import timezone
 
-from campaigns import sending, services
+from campaigns import queue as broker
+from campaigns import sending, services, tasks
 from campaigns.backends.http import parse_retry_after
 from campaigns.models import Campaign, OptOut, SmsMessage
 from campaigns.tasks import send_sms
 from campaigns.tests.pacing import WatchedPace
-from messaging_site import db
+from messaging_site import db, redis_client
 
 pytestmark = pytest.mark.django_db
 NUMBER = "+14155550101"
@@ -394,3 +397,29 @@ def test_an_outcome_survives_a_database_outage_after_the_provider_call(manager, 
     message.refresh_from_db()
     assert message.status == "sent"
     assert len(sink.arrivals) == 1
+
+
+def test_one_tick_a_window_runs_whichever_beat_sent_it(monkeypatch):
+    """Beat runs on every host, each sending a tick a second: the first in a window does
+    the work, the others return at once; when the window has passed, the next one runs."""
+    ran = []
+    monkeypatch.setattr(sending, "sweep", lambda: ran.append("sweep"))
+    monkeypatch.setattr(services, "start_due_campaigns", lambda: None)
+    monkeypatch.setattr(sending, "dispatch_due", lambda: [])
+    monkeypatch.setattr(tasks.events, "publish_progress", lambda: None)
+    monkeypatch.setattr(broker, "TICK_TURN_MS", 300)
+    redis_client.client().delete(redis_client.key("sms", "tick"))
+    tasks.sms_tick()
+    tasks.sms_tick()  # another host's beat, in the same window
+    assert ran == ["sweep"]
+    time.sleep(0.35)
+    tasks.sms_tick()
+    assert ran == ["sweep", "sweep"]
+
+
+def test_a_tick_runs_when_redis_cannot_say_whose_turn_it_is(monkeypatch):
+    def unreachable(**kwargs):
+        raise redis.ConnectionError("down")
+
+    monkeypatch.setattr(broker.redis_client, "client", unreachable)
+    assert broker.tick_turn()
