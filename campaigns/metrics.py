@@ -9,36 +9,37 @@ from .models import Campaign, SmsMessage
 
 
 class SmsRecords(Collector):
-    """Records per status and per delivery report, and campaigns per status: two grouped
-    counts over the records' table per scrape (one query each)."""
+    """Records per status and per delivery report, and campaigns per status: three grouped
+    counts per scrape (one query each)."""
 
     def collect(self):
-        records = GaugeMetricFamily(
-            "messaging_sms_records", "SMS records now, by status.", labels=["status"]
+        yield _by_status(
+            "messaging_sms_records",
+            "SMS records now, by status.",
+            SmsMessage.objects.values_list("status"),
+            SmsMessage.Status.values,
         )
-        counts = dict.fromkeys(SmsMessage.Status.values, 0)
-        counts.update(SmsMessage.objects.order_by().values_list("status").annotate(n=Count("id")))
-        for status, n in counts.items():
-            records.add_metric([status], n)
-        yield records
-        delivery = GaugeMetricFamily(
+        yield _by_status(
             "messaging_sms_delivery_reports",
             "Sent records by their delivery report (awaited: none yet).",
-            labels=["status"],
+            SmsMessage.objects.filter(status=SmsMessage.Status.SENT).values_list("delivery_status"),
+            [value or "awaited" for value in SmsMessage.Delivery.values],
         )
-        for status, n in (
-            SmsMessage.objects.filter(status=SmsMessage.Status.SENT)
-            .order_by()
-            .values_list("delivery_status")
-            .annotate(n=Count("id"))
-        ):
-            delivery.add_metric([status or "awaited"], n)
-        yield delivery
-        campaigns = GaugeMetricFamily(
-            "messaging_campaigns", "Campaigns now, by status.", labels=["status"]
+        yield _by_status(
+            "messaging_campaigns",
+            "Campaigns now, by status.",
+            Campaign.objects.values_list("status"),
+            Campaign.Status.values,
         )
-        counts = dict.fromkeys(Campaign.Status.values, 0)
-        counts.update(Campaign.objects.order_by().values_list("status").annotate(n=Count("id")))
-        for status, n in counts.items():
-            campaigns.add_metric([status], n)
-        yield campaigns
+
+
+def _by_status(name: str, documentation: str, values, statuses: list[str]) -> GaugeMetricFamily:
+    """A gauge of the rows per value of the one column `values` lists, every known value
+    shown (at 0 when none), so that a series does not vanish when its last row moves on."""
+    family = GaugeMetricFamily(name, documentation, labels=["status"])
+    counts = dict.fromkeys(statuses, 0)
+    for status, n in values.order_by().annotate(n=Count("id")):
+        counts[status or "awaited"] = n
+    for status, n in counts.items():
+        family.add_metric([status], n)
+    return family

@@ -33,7 +33,6 @@ import json
 import multiprocessing
 import os
 import re
-import selectors
 import shutil
 import signal
 import socket
@@ -351,45 +350,11 @@ class Forwarder:
 # --- the SMS gateway, on the bridge ---------------------------------------------------------
 
 
-def _serve_on(control, address: str) -> None:
-    """scripts/reliability_lib/gateway.py's `_serve`, listening on `address` rather than
-    127.0.0.1, which the hosts cannot reach. The same state, connections and commands."""
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, 0, -10)
-    state = recording.State(records=[], script={})
-    listener = socket.create_server((address, 0), backlog=512)
-    listener.setblocking(False)
-    control.send(listener.getsockname()[1])
-    selector = selectors.DefaultSelector()
-    selector.register(listener, selectors.EVENT_READ, "accept")
-    selector.register(control, selectors.EVENT_READ, "control")
-    while True:
-        for key, _ in selector.select():
-            if key.data == "accept":
-                recording._accept(listener, selector, state)
-            elif key.data == "control":
-                if not recording._command(control, state):
-                    return
-            elif not key.data.readable():
-                selector.unregister(key.fileobj)
-                key.data.sock.close()
-
-
-class Gateway(recording.Gateway):
+def gateway(address: str) -> recording.Gateway:
     """The reliability harness's recording gateway (HttpBackend's protocol, each arrival
-    stamped by the kernel on the monotonic clock), on an address of the bridge."""
-
-    def __init__(self, address: str):
-        context = multiprocessing.get_context("spawn")
-        self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve_on, args=(child, address), daemon=True)
-        self.process.start()
-        self.address = address
-        self.port = self.conn.recv()
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.address}:{self.port}/sms"
+    stamped by the kernel on the monotonic clock), on an address of the bridge: the hosts
+    cannot reach 127.0.0.1 of the root namespace."""
+    return recording.Gateway(address=address)
 
 
 # --- HAProxy in front of the hosts, finding them by DNS as in Docker ------------------------

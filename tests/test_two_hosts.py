@@ -278,7 +278,7 @@ class Crowd:
 @dataclass
 class Cluster:
     network: hosts.Network
-    gateway: hosts.Gateway
+    gateway: hosts.recording.Gateway
     address: str  # the proxy's
     logs: Path
 
@@ -313,7 +313,7 @@ def cluster(django_db_setup, tmp_path):
             },
         )
         stack.callback(forwarder.stop)
-        gateway = hosts.Gateway(bridge)
+        gateway = hosts.gateway(bridge)
         stack.callback(gateway.stop)
         # Before the forwarder and the gateway go: the product's processes first.
         for host in network.hosts.values():
@@ -406,7 +406,7 @@ def _sent_references(campaign: Campaign) -> set[str]:
     return {str(pk) for pk in ids}
 
 
-def _accepted(gateway: hosts.Gateway, references: set[str]) -> int:
+def _accepted(gateway: hosts.recording.Gateway, references: set[str]) -> int:
     return sum(1 for r in gateway.records() if r[1] in references and r[3] == 200)
 
 

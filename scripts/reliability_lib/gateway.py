@@ -108,14 +108,14 @@ def _answer(state: State, arrived: float, payload: dict) -> bytes:
     return ("\r\n".join(headers) + "\r\n\r\n" + body).encode()
 
 
-def _serve(conn) -> None:
+def _serve(conn, address: str = "127.0.0.1") -> None:
     """The gateway process: one selector over the listening socket, the clients and the
     parent's pipe. It runs at a higher priority, as a remote provider would not share
     the product's cores."""
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, 0, -10)
     state = State(records=[], script={})
-    listener = socket.create_server(("127.0.0.1", 0), backlog=512)
+    listener = socket.create_server((address, 0), backlog=512)
     listener.setblocking(False)
     conn.send(listener.getsockname()[1])
     selector = selectors.DefaultSelector()
@@ -166,17 +166,19 @@ def _command(conn, state: State) -> bool:
 class Gateway:
     """The parent's handle on the gateway process."""
 
-    def __init__(self, reaper):
+    def __init__(self, reaper=None, *, address: str = "127.0.0.1"):
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child,), daemon=True)
+        self.process = context.Process(target=_serve, args=(child, address), daemon=True)
         self.process.start()
+        self.address = address
         self.port = self.conn.recv()
-        reaper.add(self.stop)
+        if reaper is not None:
+            reaper.add(self.stop)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/sms"
+        return f"http://{self.address}:{self.port}/sms"
 
     def _call(self, command: str, argument=None):
         self.conn.send((command, argument))
