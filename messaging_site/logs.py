@@ -81,7 +81,14 @@ def formatter(style: str = "plain") -> logging.Formatter:
     elif style == "plain":
         processors = [
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0),
+            # Python's own traceback: structlog would render one with rich where it is
+            # installed, local variables and all, which takes the event loop for as long
+            # as that takes (a socket's catch-up after an outage waited seconds behind a
+            # logged traceback: `make reliability`, redis-pause-sockets) and would print
+            # whatever the frames hold.
+            structlog.dev.ConsoleRenderer(
+                colors=False, pad_event_to=0, exception_formatter=structlog.dev.plain_traceback
+            ),
         ]
     else:
         raise ValueError(f"LOG_FORMAT must be json or plain, not {style!r}")
