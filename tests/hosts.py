@@ -48,7 +48,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))
 from reliability_lib import gateway as recording  # noqa: E402 - scripts/ is on the path now
-from reliability_lib import metrics  # noqa: E402, F401 - for the tests: windows, delivery
+from reliability_lib import (  # noqa: E402
+    metrics,  # noqa: F401 - for the tests: windows, delivery
+    procs,
+)
 
 NAMESPACE_PREFIX = "twohosts-"
 LINK_PREFIX = "thost"
@@ -154,16 +157,7 @@ class Host:
     def spawn(self, command: list[str], log: Path, env: dict) -> subprocess.Popen:
         """`command` run inside the namespace, in a session of its own (so the terminal's
         Ctrl-C reaches only pytest, which then stops everything)."""
-        with open(log, "ab") as output:
-            process = subprocess.Popen(
-                [IP, "netns", "exec", self.namespace, *command],
-                cwd=ROOT,
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        process = procs.spawn([IP, "netns", "exec", self.namespace, *command], log, env)
         self.processes.append(process)
         return process
 
